@@ -1,0 +1,90 @@
+"""Validation of required environment variables for production settings.
+
+Each helper returns the parsed value or raises ImproperlyConfigured naming the variable, so a
+misconfigured deployment fails at start instead of at the first request that needs the value.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+from urllib.parse import urlsplit
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+
+def _raw(env: environ.Env, name: str) -> str:
+    value = env.str(name, default="").strip()
+    if not value:
+        raise ImproperlyConfigured(f"{name} is required but not set.")
+    return value
+
+
+def required_str(env: environ.Env, name: str) -> str:
+    return _raw(env, name)
+
+
+def secret_key(env: environ.Env, name: str) -> str:
+    value = _raw(env, name)
+    if len(value) < 50 or len(set(value)) < 5:
+        raise ImproperlyConfigured(f"{name} must be at least 50 random characters.")
+    return value
+
+
+def fernet_keys(env: environ.Env, name: str) -> list[str]:
+    keys = [k.strip() for k in _raw(env, name).split(",") if k.strip()]
+    for position, key in enumerate(keys, start=1):
+        try:
+            decoded = base64.urlsafe_b64decode(key.encode())
+        except (binascii.Error, ValueError):
+            decoded = b""
+        if len(decoded) != 32:
+            raise ImproperlyConfigured(
+                f"{name}: key #{position} is not a Fernet key "
+                "(32 url-safe base64-encoded bytes; make one with "
+                "`python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())'`)."
+            )
+    return keys
+
+
+def _url(name: str, value: str, schemes: tuple[str, ...]) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ImproperlyConfigured(f"{name} must be a {'/'.join(schemes)} URL, got {value!r}.")
+    return value.rstrip("/")
+
+
+def https_url(env: environ.Env, name: str, default: str | None = None) -> str:
+    value = env.str(name, default="").strip() or (default or "")
+    if not value:
+        raise ImproperlyConfigured(f"{name} is required but not set.")
+    return _url(name, value, ("https",))
+
+
+def optional_url(env: environ.Env, name: str) -> str:
+    value = env.str(name, default="").strip()
+    return _url(name, value, ("http", "https")) if value else ""
+
+
+def postgres_database(env: environ.Env, name: str) -> dict[str, Any]:
+    value = _raw(env, name)
+    try:
+        config: dict[str, Any] = environ.Env.db_url_config(value)
+    except Exception as exc:  # django-environ raises several types for junk input
+        raise ImproperlyConfigured(f"{name} is not a valid database URL.") from exc
+    if config.get("ENGINE") != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(f"{name} must point to PostgreSQL (postgres://…).")
+    config.setdefault("CONN_MAX_AGE", 60)
+    config["CONN_HEALTH_CHECKS"] = True
+    return config
+
+
+def redis_url(env: environ.Env, name: str) -> str:
+    return _url(name, _raw(env, name), ("redis", "rediss"))
+
+
+def host_of(url: str) -> str:
+    return urlsplit(url).hostname or ""

@@ -1,0 +1,45 @@
+"""The test suite: real PostgreSQL and Redis at the local defaults (overridable), never SQLite."""
+
+from __future__ import annotations
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import env
+
+DEBUG = False
+ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
+SECRET_KEY = "test-secret-key-not-for-production-0123456789abcdefghijklmnopqrstuvwxyz"
+FIELD_ENCRYPTION_KEYS = ["dGVzdC1vbmx5LWZpZWxkLWtleS0wMTIzNDU2Nzg5YWI="]
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/test"),
+}
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise RuntimeError(
+        "The test suite runs against PostgreSQL only; DATABASE_URL must be postgres://"
+    )
+
+# A separate Redis database so tests never touch a running demo's data.
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/1")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "beetel-test",
+    }
+}
+CELERY_BROKER_URL = REDIS_URL
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+
+PUBLIC_URL = "https://beetel.test"
+AMOCRM_CLIENT_ID = "test-client-id"
+AMOCRM_CLIENT_SECRET = "test-client-secret"
+AMOCRM_API_BASE_URL = "https://amocrm.sandbox.test"
+BEELINE_API_URL = "https://beeline.sandbox.test/apis/portal"
+
+SANDBOX_ENABLED = True
+INSTALLED_APPS = [*INSTALLED_APPS, "sandbox"]  # noqa: F405
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+LOGGING["root"]["level"] = "INFO"  # noqa: F405

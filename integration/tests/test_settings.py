@@ -1,0 +1,74 @@
+"""Production settings refuse to start without their required variables, naming the variable,
+and pass Django's deployment checklist when everything is set."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parents[2]
+
+GOOD_ENV = {
+    "DJANGO_SETTINGS_MODULE": "config.settings.production",
+    "SECRET_KEY": "x" * 20 + "Q9w8E7r6T5y4U3i2O1p0A9s8D7f6G5h4J3k2L1",
+    "FIELD_ENCRYPTION_KEYS": f"{Fernet.generate_key().decode()},{Fernet.generate_key().decode()}",
+    "PUBLIC_URL": "https://beetel.example.com",
+    "AMOCRM_CLIENT_ID": "00000000-0000-0000-0000-000000000000",
+    "AMOCRM_CLIENT_SECRET": "client-secret",
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/test",
+    "REDIS_URL": "redis://127.0.0.1:6379/1",
+}
+
+
+def _manage(env_overrides: dict[str, str | None], *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in GOOD_ENV}
+    env.update(GOOD_ENV)
+    for key, value in env_overrides.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_check_deploy_reports_nothing_with_production_settings():
+    result = _manage({}, "check", "--deploy", "--fail-level", "DEBUG")
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SECRET_KEY", None),
+        ("SECRET_KEY", "short"),
+        ("FIELD_ENCRYPTION_KEYS", None),
+        ("FIELD_ENCRYPTION_KEYS", "not-a-fernet-key"),
+        ("PUBLIC_URL", None),
+        ("PUBLIC_URL", "http://insecure.example.com"),
+        ("AMOCRM_CLIENT_ID", None),
+        ("AMOCRM_CLIENT_SECRET", ""),
+        ("DATABASE_URL", None),
+        ("DATABASE_URL", "sqlite:///db.sqlite3"),
+        ("REDIS_URL", None),
+        ("REDIS_URL", "http://127.0.0.1:6379"),
+        ("AMOCRM_API_BASE_URL", "ftp://x"),
+    ],
+)
+def test_production_refuses_to_start_naming_the_variable(variable, value):
+    result = _manage({variable: value}, "check")
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert variable in result.stderr.splitlines()[-1]
