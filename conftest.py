@@ -61,3 +61,6 @@ def org(outsider):
     from integration.testing import organization_make
 
     return organization_make(name="Acme")
+
+
+pytest_plugins = ["sandbox.testing"]

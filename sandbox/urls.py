@@ -1,5 +1,8 @@
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import include, path
 
-urlpatterns: list[URLPattern] = []
+urlpatterns = [
+    path("amocrm/", include("sandbox.amocrm.urls")),
+    path("beeline/", include("sandbox.beeline.urls")),
+]

@@ -132,6 +132,7 @@ SENTRY_DSN = env.str("SENTRY_DSN", default="")
 
 # The sandbox emulators are mounted only where a settings module switches this on.
 SANDBOX_ENABLED = False
+SANDBOX_APPS = ["sandbox", "sandbox.amocrm", "sandbox.beeline"]
 
 # --- Celery [config/celery_app.py reads the CELERY_ namespace] ------------------------------
 CELERY_BROKER_URL = REDIS_URL

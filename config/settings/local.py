@@ -18,7 +18,7 @@ AMOCRM_CLIENT_SECRET = env.str("AMOCRM_CLIENT_SECRET", default="beetel-sandbox-c
 
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=True)
 if SANDBOX_ENABLED:
-    INSTALLED_APPS = [*INSTALLED_APPS, "sandbox"]  # noqa: F405
+    INSTALLED_APPS = [*INSTALLED_APPS, *SANDBOX_APPS]  # noqa: F405
     AMOCRM_API_BASE_URL = env.str("AMOCRM_API_BASE_URL", default=f"{PUBLIC_URL}/sandbox/amocrm")
     BEELINE_API_URL = env.str("BEELINE_API_URL", default=f"{PUBLIC_URL}/sandbox/beeline")
 

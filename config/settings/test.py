@@ -39,7 +39,7 @@ AMOCRM_API_BASE_URL = "https://amocrm.sandbox.test"
 BEELINE_API_URL = "https://beeline.sandbox.test/apis/portal"
 
 SANDBOX_ENABLED = True
-INSTALLED_APPS = [*INSTALLED_APPS, "sandbox"]  # noqa: F405
+INSTALLED_APPS = [*INSTALLED_APPS, *SANDBOX_APPS]  # noqa: F405
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGGING["root"]["level"] = "INFO"  # noqa: F405
