@@ -46,7 +46,7 @@ def _replay(prefix: str, request: Any) -> tuple[int, dict[str, str], bytes]:
         **headers,
     )
     content = (
-        b"".join(response.streaming_content)  # type: ignore[arg-type]
+        b"".join(response.streaming_content)  # type: ignore[attr-defined]
         if response.streaming
         else response.content
     )
