@@ -11,6 +11,9 @@ urlpatterns = [
     path("readyz", views_health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("amocrm/", include("crm.urls")),
+    path("", include("pbx.urls")),
+    path("", include("cabinet.urls")),
 ]
 
 if settings.SANDBOX_ENABLED:

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import URLPattern, URLResolver, include, path
 
-urlpatterns: list[URLPattern] = []
+urlpatterns: list[URLPattern | URLResolver] = [
+    # The page that hosts our widget the way amoCRM does (owned by the widget's authors).
+    path("widget-host/", include("sandbox.amocrm.widget_host.urls")),
+]
