@@ -63,4 +63,4 @@ def org(outsider):
     return organization_make(name="Acme")
 
 
-pytest_plugins = ["sandbox.testing"]
+pytest_plugins = ["sandbox.testing", "sandbox.beeline.testing", "sandbox.amocrm.testing"]

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from integration.models import AuditEntry, CallSettings, Organization
+from integration.models import AuditEntry, CallSettings, ManagerMapping, Organization
 
 
 def mask_secret(value: str, visible: int = 4) -> str:
@@ -80,3 +81,34 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+class MappedFilter(admin.SimpleListFilter):
+    title = _("менеджер amoCRM")
+    parameter_name = "mapped"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("yes", str(_("выбран"))), ("no", str(_("«Нет»")))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[ManagerMapping]) -> QuerySet:
+        if self.value() == "yes":
+            return queryset.filter(amo_user_id__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(amo_user_id__isnull=True)
+        return queryset
+
+
+@admin.register(ManagerMapping)
+class ManagerMappingAdmin(admin.ModelAdmin):
+    list_display = ("organization", "abonent", "enabled", "amo_user_id", "updated_at")
+    list_filter = ("enabled", MappedFilter, "organization")
+    search_fields = (
+        "abonent__phone",
+        "abonent__last_name",
+        "=amo_user_id",
+        "organization__name",
+        "=organization__amo_account_id",
+    )
+    list_select_related = ("organization", "abonent")
+    raw_id_fields = ("abonent",)
+    readonly_fields = ("updated_at",)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -107,3 +108,41 @@ class AuditEntry(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.message[:60]}"
+
+
+class ManagerMapping(TenantModel):
+    """«Менеджеры»: which amoCRM user answers for a Beeline abonent, and whether it takes part.
+
+    One row per abonent; an amoCRM user is mapped to at most one abonent (click-to-call must know
+    which number rings). ``amo_user_id`` NULL is «Нет»: the number's calls have no manager.
+    """
+
+    abonent = models.ForeignKey(
+        "pbx.Abonent", on_delete=models.CASCADE, related_name="manager_mappings"
+    )
+    amo_user_id = models.BigIntegerField(_("менеджер amoCRM (ID)"), null=True, blank=True)
+    enabled = models.BooleanField(_("Вкл."), default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("сопоставление менеджера")
+        verbose_name_plural = _("сопоставления менеджеров")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "abonent"], name="integration_mapping_abonent_uniq"
+            ),
+            models.UniqueConstraint(
+                fields=["organization", "amo_user_id"],
+                condition=models.Q(amo_user_id__isnull=False),
+                name="integration_mapping_amo_user_uniq",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"ManagerMapping<{self.abonent_id}→{self.amo_user_id or '—'}>"
+
+    def clean(self) -> None:
+        # Admin edits rows unscoped: never let a mapping point at another tenant's abonent.
+        if self.abonent_id and self.organization_id:
+            if self.abonent.organization_id != self.organization_id:
+                raise ValidationError({"abonent": _("Абонент другой организации.")})

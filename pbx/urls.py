@@ -1,5 +1,15 @@
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from pbx import views
+
+app_name = "pbx"
+
+# [contract: architecture.md Public URLs] Mounted at the site root by config/urls.py.
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("beeline/events/<str:secret>", views.beeline_events, name="beeline_events"),
+    # Beeline has been seen posting to "<url>/null" (beeline-api.md §6.1): tolerate one segment.
+    path("beeline/events/<str:secret>/<str:extra>", views.beeline_events),
+    path("recordings/<str:token>", views.recording, name="recording"),
+]

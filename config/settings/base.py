@@ -13,6 +13,7 @@ from typing import Any
 
 import environ
 from celery.schedules import crontab
+from corsheaders.defaults import default_headers as cors_default_headers
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -132,7 +133,11 @@ SENTRY_DSN = env.str("SENTRY_DSN", default="")
 
 # The sandbox emulators are mounted only where a settings module switches this on.
 SANDBOX_ENABLED = False
-SANDBOX_APPS = ["sandbox", "sandbox.amocrm", "sandbox.beeline"]
+SANDBOX_APPS = ["sandbox", "sandbox.amocrm", "sandbox.amocrm.widget_host", "sandbox.beeline"]
+# Beeline emulator: the longest subscription it grants (s), and how long after a call ends its
+# recording stays "not ready" (s).
+SANDBOX_BEELINE_MAX_SUBSCRIPTION = env.int("SANDBOX_BEELINE_MAX_SUBSCRIPTION", default=3600)
+SANDBOX_BEELINE_RECORD_DELAY = env.int("SANDBOX_BEELINE_RECORD_DELAY", default=20)
 
 # --- Celery [config/celery_app.py reads the CELERY_ namespace] ------------------------------
 CELERY_BROKER_URL = REDIS_URL
@@ -166,6 +171,24 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "integration.tasks.audit_prune",
         "schedule": crontab(minute=17, hour=3),
     },
+    # Every token is refreshed hours before it expires, so refresh tokens never reach 3 months.
+    "amo-tokens-refresh-due": {
+        "task": "crm.tasks.amo_tokens_refresh_due",
+        "schedule": crontab(minute="*/20"),
+    },
+    # Beeline (pbx): renew subscriptions before expiry / after backoff; safety-net finalizer.
+    "pbx-subscriptions-renew-due": {
+        "task": "pbx.tasks.subscription_renew_due",
+        "schedule": 60.0,
+    },
+    "pbx-calls-finalize-due": {
+        "task": "pbx.tasks.pbx_calls_finalize_due",
+        "schedule": 30.0,
+    },
+    "pbx-sync-all": {
+        "task": "pbx.tasks.pbx_sync_all",
+        "schedule": crontab(minute=41, hour=4),
+    },
 }
 
 # --- Logging: one structured line per event (config/logs.py) --------------------------------
@@ -194,6 +217,34 @@ LOGGING: dict[str, Any] = {
 }
 
 AUDIT_RETENTION = timedelta(days=90)
+
+# --- Beeline (pbx) ---------------------------------------------------------------------------
+# A call is handed on this long after its last leg was released (late legs of group calls).
+PBX_CALL_SETTLE_SECONDS = env.int("PBX_CALL_SETTLE_SECONDS", default=5)
+PBX_WEBHOOK_MAX_BYTES = env.int("PBX_WEBHOOK_MAX_BYTES", default=256 * 1024)
+# Requested lifetime; Beeline may grant less, and we renew before the granted expiry.
+PBX_SUBSCRIPTION_SECONDS = env.int("PBX_SUBSCRIPTION_SECONDS", default=86400)
+PBX_SUBSCRIPTION_RENEW_MARGIN_SECONDS = env.int(
+    "PBX_SUBSCRIPTION_RENEW_MARGIN_SECONDS", default=3 * 3600
+)
+PBX_SUBSCRIPTION_RETRY_BASE_SECONDS = 30
+PBX_SUBSCRIPTION_RETRY_MAX_SECONDS = 15 * 60
+PBX_SUBSCRIPTION_CLAIM_SECONDS = 15 * 60  # a queued renewal not done by then is queued again
+PBX_SUBSCRIPTION_RENEW_BATCH = 2000  # organizations queued per beat tick at most
+PBX_FANOUT_CHUNK = 50  # tasks released together, then PBX_FANOUT_SPACING_SECONDS later the next
+PBX_FANOUT_SPACING_SECONDS = 10
+PBX_HTTP_RETRY_DELAYS = (0.5, 2.0)  # safe reads only
+
+# --- amoCRM (crm) ----------------------------------------------------------------------------
+# Stay below amoCRM's 7 requests/second per account (amocrm-api.md §8).
+AMOCRM_RATE_LIMIT_PER_SECOND = env.int("AMOCRM_RATE_LIMIT_PER_SECOND", default=6)
+# The widget API's telephony side (crm.telephony.TelephonyBackend), provided by integration.
+WIDGET_TELEPHONY_BACKEND = env.str(
+    "WIDGET_TELEPHONY_BACKEND", default="integration.widget.TelephonyBackend"
+)
+# CORS only for the widget API; which origins is decided in crm.cors (amoCRM hosts, sandbox).
+CORS_URLS_REGEX = r"^/amocrm/widget/.*$"
+CORS_ALLOW_HEADERS = (*cors_default_headers, "x-auth-token")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],

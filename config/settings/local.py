@@ -24,3 +24,6 @@ if SANDBOX_ENABLED:
 
 # Without a reachable Redis the demo runs Celery tasks in-process (make demo says so).
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+if CELERY_TASK_ALWAYS_EAGER:
+    # `make demo` without Redis: the cache lives in the (single) web process too.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

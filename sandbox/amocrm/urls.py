@@ -1,8 +1,39 @@
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver, include, path
+from django.urls import URLPattern, URLResolver, include, path, re_path
+
+from sandbox.amocrm import api, views
+
+app_name = "sandbox_amocrm"
 
 urlpatterns: list[URLPattern | URLResolver] = [
     # The page that hosts our widget the way amoCRM does (owned by the widget's authors).
     path("widget-host/", include("sandbox.amocrm.widget_host.urls")),
+    # Pages
+    path("", views.index, name="index"),
+    path("accounts/<int:account_id>/", views.account_detail, name="account"),
+    path("accounts/<int:account_id>/faults", views.account_faults, name="account_faults"),
+    path("accounts/<int:account_id>/users", views.account_user_add, name="account_user_add"),
+    path(
+        "accounts/<int:account_id>/contacts", views.account_contact_add, name="account_contact_add"
+    ),
+    path(
+        "accounts/<int:account_id>/actions/<slug:action>",
+        views.account_action,
+        name="account_action",
+    ),
+    # OAuth
+    path("oauth", views.oauth_authorize, name="oauth_authorize"),
+    path("oauth2/access_token", views.oauth_access_token, name="oauth_access_token"),
+    # API
+    path("api/v4/account", api.account_view, name="api_account"),
+    path("api/v4/users", api.users_view, name="api_users"),
+    path("api/v4/users/<int:user_id>", api.user_detail_view, name="api_user"),
+    path("api/v4/contacts", api.contacts_view, name="api_contacts"),
+    path("api/v4/contacts/<int:contact_id>", api.contact_detail_view, name="api_contact"),
+    path("api/v4/calls", api.calls_view, name="api_calls"),
+    path("api/v4/tasks", api.tasks_view, name="api_tasks"),
+    path("api/v4/leads/unsorted/sip", api.unsorted_sip_view, name="api_unsorted_sip"),
+    path("api/v2/events", api.events_v2_view, name="api_events_v2"),
+    re_path(r"^(?P<rest>(?:api|oauth2)/.*)$", api.api_not_found),
 ]

@@ -1,0 +1,388 @@
+"""«Диагностика»: the checklist, each item with what is wrong and how to fix it.
+
+Built only from what the services can tell: ``pbx_health`` (Beeline), ``amo_health`` (amoCRM)
+and the manager mapping. ``diagnostics_refresh`` first asks both APIs again (the «Проверить»
+button), so the checklist reflects the live state rather than the last background run.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.urls import reverse
+from django.utils import formats
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from crm.errors import AmoError
+from crm.selectors import AmoHealth, amo_health, amo_users_for
+from crm.services import amo_users_refresh
+from integration.models import Organization
+from integration.selectors import ManagerRow, manager_rows_for
+from pbx.errors import BeelineError, BeelineNotConfigured
+from pbx.selectors import PbxHealth, pbx_health
+from pbx.services import pbx_sync, subscription_ensure
+
+logger = logging.getLogger(__name__)
+
+OK, WARNING, ERROR = "ok", "warning", "error"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    key: str
+    title: str
+    status: str  # ok | warning | error
+    detail: str
+    hint: str = ""
+    link_url: str = ""
+    link_label: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+
+def _when(value: datetime | None) -> str:
+    return formats.date_format(value, "SHORT_DATETIME_FORMAT") if value else "—"
+
+
+def _listed(items: list[str], limit: int = 10) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" … (+{len(items) - limit})" if len(items) > limit else "")
+
+
+def diagnostics_refresh(*, organization: Organization) -> list[str]:
+    """Ask Beeline and amoCRM again (sync abonents and numbers, make sure the event
+    subscription exists, reload amoCRM users). Failures are not raised: they are recorded by the
+    services and show up in the checklist; the returned list says which calls failed."""
+    problems = []
+    try:
+        pbx_sync(organization=organization)
+        subscription_ensure(organization=organization)
+    except BeelineNotConfigured:
+        pass  # the checklist says the token is missing
+    except BeelineError as exc:
+        problems.append(_("Билайн: %(reason)s") % {"reason": exc.message})
+    try:
+        amo_users_refresh(organization=organization)
+    except AmoError as exc:
+        problems.append(_("amoCRM: %(reason)s") % {"reason": exc.message})
+    return problems
+
+
+def diagnostic_checks(*, organization: Organization) -> list[Check]:
+    install_url = reverse("cabinet:install")
+    amo = amo_health(organization=organization, reauthorize_url=install_url)
+    pbx = pbx_health(organization=organization)
+    amo_users = amo_users_for(organization=organization)
+    rows = manager_rows_for(organization=organization, amo_users=amo_users)
+    org_id = organization.pk
+    keys_url = reverse("cabinet:keys", args=[org_id])
+    managers_url = reverse("cabinet:managers", args=[org_id])
+    return [
+        _amo_connection(amo, install_url),
+        _amo_limits(amo),
+        _beeline_token(pbx, keys_url),
+        _beeline_subscription(pbx, keys_url),
+        _abonents(pbx),
+        _multichannel(pbx),
+        _mapping(rows, managers_url),
+        _profile_phones(rows, amo, managers_url),
+        _beeline_events(pbx),
+    ]
+
+
+def _amo_connection(amo: AmoHealth, install_url: str) -> Check:
+    title = _("Подключение к amoCRM")
+    if not amo.connected:
+        return Check(
+            "amo_connection",
+            title,
+            ERROR,
+            _("Интеграция не авторизована в amoCRM."),
+            _("Установите виджет «Звонок Beeline» в amoCRM и нажмите «Разрешить»."),
+            amo.reauthorize_url or install_url,
+            _("Установить в amoCRM"),
+        )
+    if amo.needs_reauth:
+        return Check(
+            "amo_connection",
+            title,
+            ERROR,
+            amo.last_error or _("Доступ к amoCRM отозван или истёк."),
+            _("Авторизуйте интеграцию в amoCRM заново: настройки сохранятся."),
+            amo.reauthorize_url or install_url,
+            _("Авторизовать заново"),
+        )
+    if amo.paused_reason:
+        return Check(
+            "amo_connection",
+            title,
+            ERROR,
+            _("Обмен с amoCRM приостановлен: %(reason)s") % {"reason": amo.paused_label},
+            _(
+                "Оплатите аккаунт amoCRM или обратитесь в поддержку amoCRM; после этого обмен "
+                "возобновит поддержка Beetel."
+            ),
+        )
+    detail = _("Токен действует до %(expires)s, обновлён %(refreshed)s.") % {
+        "expires": _when(amo.expires_at),
+        "refreshed": _when(amo.refreshed_at),
+    }
+    if not amo.token_valid:
+        return Check(
+            "amo_connection",
+            title,
+            WARNING,
+            f"{detail} {amo.last_error}".strip(),
+            _(
+                "Токен обновляется автоматически; если предупреждение не проходит, нажмите "
+                "«Проверить»."
+            ),
+        )
+    return Check("amo_connection", title, OK, detail)
+
+
+def _amo_limits(amo: AmoHealth) -> Check:
+    title = _("Ограничения amoCRM за 24 часа")
+    detail = _(
+        "Превышений лимита запросов (429): %(rate)s; блокировок (402/403): %(banned)s; "
+        "ошибок: %(errors)s."
+    ) % {"rate": amo.rate_limited_24h, "banned": amo.banned_24h, "errors": amo.errors_24h}
+    if amo.banned_24h:
+        return Check(
+            "amo_limits",
+            title,
+            ERROR,
+            detail,
+            _(
+                "amoCRM ограничил доступ к аккаунту. Проверьте оплату аккаунта и обратитесь в "
+                "поддержку amoCRM."
+            ),
+        )
+    if amo.rate_limited_24h or amo.errors_24h:
+        return Check(
+            "amo_limits",
+            title,
+            WARNING,
+            detail,
+            _(
+                "Частые 429 значат, что к аккаунту обращаются и другие интеграции: лимит amoCRM "
+                "— 7 запросов в секунду на аккаунт."
+            ),
+        )
+    return Check("amo_limits", title, OK, detail)
+
+
+def _beeline_token(pbx: PbxHealth, keys_url: str) -> Check:
+    title = _("Токен Beeline API")
+    if not pbx.token_saved:
+        return Check(
+            "beeline_token",
+            title,
+            ERROR,
+            _("Токен не сохранён."),
+            _(
+                "В портале Билайн: «Настройки» → «API» → версия 2.0, «Интеграция по API», "
+                "«Создать новый токен». Вставьте его в «Настройки ключей»."
+            ),
+            keys_url,
+            _("Настройки ключей"),
+        )
+    if not pbx.token_valid:
+        return Check(
+            "beeline_token",
+            title,
+            ERROR,
+            pbx.last_error or _("Билайн не принимает токен."),
+            _(
+                "Создайте в портале Билайн новый токен, который нигде раньше не использовался, и "
+                "сохраните его в «Настройки ключей»."
+            ),
+            keys_url,
+            _("Настройки ключей"),
+        )
+    return Check(
+        "beeline_token",
+        title,
+        OK,
+        _("Токен принят, проверен %(when)s.") % {"when": _when(pbx.verified_at)},
+    )
+
+
+def _beeline_subscription(pbx: PbxHealth, keys_url: str) -> Check:
+    title = _("Подписка на события Билайн")
+    last = (
+        _("последнее событие: %(when)s") % {"when": _when(pbx.last_event_at)}
+        if pbx.last_event_at
+        else _("событий ещё не было")
+    )
+    if not pbx.subscription_active:
+        return Check(
+            "beeline_subscription",
+            title,
+            ERROR,
+            _("Подписки нет: Билайн не сообщает нам о звонках (%(last)s).") % {"last": last},
+            _(
+                "Подписка оформляется при сохранении токена и продлевается автоматически. Нажмите "
+                "«Проверить»; если ошибка останется, сохраните токен заново."
+            ),
+            keys_url,
+            _("Настройки ключей"),
+        )
+    return Check(
+        "beeline_subscription",
+        title,
+        OK,
+        _("Активна до %(expires)s; %(last)s.")
+        % {"expires": _when(pbx.subscription_expires_at), "last": last},
+    )
+
+
+def _abonents(pbx: PbxHealth) -> Check:
+    title = _("Абоненты Билайн")
+    if not pbx.token_saved:
+        return Check("abonents", title, WARNING, _("Абоненты загрузятся после сохранения токена."))
+    if not pbx.abonent_count:
+        return Check(
+            "abonents",
+            title,
+            ERROR,
+            _("В АТС нет ни одного абонента с номером."),
+            _(
+                "В портале Билайн: «Номера» → «Абоненты», кнопка «Добавить сотрудников». Нужен "
+                "хотя бы один номер."
+            ),
+        )
+    detail = ngettext("%(count)s абонент в АТС.", "Абонентов в АТС: %(count)s.", pbx.abonent_count)
+    return Check("abonents", title, OK, detail % {"count": pbx.abonent_count})
+
+
+def _multichannel(pbx: PbxHealth) -> Check:
+    title = _("Номера абонентов среди многоканальных")
+    phones = pbx.abonent_phones_also_multichannel
+    if phones:
+        return Check(
+            "multichannel",
+            title,
+            ERROR,
+            _("Эти номера есть и в «Абоненты», и в «Многоканальные номера»: %(phones)s.")
+            % {"phones": _listed(phones)},
+            _(
+                "Виджет не работает с многоканальными номерами: номер из «Абоненты» не должен "
+                "входить в «Многоканальные номера». Уберите его оттуда в портале Билайн."
+            ),
+        )
+    return Check("multichannel", title, OK, _("Пересечений нет."))
+
+
+def _mapping(rows: list[ManagerRow], managers_url: str) -> Check:
+    title = _("Сопоставление менеджеров")
+    mapped = [r for r in rows if r.mapping and r.mapping.enabled and r.amo_user]
+    unmapped = [
+        r.abonent.phone or r.abonent.user_id
+        for r in rows
+        if not (r.mapping and r.mapping.amo_user_id and r.amo_user) and r.enabled
+    ]
+    detail = _("Сопоставлено номеров: %(mapped)s из %(total)s.") % {
+        "mapped": len(mapped),
+        "total": len(rows),
+    }
+    if rows and not mapped:
+        return Check(
+            "mapping",
+            title,
+            ERROR,
+            detail,
+            _(
+                "Откройте «Менеджеры», загрузите менеджеров amoCRM, выберите менеджера для "
+                "каждого номера и нажмите «Сохранить»."
+            ),
+            managers_url,
+            _("Менеджеры"),
+        )
+    if unmapped:
+        return Check(
+            "mapping",
+            title,
+            WARNING,
+            f"{detail} " + _("Без менеджера: %(phones)s.") % {"phones": _listed(unmapped)},
+            _(
+                "Звонки этих номеров попадут в amoCRM без ответственного, уведомлений не будет. "
+                "Выберите менеджера или снимите «Вкл.»."
+            ),
+            managers_url,
+            _("Менеджеры"),
+        )
+    if not rows:
+        return Check("mapping", title, WARNING, _("Нет номеров для сопоставления."))
+    return Check("mapping", title, OK, detail)
+
+
+def _profile_phones(rows: list[ManagerRow], amo: AmoHealth, managers_url: str) -> Check:
+    """The widget's «Рабочий телефон» comes from the profile: a mapped manager whose profile
+    phone is missing or differs from the mapped number sees an error card."""
+    title = _("Телефоны в профилях amoCRM")
+    if not amo.users_count:
+        return Check(
+            "profile_phones",
+            title,
+            WARNING,
+            _("Менеджеры amoCRM ещё не загружены."),
+            _("Откройте «Менеджеры» и нажмите «Загрузить менеджеров amoCRM»."),
+            managers_url,
+            _("Менеджеры"),
+        )
+    missing, mismatched = [], []
+    for row in rows:
+        user = row.amo_user
+        if user is None or not (row.mapping and row.mapping.enabled):
+            continue
+        if not user.phone_national:
+            missing.append(user.name)
+        elif user.phone_national != row.abonent.phone:
+            mismatched.append(f"{user.name} ({user.phone_national} ≠ {row.abonent.phone})")
+    if not (missing or mismatched):
+        return Check(
+            "profile_phones", title, OK, _("У всех выбранных менеджеров номер указан верно.")
+        )
+    parts = []
+    if missing:
+        parts.append(_("не указан телефон: %(names)s") % {"names": _listed(missing)})
+    if mismatched:
+        parts.append(
+            _("телефон не совпадает с номером Билайн: %(names)s") % {"names": _listed(mismatched)}
+        )
+    return Check(
+        "profile_phones",
+        title,
+        WARNING,
+        "; ".join(parts).capitalize() + ".",
+        _(
+            "В профиле amoCRM, третье поле «Телефон моб.»: 10 цифр без 8, 7, +7, пробелов и "
+            "дефисов, например 9613314538. Номер должен быть в «Абоненты» в АТС Билайн. Затем "
+            "нажмите «Загрузить менеджеров amoCRM»."
+        ),
+        managers_url,
+        _("Менеджеры"),
+    )
+
+
+def _beeline_events(pbx: PbxHealth) -> Check:
+    title = _("События Билайн за 24 часа")
+    detail = _("Получено событий: %(events)s, с ошибкой обработки: %(errors)s.") % {
+        "events": pbx.events_24h,
+        "errors": pbx.event_errors_24h,
+    }
+    if pbx.event_errors_24h:
+        return Check(
+            "beeline_events",
+            title,
+            WARNING,
+            detail,
+            _("Часть событий не удалось обработать; поддержка Beetel видит подробности."),
+        )
+    return Check("beeline_events", title, OK, detail)

@@ -1,0 +1,176 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from integration.models import CallSettings, Organization
+from integration.services import ManagerMappingInput
+
+if TYPE_CHECKING:
+    from crm.models import AmoUser
+    from integration.selectors import ManagerRow
+
+# One line per switch: what happens, and what switching it off costs (product.md §7).
+CALL_SETTING_HINTS = {
+    "notify_incoming": _(
+        "Менеджер видит всплывающее уведомление о входящем звонке. "
+        "Выключено — менеджер не увидит входящий звонок."
+    ),
+    "create_contact_incoming": _(
+        "Звонок с неизвестного номера создаёт контакт с тегом BeelineConnector (и тегом "
+        "многоканального номера). Выключено — контакт не создаётся, и звонок с неизвестного "
+        "номера не записывается в amoCRM: история останется в Билайн и в журнале кабинета."
+    ),
+    "log_call_incoming": _(
+        "Входящий звонок добавляется в историю звонков amoCRM с записью разговора. "
+        "Выключено — входящие звонки в amoCRM не записываются."
+    ),
+    "notify_outgoing": _(
+        "Исходящий звонок показывает менеджеру уведомление в amoCRM. "
+        "Выключено — уведомлений об исходящих звонках нет."
+    ),
+    "create_contact_outgoing": _(
+        "Звонок на номер, которого нет в amoCRM, создаёт контакт с тегом BeelineConnector. "
+        "Внимание: контакты появятся и для личных звонков сотрудников."
+    ),
+    "log_call_outgoing": _(
+        "Исходящий звонок добавляется в историю звонков amoCRM. Если создание контакта "
+        "выключено, звонок на неизвестный номер не записывается."
+    ),
+    "create_task_missed": _(
+        "Пропущенный звонок создаёт задачу «Перезвонить» ответственному менеджеру. "
+        "Выключено — о пропущенных звонках напомнит только журнал."
+    ),
+}
+
+
+class LoginForm(forms.Form):
+    key = forms.CharField(
+        label=_("Ключ доступа"),
+        max_length=64,
+        strip=True,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"}
+        ),
+    )
+
+
+class CallSettingsForm(forms.ModelForm):
+    class Meta:
+        model = CallSettings
+        fields = list(CALL_SETTING_HINTS)
+        help_texts = CALL_SETTING_HINTS
+
+
+class BeelineTokenForm(forms.Form):
+    token = forms.CharField(
+        label=_("Beeline API Token"),
+        max_length=512,
+        strip=True,
+        widget=forms.PasswordInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+
+class OrganizationDeleteForm(forms.Form):
+    """Deleting is permanent: the admin types the organization's name to confirm."""
+
+    confirmation = forms.CharField(label=_("Название организации"), max_length=255, strip=True)
+
+    def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.organization = organization
+
+    def clean_confirmation(self) -> str:
+        value: str = self.cleaned_data["confirmation"]
+        if value != self.organization.name:
+            raise forms.ValidationError(
+                _("Введите название организации точно так, как оно написано выше.")
+            )
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class ManagerLine:
+    """What the «Менеджеры» template draws for one number (selects are drawn by hand: 500 rows
+    of Django widgets would take seconds to render)."""
+
+    row: ManagerRow
+    enabled_name: str
+    amo_user_name: str
+    enabled: bool
+    amo_user_id: int | None
+    errors: list[str]
+
+
+class ManagersForm(forms.Form):
+    """The «Менеджеры» table: per abonent, «Вкл.» and «Менеджер Amo CRM» (empty = «Нет»)."""
+
+    def __init__(
+        self, *args: Any, rows: list[ManagerRow], amo_users: list[AmoUser], **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.rows = rows
+        choices = [("", _("Нет")), *((str(user.amo_id), user.name) for user in amo_users)]
+        for row in rows:
+            pk = row.abonent.pk
+            self.fields[f"enabled_{pk}"] = forms.BooleanField(required=False, initial=row.enabled)
+            self.fields[f"amo_user_{pk}"] = forms.TypedChoiceField(
+                choices=choices,
+                coerce=int,
+                empty_value=None,
+                required=False,
+                initial=row.amo_user_id,
+            )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        seen: dict[int, str] = {}
+        for row in self.rows:
+            name = f"amo_user_{row.abonent.pk}"
+            amo_id = cleaned.get(name)
+            if amo_id is None:
+                continue
+            if amo_id in seen:
+                message = _("Этот менеджер уже выбран для другого номера.")
+                self.add_error(name, message)
+                if seen[amo_id] not in self.errors:
+                    self.add_error(seen[amo_id], message)
+            else:
+                seen[amo_id] = name
+        return cleaned
+
+    def mapping_inputs(self) -> list[ManagerMappingInput]:
+        return [
+            ManagerMappingInput(
+                abonent_id=row.abonent.pk,
+                enabled=bool(self.cleaned_data.get(f"enabled_{row.abonent.pk}")),
+                amo_user_id=self.cleaned_data.get(f"amo_user_{row.abonent.pk}"),
+            )
+            for row in self.rows
+        ]
+
+    def lines(self) -> list[ManagerLine]:
+        lines = []
+        for row in self.rows:
+            enabled_name = f"enabled_{row.abonent.pk}"
+            amo_name = f"amo_user_{row.abonent.pk}"
+            if self.is_bound:
+                enabled = bool(self.data.get(enabled_name))
+                raw = self.data.get(amo_name) or ""
+                amo_user_id = int(raw) if raw.isdigit() else None
+            else:
+                enabled, amo_user_id = row.enabled, row.amo_user_id
+            lines.append(
+                ManagerLine(
+                    row=row,
+                    enabled_name=enabled_name,
+                    amo_user_name=amo_name,
+                    enabled=enabled,
+                    amo_user_id=amo_user_id,
+                    errors=[str(e) for e in self.errors.get(amo_name, [])],
+                )
+            )
+        return lines

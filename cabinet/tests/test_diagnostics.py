@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from crm.models import AmoUser
+from integration.services import ManagerMappingInput, manager_mappings_save
+from integration.tenancy import organization_scope
+from pbx.selectors import abonents_for
+from pbx.services import beeline_token_save
+
+
+def _statuses(html: str) -> dict[str, str]:
+    return dict(re.findall(r'data-check="([a-z_]+)" data-status="([a-z]+)"', html))
+
+
+def test_fresh_organization_is_told_what_to_fix(cabinet: Client, org):
+    page = cabinet.get(reverse("cabinet:diagnostics", args=[org.pk])).content.decode()
+    statuses = _statuses(page)
+    assert statuses["amo_connection"] == "error"
+    assert statuses["beeline_token"] == "error"
+    assert statuses["beeline_subscription"] == "error"
+    assert "Есть что исправить" in page
+    assert "Создать новый токен" in page  # the fix hint for the token
+    assert reverse("cabinet:keys", args=[org.pk]) in page
+
+
+@pytest.fixture
+def set_up_org(installed_org, beeline_pbx, installed_cabinet):
+    """The journey done right: token saved, managers loaded, two numbers mapped, the third off."""
+    beeline_token_save(organization=installed_org, token=beeline_pbx.token)
+    installed_cabinet.post(reverse("cabinet:managers_refresh", args=[installed_org.pk]))
+    with organization_scope(installed_org):
+        users = {u.phone_national: u.amo_id for u in AmoUser.objects.exclude(phone_national="")}
+    manager_mappings_save(
+        organization=installed_org,
+        rows=[
+            ManagerMappingInput(a.pk, a.phone in users, users.get(a.phone))
+            for a in abonents_for(organization=installed_org)
+        ],
+    )
+    return installed_org
+
+
+def test_everything_green_after_the_journey(installed_cabinet: Client, set_up_org):
+    page = installed_cabinet.get(
+        reverse("cabinet:diagnostics", args=[set_up_org.pk])
+    ).content.decode()
+    statuses = _statuses(page)
+    assert len(statuses) == 9
+    assert set(statuses.values()) == {"ok"}, statuses
+    assert "Всё работает" in page
+
+
+def test_check_button_sees_a_multichannel_overlap_live(
+    installed_cabinet: Client, set_up_org, beeline_pbx
+):
+    from sandbox.beeline.services import number_add
+
+    # The admin adds an abonent's number to the multichannel numbers in the Beeline portal.
+    number_add(pbx=beeline_pbx, phone="9161110002", name="Продажи 2", multichannel=True)
+    url = reverse("cabinet:diagnostics_check", args=[set_up_org.pk])
+    response = installed_cabinet.post(url, HTTP_HX_REQUEST="true")
+
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert body.lstrip().startswith('<section id="checklist"')
+    assert _statuses(body)["multichannel"] == "error"
+    assert "9161110002" in body
+
+
+def test_revoked_amocrm_access_asks_to_authorize_again(
+    installed_cabinet: Client, set_up_org, amo_account
+):
+    from sandbox.amocrm.services import access_token_expire, tokens_revoke
+
+    tokens_revoke(account=amo_account)
+    access_token_expire(account=amo_account)
+    response = installed_cabinet.post(reverse("cabinet:diagnostics_check", args=[set_up_org.pk]))
+    page = response.content.decode()
+    assert _statuses(page)["amo_connection"] == "error"
+    assert "Авторизовать заново" in page
+    assert reverse("cabinet:install") in page
+
+
+def test_profile_phone_mismatch_is_explained(installed_cabinet: Client, set_up_org, amo_account):
+    from sandbox.amocrm.services import user_phone_set
+
+    maria = amo_account.users.get(name="Мария Соколова")
+    user_phone_set(user=maria, phone="89161119999")
+    page = installed_cabinet.post(
+        reverse("cabinet:diagnostics_check", args=[set_up_org.pk])
+    ).content.decode()
+    assert _statuses(page)["profile_phones"] == "warning"
+    assert "Телефон моб." in page
+    assert "9161119999" in page
+
+
+def test_check_is_not_for_outsiders(cabinet: Client, outsider):
+    assert cabinet.post(reverse("cabinet:diagnostics_check", args=[outsider.pk])).status_code == 404

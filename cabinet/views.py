@@ -1,0 +1,373 @@
+"""The personal cabinet «Beetel Integration»: one view and one template per page.
+
+Organization pages are decorated with ``organization_required`` (cabinet/access.py): they get the
+organization from the URL, 404 unless this session unlocked it (or the user is staff), and run
+inside its tenant scope. Views stay thin: reads go through selectors, writes through services.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from cabinet import access
+from cabinet.diagnostics import diagnostic_checks, diagnostics_refresh
+from cabinet.forms import (
+    BeelineTokenForm,
+    CallSettingsForm,
+    LoginForm,
+    ManagersForm,
+    OrganizationDeleteForm,
+)
+from cabinet.responses import form_response, saved_response, toast_trigger
+from cabinet.throttling import login_attempt_allowed
+from crm.errors import AmoError
+from crm.models import AmoUser
+from crm.selectors import amo_authorize_url, amo_users_for
+from crm.services import amo_users_refresh
+from integration.models import Organization
+from integration.selectors import call_settings_for, manager_rows_for, organization_by_access_key
+from integration.services import (
+    ManagerMappingConflict,
+    call_settings_update,
+    manager_mappings_save,
+    organization_delete,
+)
+from pbx.errors import BeelineError, BeelineTokenRejected
+from pbx.selectors import pbx_health
+from pbx.services import beeline_token_save
+
+logger = logging.getLogger(__name__)
+
+
+# --- Public pages -----------------------------------------------------------------------------
+
+
+@require_GET
+def landing(request: HttpRequest) -> HttpResponse:
+    return render(request, "cabinet/landing.html")
+
+
+@require_GET
+def install_start(request: HttpRequest) -> HttpResponse:
+    """«Установить в amoCRM»: off to amoCRM's authorize page with a ``state`` this session keeps
+    (a separate step, so merely viewing the landing page creates no session).
+
+    ``popup`` mode: amoCRM redirects the window that opened the URL — here the browser tab
+    itself — to our callback, which shows the access key (GUESS: the doc confirms the two modes,
+    not how each behaves outside a popup window).
+    """
+    return redirect(amo_authorize_url(session=request.session, mode="popup"))
+
+
+@require_http_methods(["GET", "POST"])
+def login(request: HttpRequest) -> HttpResponse:
+    form = LoginForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        if not login_attempt_allowed(request):
+            return render(request, "cabinet/throttled.html", status=429)
+        if form.is_valid():
+            organization = organization_by_access_key(key=form.cleaned_data["key"])
+            if organization is not None:
+                access.session_unlock(request, organization)
+                logger.info("cabinet login", extra={"organization_id": organization.pk})
+                return redirect("cabinet:dashboard", org_id=organization.pk)
+        # Same answer for a malformed key and an unknown one: nothing to learn from it.
+        form.errors.clear()
+        form.add_error(None, _("Неверный ключ доступа"))
+    return render(request, "cabinet/login.html", {"form": form})
+
+
+@require_POST
+def logout(request: HttpRequest) -> HttpResponse:
+    request.session.flush()
+    return redirect("cabinet:login")
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    current = access.session_current_id(request)
+    if current is not None:
+        return redirect("cabinet:dashboard", org_id=current)
+    if access.user_is_staff(request):
+        return redirect("cabinet:organizations")
+    return redirect("cabinet:login")
+
+
+# --- «Список организаций» ----------------------------------------------------------------------
+
+
+@require_GET
+def organizations(request: HttpRequest) -> HttpResponse:
+    if not access.session_has_access(request):
+        return redirect("cabinet:login")
+    if access.user_is_staff(request):
+        listed = list(Organization.objects.order_by("name", "id"))
+    else:
+        listed = list(
+            Organization.objects.filter(pk__in=access.session_organization_ids(request)).order_by(
+                "name", "id"
+            )
+        )
+    current_id = access.session_current_id(request)
+    current = next((org for org in listed if org.pk == current_id), None)
+    return render(
+        request,
+        "cabinet/organizations.html",
+        {
+            "organizations": listed,
+            "organization": current,
+            "current_id": current_id,
+            "form": LoginForm(),
+            "tab": "organizations",
+        },
+    )
+
+
+@require_POST
+def organization_switch(request: HttpRequest, org_id: int) -> HttpResponse:
+    organization = access.organization_for_request(request, org_id)
+    access.session_set_current(request, organization.pk)
+    return redirect("cabinet:dashboard", org_id=organization.pk)
+
+
+# --- Organization pages ------------------------------------------------------------------------
+
+
+@require_GET
+@access.organization_required
+def dashboard(request: HttpRequest, organization: Organization) -> HttpResponse:
+    return render(
+        request, "cabinet/dashboard.html", {"organization": organization, "tab": "dashboard"}
+    )
+
+
+@require_GET
+@access.organization_required
+def organization_detail(request: HttpRequest, organization: Organization) -> HttpResponse:
+    return render(
+        request,
+        "cabinet/organization.html",
+        {
+            "organization": organization,
+            "tab": "organization",
+            "delete_form": OrganizationDeleteForm(organization=organization),
+            "pbx": pbx_health(organization=organization),
+        },
+    )
+
+
+@require_POST
+@access.organization_required
+def organization_remove(request: HttpRequest, organization: Organization) -> HttpResponse:
+    form = OrganizationDeleteForm(request.POST, organization=organization)
+    if not form.is_valid():
+        return render(
+            request,
+            "cabinet/organization.html",
+            {
+                "organization": organization,
+                "tab": "organization",
+                "delete_form": form,
+                "pbx": pbx_health(organization=organization),
+            },
+            status=400,
+        )
+    org_id, name = organization.pk, organization.name
+    organization_delete(organization=organization)
+    access.session_forget(request, org_id)
+    messages.success(request, _("Данные организации «%(name)s» удалены.") % {"name": name})
+    target = reverse("cabinet:home") if access.session_has_access(request) else "/"
+    if getattr(request, "htmx", False):
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = target
+        return response
+    return redirect(target)
+
+
+@require_http_methods(["GET", "POST"])
+@access.organization_required
+def call_settings(request: HttpRequest, organization: Organization) -> HttpResponse:
+    instance = call_settings_for(organization=organization)
+    form = CallSettingsForm(request.POST if request.method == "POST" else None, instance=instance)
+    context = {"organization": organization, "tab": "call_settings", "form": form}
+    if request.method == "POST":
+        if not form.is_valid():
+            return form_response(
+                request,
+                page="cabinet/call_settings.html",
+                fragment="cabinet/call_settings.html#settings-form",
+                context=context,
+            )
+        call_settings_update(organization=organization, values=form.cleaned_data)
+        context["form"] = CallSettingsForm(instance=call_settings_for(organization=organization))
+        return saved_response(
+            request, fragment="cabinet/call_settings.html#settings-form", context=context
+        )
+    return render(request, "cabinet/call_settings.html", context)
+
+
+# --- «Настройки ключей» -----------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@access.organization_required
+def keys(request: HttpRequest, organization: Organization) -> HttpResponse:
+    form = BeelineTokenForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            beeline_token_save(organization=organization, token=form.cleaned_data["token"])
+        except BeelineTokenRejected as exc:
+            form.add_error("token", exc.message)
+        except BeelineError as exc:
+            form.add_error(
+                "token",
+                _("Билайн сейчас не отвечает, токен не сохранён. Попробуйте позже. (%(reason)s)")
+                % {"reason": exc.message},
+            )
+        else:
+            return saved_response(
+                request,
+                fragment="cabinet/keys.html#token-form",
+                context=_keys_context(organization, BeelineTokenForm()),
+            )
+    context = _keys_context(organization, form)
+    if request.method == "POST":
+        return form_response(
+            request,
+            page="cabinet/keys.html",
+            fragment="cabinet/keys.html#token-form",
+            context=context,
+        )
+    return render(request, "cabinet/keys.html", context)
+
+
+def _keys_context(organization: Organization, form: BeelineTokenForm) -> dict[str, object]:
+    return {
+        "organization": organization,
+        "tab": "keys",
+        "form": form,
+        "pbx": pbx_health(organization=organization),
+    }
+
+
+# --- «Менеджеры» ------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@access.organization_required
+def managers(request: HttpRequest, organization: Organization) -> HttpResponse:
+    amo_users = list(amo_users_for(organization=organization))
+    rows = manager_rows_for(organization=organization, amo_users=amo_users)
+    form = ManagersForm(
+        request.POST if request.method == "POST" else None, rows=rows, amo_users=amo_users
+    )
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                manager_mappings_save(organization=organization, rows=form.mapping_inputs())
+            except ManagerMappingConflict:
+                form.add_error(None, _("Один менеджер выбран для нескольких номеров."))
+            else:
+                rows = manager_rows_for(organization=organization, amo_users=amo_users)
+                return saved_response(
+                    request,
+                    fragment="cabinet/managers.html#managers-form",
+                    context=_managers_context(
+                        organization, ManagersForm(rows=rows, amo_users=amo_users), amo_users
+                    ),
+                )
+        return form_response(
+            request,
+            page="cabinet/managers.html",
+            fragment="cabinet/managers.html#managers-form",
+            context=_managers_context(organization, form, amo_users),
+        )
+    return render(
+        request, "cabinet/managers.html", _managers_context(organization, form, amo_users)
+    )
+
+
+@require_POST
+@access.organization_required
+def managers_refresh(request: HttpRequest, organization: Organization) -> HttpResponse:
+    """Load amoCRM's current users. With HTMX the table comes back with the choices the admin
+    has made but not saved yet (the form is posted along), so nothing typed is lost."""
+    try:
+        amo_users = list(amo_users_refresh(organization=organization))
+    except AmoError as exc:
+        message = _("Не удалось загрузить менеджеров из amoCRM: %(reason)s") % {
+            "reason": exc.message
+        }
+        if getattr(request, "htmx", False):
+            response = HttpResponse(status=204)
+            response["HX-Trigger"] = toast_trigger(message, level="error")
+            return response
+        messages.error(request, message)
+        return redirect("cabinet:managers", org_id=organization.pk)
+    done = _("Менеджеры amoCRM загружены: %(count)s") % {"count": len(amo_users)}
+    if not getattr(request, "htmx", False):
+        messages.success(request, done)
+        return redirect("cabinet:managers", org_id=organization.pk)
+    amo_users = list(amo_users_for(organization=organization))
+    rows = manager_rows_for(organization=organization, amo_users=amo_users)
+    data = request.POST if any(k.startswith("amo_user_") for k in request.POST) else None
+    form = ManagersForm(data, rows=rows, amo_users=amo_users)
+    response = render(
+        request,
+        "cabinet/managers.html#managers-form",
+        _managers_context(organization, form, amo_users),
+    )
+    response["HX-Trigger"] = toast_trigger(done)
+    return response
+
+
+def _managers_context(
+    organization: Organization, form: ManagersForm, amo_users: list[AmoUser]
+) -> dict[str, object]:
+    return {
+        "organization": organization,
+        "tab": "managers",
+        "form": form,
+        "lines": form.lines(),
+        "amo_users": amo_users,
+    }
+
+
+# --- «Диагностика» ----------------------------------------------------------------------------
+
+
+@require_GET
+@access.organization_required
+def diagnostics(request: HttpRequest, organization: Organization) -> HttpResponse:
+    return render(request, "cabinet/diagnostics.html", _diagnostics_context(organization, []))
+
+
+@require_POST
+@access.organization_required
+def diagnostics_check(request: HttpRequest, organization: Organization) -> HttpResponse:
+    """«Проверить»: ask Beeline and amoCRM again, then show the checklist."""
+    problems = diagnostics_refresh(organization=organization)
+    context = _diagnostics_context(organization, problems)
+    if getattr(request, "htmx", False):
+        return render(request, "cabinet/diagnostics.html#checklist", context)
+    return render(request, "cabinet/diagnostics.html", context)
+
+
+def _diagnostics_context(organization: Organization, problems: list[str]) -> dict[str, object]:
+    checks = diagnostic_checks(organization=organization)
+    return {
+        "organization": organization,
+        "tab": "diagnostics",
+        "checks": checks,
+        "all_ok": all(check.ok for check in checks),
+        "problems": problems,
+        "checked_at": timezone.now(),
+    }

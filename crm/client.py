@@ -1,0 +1,623 @@
+"""The one door to amoCRM's API (reference: ../shared/docs/amocrm-api.md).
+
+Every request goes through the module's ``_request()``: a mandatory timeout, errors mapped to
+``crm.errors``, JSON (hal/problem) parsed. ``AmoClient`` adds what an account needs on top: the
+Bearer token (refreshed before expiry and once on 401 through a ``TokenSource``), the shared
+Redis rate limiter, and backoff on 429. The client holds no ORM code: tokens and health
+bookkeeping come in through the small protocols below (implemented in ``crm.services``).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import requests
+from django.conf import settings
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from crm.errors import (
+    AmoAuthError,
+    AmoBanned,
+    AmoError,
+    AmoPermanentError,
+    AmoRateLimited,
+    AmoTransientError,
+    AmoUnpaid,
+)
+from crm.ratelimit import AccountRateLimiter
+from integration.phones import phone_national
+
+logger = logging.getLogger(__name__)
+
+# (connect, read) seconds. Reads of big pages can be slow; connects should never be.
+DEFAULT_TIMEOUT: tuple[float, float] = (3.05, 15.0)
+BATCH_SIZE = 50  # the SDK README's recommended maximum per batch request
+PAGE_LIMIT = 250
+MAX_429_RETRIES = 4
+MAX_BACKOFF = 8.0
+SOURCE_NAME = "Звонок Beeline"
+
+_session = requests.Session()
+
+
+class AmoUnauthorized(AmoAuthError):
+    """401 from the API: the access token is expired or invalid (refresh once, then retry)."""
+
+    status = 401
+
+
+# --- typed results -----------------------------------------------------------------------------
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class AmoAccount(_Model):
+    id: int
+    name: str = ""
+    subdomain: str = ""
+    current_user_id: int | None = None
+    is_unsorted_on: bool | None = None
+
+
+class _UserRights(_Model):
+    is_admin: bool = False
+    is_active: bool = True
+
+
+class AmoUserData(_Model):
+    id: int
+    name: str = ""
+    email: str | None = ""
+    phone_number: str | None = None
+    rights: _UserRights = Field(default_factory=_UserRights)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.rights.is_admin
+
+    @property
+    def is_active(self) -> bool:
+        return self.rights.is_active
+
+
+class _FieldValue(_Model):
+    value: Any = None
+    enum_code: str | None = None
+
+
+class _CustomField(_Model):
+    field_code: str | None = None
+    field_id: int | None = None
+    values: list[_FieldValue] = Field(default_factory=list)
+
+
+class AmoContact(_Model):
+    id: int
+    name: str = ""
+    responsible_user_id: int | None = None
+    custom_fields_values: list[_CustomField] | None = None
+
+    @property
+    def phones(self) -> list[str]:
+        return [
+            str(value.value)
+            for cf in self.custom_fields_values or []
+            if cf.field_code == "PHONE"
+            for value in cf.values
+            if value.value
+        ]
+
+
+class TokenPair(_Model):
+    access_token: str
+    refresh_token: str
+    expires_in: int = 86400
+    token_type: str = "Bearer"
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    """Outcome of one item of a batch: ``id`` when amoCRM took it, else ``error``."""
+
+    request_id: str
+    id: int | None = None
+    error: str | None = None
+    entity_id: int | None = None
+    entity_type: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.id is not None
+
+
+# --- inputs ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ContactDraft:
+    name: str
+    phone_e164: str
+    tags: Sequence[str] = ()
+    responsible_user_id: int | None = None
+
+    def to_api(self, request_id: str) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "name": self.name,
+            "custom_fields_values": [
+                {"field_code": "PHONE", "values": [{"value": self.phone_e164, "enum_code": "WORK"}]}
+            ],
+            "request_id": request_id,
+        }
+        if self.tags:
+            body["_embedded"] = {"tags": [{"name": tag} for tag in self.tags]}
+        if self.responsible_user_id:
+            body["responsible_user_id"] = self.responsible_user_id
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class CallDraft:
+    """One entry of ``POST /api/v4/calls`` (amocrm-api.md §5). None fields are not sent."""
+
+    direction: str  # "inbound" | "outbound"
+    duration: int
+    phone: str
+    uniq: str | None = None
+    link: str | None = None
+    source: str = SOURCE_NAME
+    call_status: int | None = None
+    call_result: str | None = None
+    call_responsible: int | str | None = None
+    responsible_user_id: int | None = None
+    created_by: int | None = None
+    created_at: int | None = None
+
+    def to_api(self, request_id: str) -> dict[str, Any]:
+        body = {k: v for k, v in _fields(self).items() if v is not None}
+        body["request_id"] = request_id
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class TaskDraft:
+    """One entry of ``POST /api/v4/tasks`` (amocrm-api.md §6)."""
+
+    text: str
+    complete_till: int
+    entity_id: int | None = None
+    entity_type: str | None = None
+    task_type_id: int | None = 1
+    responsible_user_id: int | None = None
+
+    def to_api(self, request_id: str) -> dict[str, Any]:
+        body = {k: v for k, v in _fields(self).items() if v is not None}
+        body["request_id"] = request_id
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneCallEvent:
+    """A ringing notification for ``users`` (amocrm-api.md §7.1)."""
+
+    phone_number: str
+    users: Sequence[int] = field(default_factory=tuple)
+
+    def to_api(self) -> dict[str, Any]:
+        return {"type": "phone_call", "phone_number": self.phone_number, "users": list(self.users)}
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    return {name: getattr(obj, name) for name in obj.__dataclass_fields__}
+
+
+# --- the request door --------------------------------------------------------------------------
+
+
+def api_base_url(host: str) -> str:
+    """Where amoCRM calls for ``host`` go: the account's own host, or the sandbox when set."""
+    return settings.AMOCRM_API_BASE_URL or f"https://{host}"
+
+
+def _problem_text(body: Any, fallback: str) -> str:
+    if not isinstance(body, dict):
+        return fallback
+    parts = [str(body.get(k)) for k in ("title", "detail", "hint") if body.get(k)]
+    for item in body.get("validation-errors") or []:
+        for err in item.get("errors") or []:
+            parts.append(f"{err.get('path', '')}: {err.get('detail') or err.get('code', '')}")
+    return "; ".join(parts) or fallback
+
+
+def _retry_after(response: requests.Response) -> float:
+    # Whether amoCRM sends Retry-After is a GUESS (amocrm-api.md §8): default to one second.
+    try:
+        return max(0.0, min(float(response.headers.get("Retry-After", "1")), MAX_BACKOFF))
+    except ValueError:
+        return 1.0
+
+
+def _request(
+    method: str,
+    url: str,
+    *,
+    timeout: tuple[float, float] | float,
+    headers: dict[str, str] | None = None,
+    params: dict[str, Any] | None = None,
+    json: Any = None,
+    accept: frozenset[int] = frozenset(),
+    forbidden_means_no_rights: bool = False,
+) -> Any:
+    """Send one request; return parsed JSON (None for 204/empty) or raise a ``crm.errors`` class.
+
+    Statuses in ``accept`` are returned (parsed) instead of raised — for batch endpoints whose
+    4xx body lists per-item errors.
+    """
+    try:
+        response = _session.request(
+            method, url, headers=headers, params=params, json=json, timeout=timeout
+        )
+    except requests.Timeout as exc:
+        raise AmoTransientError("amoCRM не ответил вовремя.") from exc
+    except requests.RequestException as exc:
+        raise AmoTransientError(f"amoCRM недоступен: {type(exc).__name__}.") from exc
+
+    status = response.status_code
+    try:
+        body = response.json() if response.content else None
+    except ValueError:
+        body = None  # 429 and some gateway errors come with an HTML/plain body
+    if status < 300 or status in accept:
+        return body
+    message = _problem_text(body, f"HTTP {status}")
+    if status == 401:
+        raise AmoUnauthorized(f"amoCRM отклонил токен: {message}", status=401)
+    if status == 402:
+        raise AmoUnpaid("Аккаунт amoCRM не оплачен: запросы приостановлены.", status=402)
+    if status == 403:
+        if forbidden_means_no_rights:
+            raise AmoPermanentError(
+                "Недостаточно прав в amoCRM: установите виджет от имени администратора.",
+                status=403,
+                body=body,
+            )
+        raise AmoBanned(
+            "amoCRM ограничил доступ (403): запросы приостановлены до снятия ограничения.",
+            status=403,
+        )
+    if status == 429:
+        raise AmoRateLimited(
+            "amoCRM просит снизить частоту запросов (429).",
+            retry_after=_retry_after(response),
+        )
+    if status >= 500:
+        raise AmoTransientError(f"Ошибка на стороне amoCRM (HTTP {status}).", status=status)
+    raise AmoPermanentError(f"amoCRM отклонил запрос: {message}", status=status, body=body)
+
+
+# --- OAuth (token endpoint) -------------------------------------------------------------------
+
+
+def _oauth_post(*, base_url: str, body: dict[str, str], timeout: tuple[float, float]) -> TokenPair:
+    payload = {
+        "client_id": settings.AMOCRM_CLIENT_ID,
+        "client_secret": settings.AMOCRM_CLIENT_SECRET,
+        "redirect_uri": oauth_redirect_uri(),
+        **body,
+    }
+    try:
+        data = _request("POST", f"{base_url}/oauth2/access_token", json=payload, timeout=timeout)
+    except AmoPermanentError as exc:
+        # 400 from the token endpoint: a bad, expired or already used code or refresh token.
+        raise AmoAuthError(exc.message, status=exc.status) from exc
+    try:
+        return TokenPair.model_validate(data)
+    except ValidationError as exc:
+        raise AmoTransientError("amoCRM вернул непонятный ответ на запрос токена.") from exc
+
+
+def oauth_redirect_uri() -> str:
+    return f"{settings.PUBLIC_URL}/amocrm/oauth/callback"
+
+
+# Reference: https://www.amocrm.ru/developers/content/oauth/step-by-step (authorization_code)
+def oauth_exchange_code(
+    *, base_url: str, code: str, timeout: tuple[float, float] = DEFAULT_TIMEOUT
+) -> TokenPair:
+    """Exchange a one-time authorization code. Raises AmoAuthError for a bad/used code."""
+    return _oauth_post(
+        base_url=base_url,
+        body={"grant_type": "authorization_code", "code": code},
+        timeout=timeout,
+    )
+
+
+# Reference: https://www.amocrm.ru/developers/content/oauth/step-by-step (refresh_token)
+def oauth_refresh(
+    *, base_url: str, refresh_token: str, timeout: tuple[float, float] = DEFAULT_TIMEOUT
+) -> TokenPair:
+    """Trade the (single-use) refresh token for a new pair. AmoAuthError = revoked."""
+    return _oauth_post(
+        base_url=base_url,
+        body={"grant_type": "refresh_token", "refresh_token": refresh_token},
+        timeout=timeout,
+    )
+
+
+# --- the account client ------------------------------------------------------------------------
+
+
+class TokenSource(Protocol):
+    def access_token(self) -> str:
+        """A token believed valid (refreshed first when close to expiry)."""
+        ...
+
+    def refresh_after_401(self, *, rejected: str) -> str:
+        """A token other than ``rejected``: refreshed, or the one another worker just got."""
+        ...
+
+
+class ClientObserver(Protocol):
+    def amo_error(self, error: AmoError) -> None:
+        """Called for each 429/402/403/transient error (health counters, pausing the account)."""
+        ...
+
+
+class StaticToken:
+    """A TokenSource for a token that was just issued (install) and cannot be refreshed."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def access_token(self) -> str:
+        return self._token
+
+    def refresh_after_401(self, *, rejected: str) -> str:
+        raise AmoAuthError("amoCRM отклонил только что выданный токен.", status=401)
+
+
+class AmoClient:
+    """amoCRM API for one account. Methods raise ``crm.errors`` classes."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        account_key: str,
+        tokens: TokenSource,
+        observer: ClientObserver | None = None,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.tokens = tokens
+        self.observer = observer
+        self.timeout = timeout
+        self.limiter = AccountRateLimiter(account_key)
+        self._sleep = sleep
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        accept: frozenset[int] = frozenset(),
+        forbidden_means_no_rights: bool = False,
+    ) -> Any:
+        token = self.tokens.access_token()
+        refreshed = False
+        rate_limited = 0
+        transient = 0
+        while True:
+            self.limiter.acquire()
+            try:
+                return _request(
+                    method,
+                    self.base_url + path,
+                    headers={"Authorization": f"Bearer {token}"},
+                    params=params,
+                    json=json,
+                    timeout=self.timeout,
+                    accept=accept,
+                    forbidden_means_no_rights=forbidden_means_no_rights,
+                )
+            except AmoUnauthorized:
+                if refreshed:
+                    raise AmoAuthError(
+                        "amoCRM отклоняет и обновлённый токен: нужна повторная авторизация.",
+                        status=401,
+                    ) from None
+                refreshed = True
+                token = self.tokens.refresh_after_401(rejected=token)
+            except AmoRateLimited as exc:
+                # A 429 is refused before any work is done, so repeating even a POST is safe.
+                self._notify(exc)
+                rate_limited += 1
+                if rate_limited > MAX_429_RETRIES:
+                    raise
+                self._sleep(_backoff(rate_limited, exc.retry_after))
+            except (AmoUnpaid, AmoBanned) as exc:
+                self._notify(exc)
+                raise
+            except AmoTransientError as exc:
+                self._notify(exc)
+                transient += 1
+                # Writes are not idempotent in amoCRM: only reads are repeated here; Celery
+                # retries writes with our own deduplication.
+                if method != "GET" or transient > 2:
+                    raise
+                self._sleep(_backoff(transient, 0.5))
+
+    def _notify(self, error: AmoError) -> None:
+        if self.observer is not None:
+            self.observer.amo_error(error)
+
+    def _pages(self, path: str, key: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        page = 1
+        while True:
+            data = self._call("GET", path, params={**params, "page": page, "limit": PAGE_LIMIT})
+            if not data:  # 204: nothing (more)
+                return
+            yield from (data.get("_embedded") or {}).get(key) or []
+            if not (data.get("_links") or {}).get("next"):
+                return
+            page += 1
+
+    # Reference: https://www.amocrm.ru/developers/content/crm_platform/account-info
+    def account(self) -> AmoAccount:
+        return AmoAccount.model_validate(self._call("GET", "/api/v4/account"))
+
+    # Reference: https://www.amocrm.ru/developers/content/crm_platform/users-api
+    def users(self, *, with_phone: bool = True) -> list[AmoUserData]:
+        params = {"with": "phone_number"} if with_phone else {}
+        page = 1
+        users: list[AmoUserData] = []
+        while True:
+            data = self._call(
+                "GET",
+                "/api/v4/users",
+                params={**params, "page": page, "limit": PAGE_LIMIT},
+                forbidden_means_no_rights=True,
+            )
+            if not data:
+                return users
+            users += [
+                AmoUserData.model_validate(u)
+                for u in (data.get("_embedded") or {}).get("users", [])
+            ]
+            if not (data.get("_links") or {}).get("next"):
+                return users
+            page += 1
+
+    # Reference: https://www.amocrm.ru/developers/content/crm_platform/contacts-api
+    def contacts_find_by_phone(self, national: str) -> list[AmoContact]:
+        """Contacts having a PHONE value whose last digits are ``national``.
+
+        amoCRM's ``query`` is a substring search over all fields, so every hit is confirmed here
+        against the PHONE values (a "9161234567" query also matches notes, other fields …).
+        """
+        found = []
+        for raw in self._pages("/api/v4/contacts", "contacts", {"query": national}):
+            contact = AmoContact.model_validate(raw)
+            if any(_same_phone(value, national) for value in contact.phones):
+                found.append(contact)
+        return found
+
+    # Reference: https://www.amocrm.ru/developers/content/crm_platform/contacts-api#contacts-add
+    def contacts_create(self, drafts: Sequence[ContactDraft]) -> list[int]:
+        """Create contacts (batched); returns their ids in the order of ``drafts``."""
+        ids: list[int] = []
+        for start, chunk in _chunks(drafts):
+            body = [d.to_api(str(start + i)) for i, d in enumerate(chunk)]
+            data = self._call("POST", "/api/v4/contacts", json=body)
+            by_request = _by_request_id((data or {}).get("_embedded", {}).get("contacts", []))
+            for i in range(len(chunk)):
+                item = by_request.get(str(start + i))
+                if item is None or not item.get("id"):
+                    raise AmoPermanentError("amoCRM не вернул id созданного контакта.", body=data)
+                ids.append(int(item["id"]))
+        return ids
+
+    # Reference: https://www.amocrm.ru/developers/content/telephony/calls-api (POST /api/v4/calls)
+    def calls_add(self, drafts: Sequence[CallDraft]) -> list[ItemResult]:
+        """Log calls (≤ 50 per request). A 400 does not raise: each item gets its own result."""
+        results: list[ItemResult] = []
+        for start, chunk in _chunks(drafts):
+            body = [d.to_api(str(start + i)) for i, d in enumerate(chunk)]
+            data = self._call("POST", "/api/v4/calls", json=body, accept=frozenset({400}))
+            results += _item_results(data, [str(start + i) for i in range(len(chunk))], "calls")
+        return results
+
+    # Reference: https://www.amocrm.ru/developers/content/crm_platform/tasks-api
+    def tasks_add(self, drafts: Sequence[TaskDraft]) -> list[int]:
+        ids: list[int] = []
+        for start, chunk in _chunks(drafts):
+            body = [d.to_api(str(start + i)) for i, d in enumerate(chunk)]
+            data = self._call("POST", "/api/v4/tasks", json=body)
+            by_request = _by_request_id((data or {}).get("_embedded", {}).get("tasks", []))
+            items = (data or {}).get("_embedded", {}).get("tasks", [])
+            for i in range(len(chunk)):
+                # request_id echo is documented for tasks; fall back to position if absent.
+                item = by_request.get(str(start + i)) or (items[i] if i < len(items) else None)
+                if not item or not item.get("id"):
+                    raise AmoPermanentError("amoCRM не вернул id созданной задачи.", body=data)
+                ids.append(int(item["id"]))
+        return ids
+
+    # Reference: https://www.amocrm.ru/developers/content/telephony/call_event (POST /api/v2/events)
+    def events_phone_call(self, events: Sequence[PhoneCallEvent]) -> None:
+        for _, chunk in _chunks(events):
+            self._call("POST", "/api/v2/events", json={"add": [e.to_api() for e in chunk]})
+
+    # Reference: https://www.amocrm.ru/developers/content/crm_platform/unsorted-api (sip)
+    def unsorted_sip_add(self, items: Sequence[dict[str, Any]]) -> list[str]:
+        """Add SIP unsorted entries (dicts shaped as amocrm-api.md §7.3); returns their uids."""
+        uids: list[str] = []
+        for _, chunk in _chunks(items):
+            data = self._call("POST", "/api/v4/leads/unsorted/sip", json=list(chunk))
+            for entry in (data or {}).get("_embedded", {}).get("unsorted", []):
+                if entry.get("uid"):
+                    uids.append(str(entry["uid"]))
+        return uids
+
+
+def _same_phone(value: str, national: str) -> bool:
+    parsed = phone_national(value)
+    if parsed is not None:
+        return parsed == national
+    digits = "".join(ch for ch in value if ch.isdigit())
+    return len(digits) >= len(national) and digits.endswith(national)
+
+
+def _chunks(items: Sequence[Any]) -> Iterator[tuple[int, Sequence[Any]]]:
+    for start in range(0, len(items), BATCH_SIZE):
+        yield start, items[start : start + BATCH_SIZE]
+
+
+def _by_request_id(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {
+        str(item.get("request_id")): item for item in items if item.get("request_id") is not None
+    }
+
+
+def _item_results(data: Any, request_ids: list[str], key: str) -> list[ItemResult]:
+    data = data or {}
+    ok = _by_request_id((data.get("_embedded") or {}).get(key) or [])
+    errors: dict[str, str] = {}
+    unattributed: list[str] = []
+    for err in data.get("errors") or []:
+        text = _problem_text(err, "ошибка")
+        if err.get("request_id") is not None:
+            errors[str(err["request_id"])] = text
+        else:
+            unattributed.append(text)
+    results = []
+    for rid in request_ids:
+        item = ok.get(rid)
+        if item and item.get("id"):
+            results.append(
+                ItemResult(
+                    request_id=rid,
+                    id=int(item["id"]),
+                    entity_id=item.get("entity_id"),
+                    entity_type=item.get("entity_type"),
+                )
+            )
+        else:
+            # Per-item attribution of errors is a GUESS (amocrm-api.md §5): without a
+            # request_id, every item that did not succeed carries the batch's error text.
+            text = errors.get(rid) or "; ".join(unattributed) or "amoCRM не принял звонок."
+            results.append(ItemResult(request_id=rid, error=text))
+    return results
+
+
+def _backoff(attempt: int, floor: float) -> float:
+    return min(MAX_BACKOFF, max(floor, 0.25 * 2**attempt)) + random.uniform(0, 0.25)  # noqa: S311

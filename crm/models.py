@@ -1,0 +1,113 @@
+"""amoCRM state per organization: tokens, the users cache, the phone→contact index, and whether
+traffic to the account is paused. All tenant-owned (fail-closed scopes)."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from integration.fields import EncryptedTextField
+from integration.models import Organization
+from integration.tenancy import TenantModel
+
+
+class AmoCredentials(TenantModel):
+    """The OAuth pair of one organization. Refreshed only under ``SELECT … FOR UPDATE``."""
+
+    class Status(models.TextChoices):
+        OK = "ok", _("действителен")
+        NEEDS_REAUTH = "needs_reauth", _("нужна повторная авторизация")
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="amo_credentials"
+    )
+    access_token = EncryptedTextField(_("access token"), blank=True)
+    refresh_token = EncryptedTextField(_("refresh token"), blank=True)
+    expires_at = models.DateTimeField(_("действует до"), null=True, blank=True)
+    refreshed_at = models.DateTimeField(_("обновлён"), null=True, blank=True)
+    status = models.CharField(
+        _("состояние"), max_length=20, choices=Status.choices, default=Status.OK, db_index=True
+    )
+    last_error = models.TextField(_("последняя ошибка"), blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("токены amoCRM")
+        verbose_name_plural = _("токены amoCRM")
+
+    def __str__(self) -> str:
+        return f"AmoCredentials<{self.organization_id}>"
+
+
+class AmoAccountState(TenantModel):
+    """Whether we stopped calling this account (402 unpaid, 403 banned, revoked tokens)."""
+
+    class PauseReason(models.TextChoices):
+        NONE = "", _("нет")
+        UNPAID = "unpaid", _("аккаунт amoCRM не оплачен (402)")
+        BANNED = "banned", _("amoCRM ограничил доступ (403)")
+        REVOKED = "revoked", _("доступ отозван")
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="amo_state"
+    )
+    paused_reason = models.CharField(
+        _("приостановлено"), max_length=20, choices=PauseReason.choices, blank=True, default=""
+    )
+    paused_at = models.DateTimeField(_("приостановлено в"), null=True, blank=True)
+    paused_detail = models.TextField(_("подробности"), blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("состояние аккаунта amoCRM")
+        verbose_name_plural = _("состояния аккаунтов amoCRM")
+
+    def __str__(self) -> str:
+        return f"AmoAccountState<{self.organization_id}:{self.paused_reason or 'ok'}>"
+
+
+class AmoUser(TenantModel):
+    """A cached amoCRM user (for «Менеджеры» and mapping suggestions)."""
+
+    amo_id = models.BigIntegerField(_("ID пользователя amoCRM"))
+    name = models.CharField(_("имя"), max_length=255, blank=True)
+    email = models.CharField(_("e-mail"), max_length=255, blank=True)
+    phone_raw = models.CharField(_("телефон в профиле"), max_length=64, blank=True)
+    phone_national = models.CharField(_("телефон (10 цифр)"), max_length=15, blank=True)
+    is_admin = models.BooleanField(_("администратор"), default=False)
+    active = models.BooleanField(_("активен"), default=True)
+    fetched_at = models.DateTimeField(_("загружен"))
+
+    class Meta:
+        verbose_name = _("пользователь amoCRM")
+        verbose_name_plural = _("пользователи amoCRM")
+        ordering = ["name", "amo_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "amo_id"], name="crm_amouser_unique")
+        ]
+        indexes = [models.Index(fields=["organization", "phone_national"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.amo_id})"
+
+
+class ContactIndex(TenantModel):
+    """Phone (national digits) → amoCRM contact id, so we search amoCRM once per number."""
+
+    phone_national = models.CharField(_("телефон (10 цифр)"), max_length=15)
+    contact_id = models.BigIntegerField(_("ID контакта amoCRM"))
+    created_by_us = models.BooleanField(_("создан нами"), default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("контакт по телефону")
+        verbose_name_plural = _("индекс контактов")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "phone_national"], name="crm_contactindex_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.phone_national} → {self.contact_id}"

@@ -1,0 +1,257 @@
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from django.db import connection
+from sandbox.amocrm.services import contact_create, faults_set
+
+from crm import services
+from crm.client import CallDraft, PhoneCallEvent, TaskDraft
+from crm.errors import AmoUnpaid
+from crm.models import AmoAccountState, ContactIndex
+from crm.selectors import amo_health, amo_users_for
+from crm.tests.conftest import amo_account_make, install
+from integration.models import Organization
+from integration.tenancy import organization_scope
+
+
+def test_users_cache_holds_profile_phones_normalized(installed):
+    users = services.amo_users_refresh(organization=installed.organization)
+
+    by_name = {u.name: u for u in users}
+    assert by_name["Анна Петрова"].phone_national == "9161110001"
+    assert by_name["Борис Сидоров"].phone_raw == "+7 (916) 111-00-02"
+    assert by_name["Борис Сидоров"].phone_national == "9161110002"
+    assert by_name["Админ Админов"].is_admin and by_name["Админ Админов"].phone_national == ""
+    assert [u.name for u in amo_users_for(organization=installed.organization)] == sorted(by_name)
+    # the outsider sees none of them
+    outsider = Organization.objects.exclude(pk=installed.organization.pk).first()
+    assert amo_users_for(organization=outsider) == []
+
+
+def test_contact_found_by_any_phone_format_and_indexed(installed):
+    manager = installed.managers[0]
+    existing = contact_create(
+        account=installed.account,
+        name="Иван Клиентов",
+        responsible=manager,
+        phones=[("8 (916) 555-44-33", "MOB")],
+    )
+    # a contact whose other field merely contains the digits must not match
+    contact_create(
+        account=installed.account,
+        name="Заметка 9165554433",
+        responsible=manager,
+        phones=[("+7 495 000-00-00", "WORK")],
+    )
+    org = installed.organization
+
+    contact_id, created = services.contact_find_or_create(
+        organization=org, phone="+79165554433", name="x", create=True
+    )
+
+    assert (contact_id, created) == (existing.pk, False)
+    with organization_scope(org):
+        assert ContactIndex.objects.get(phone_national="9165554433").contact_id == existing.pk
+    assert installed.account.contacts.count() == 2
+
+
+def test_unknown_number_creates_a_tagged_contact_or_nothing(installed):
+    org = installed.organization
+    manager = installed.managers[0]
+
+    none = services.contact_find_or_create(organization=org, phone="9160000001", create=False)
+    assert none == (None, False)
+
+    contact_id, created = services.contact_find_or_create(
+        organization=org,
+        phone="8 916 000-00-02",
+        name="",
+        tags=["BeelineConnector", "Отдел продаж"],
+        responsible_user_id=manager.pk,
+    )
+
+    assert created
+    contact = installed.account.contacts.get(pk=contact_id)
+    assert contact.responsible_user_id == manager.pk
+    assert sorted(t.name for t in contact.tags.all()) == ["BeelineConnector", "Отдел продаж"]
+    values = [v["value"] for f in contact.custom_fields_values for v in f["values"]]
+    assert values == ["+79160000002"]
+    # next time the index answers without asking amoCRM
+    again = services.contact_find_or_create(organization=org, phone="+7 916 000 00 02")
+    assert again == (contact_id, False)
+    assert installed.account.contacts.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_simultaneous_calls_from_a_new_number_make_one_contact(sandbox_http):
+    account = amo_account_make()
+    org = install(account)
+    results: list[tuple[int | None, bool]] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def worker() -> None:
+        try:
+            barrier.wait()
+            results.append(
+                services.contact_find_or_create(
+                    organization=Organization.objects.get(pk=org.pk),
+                    phone="+79167770001",
+                    tags=["BeelineConnector"],
+                )
+            )
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert errors == []
+    assert account.contacts.count() == 1
+    assert len({contact_id for contact_id, _ in results}) == 1
+    assert sorted(created for _, created in results) == [False, False, False, True]
+
+
+def test_calls_are_batched_with_a_result_per_item(installed):
+    manager = installed.managers[0]
+    contact_create(
+        account=installed.account,
+        name="Иван",
+        responsible=manager,
+        phones=[("+79165554433", "WORK")],
+    )
+    client = services.amo_client(organization=installed.organization)
+    drafts = [
+        CallDraft(
+            direction="inbound",
+            duration=30 + i,
+            phone="+79165554433",
+            uniq=f"track-{i}",
+            call_status=4,
+            responsible_user_id=manager.pk,
+        )
+        for i in range(60)
+    ]
+    drafts.append(CallDraft(direction="outbound", duration=5, phone="+79990001122"))
+
+    results = client.calls_add(drafts)
+
+    assert len(results) == 61
+    assert all(r.ok for r in results[:60])
+    assert not results[60].ok and "Entity not found" in (results[60].error or "")
+    assert installed.account.calls.count() == 60
+
+
+def test_tasks_notifications_and_unsorted(installed):
+    manager = installed.managers[0]
+    contact = contact_create(
+        account=installed.account, name="Иван", responsible=manager, phones=[("+79165554433", "WORK")]
+    )
+    client = services.amo_client(organization=installed.organization)
+
+    task_ids = client.tasks_add(
+        [
+            TaskDraft(
+                text="Перезвонить: пропущенный +79165554433",
+                complete_till=int(time.time()) + 3600,
+                entity_id=contact.pk,
+                entity_type="contacts",
+                responsible_user_id=manager.pk,
+            )
+        ]
+    )
+    client.events_phone_call([PhoneCallEvent(phone_number="+79165554433", users=[manager.pk])])
+    uids = client.unsorted_sip_add(
+        [
+            {
+                "source_uid": "beetel",
+                "source_name": "Звонок Beeline",
+                "created_at": int(time.time()),
+                "metadata": {
+                    "uniq": "track-x",
+                    "duration": 0,
+                    "service_code": "beetel_beeline_call",
+                    "link": "https://beetel.test/recordings/x",
+                    "called_at": int(time.time()),
+                    "from": "+79990001122",
+                    "phone": "9161110001",
+                    "is_call_event_needed": True,
+                },
+                "_embedded": {"contacts": [{"name": "+79990001122"}]},
+            }
+        ]
+    )
+
+    assert len(task_ids) == 1 and installed.account.tasks.get().pk == task_ids[0]
+    event = installed.account.events.get()
+    assert event.users == [manager.pk]
+    assert len(uids) == 1 and installed.account.unsorted.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_100_requests_gets_no_429(sandbox_http):
+    org = install(amo_account_make())
+    sent_before = len(sandbox_http.calls)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            client = services.amo_client(organization=org)
+            for _ in range(25):
+                client.account()
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+
+    burst = sandbox_http.calls[sent_before:]
+    statuses = [c.response.status_code for c in burst if "/api/v4/account" in c.request.url]
+    assert errors == []
+    assert len(statuses) >= 100
+    assert 429 not in [c.response.status_code for c in burst]
+    assert amo_health(organization=org).rate_limited_24h == 0
+
+
+def test_unpaid_account_stops_traffic_and_raises_an_alert(installed, sandbox_http):
+    org = installed.organization
+    faults_set(account=installed.account, unpaid=True)
+
+    with pytest.raises(AmoUnpaid):
+        services.amo_client(organization=org).account()
+
+    sent = len(sandbox_http.calls)
+    with pytest.raises(AmoUnpaid):
+        services.amo_client(organization=org)
+    assert len(sandbox_http.calls) == sent  # nothing was sent while paused
+    health = amo_health(organization=org)
+    assert health.paused_reason == AmoAccountState.PauseReason.UNPAID
+    assert health.banned_24h == 1
+
+    faults_set(account=installed.account, unpaid=False)
+    assert services.amo_resume(organization=org)
+    assert services.amo_client(organization=org).account().id == installed.account.pk
+
+
+def test_rate_limited_answers_are_retried_and_counted(installed):
+    faults_set(account=installed.account, fail_next=2, fail_status=429)
+    sleeps: list[float] = []
+    client = services.amo_client(organization=installed.organization)
+    client._sleep = sleeps.append
+
+    assert client.account().id == installed.account.pk
+    assert len(sleeps) == 2
+    assert amo_health(organization=installed.organization).rate_limited_24h == 2

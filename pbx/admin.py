@@ -1,0 +1,214 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from integration.admin import mask_secret
+from pbx import services
+from pbx.errors import BeelineError, BeelineNotConfigured
+from pbx.models import (
+    Abonent,
+    BeelineCredentials,
+    PbxCall,
+    PbxCallLeg,
+    PbxEvent,
+    PbxNumber,
+    Subscription,
+)
+
+
+@admin.register(BeelineCredentials)
+class BeelineCredentialsAdmin(admin.ModelAdmin):
+    list_display = ("organization", "status", "token_masked", "verified_at", "last_error")
+    list_filter = ("status", "verified_at")
+    search_fields = ("organization__name", "=organization__amo_account_id", "last_error")
+    list_select_related = ("organization",)
+    readonly_fields = (
+        "organization",
+        "token_masked",
+        "verified_at",
+        "last_error",
+        "subscription_failures",
+        "subscription_retry_at",
+        "subscription_renew_queued_at",
+        "created_at",
+        "updated_at",
+    )
+    fields = ("status", *readonly_fields)
+    actions = ("resync_abonents", "renew_subscription")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # tokens are saved through the cabinet, which verifies them
+
+    @admin.display(description=_("Beeline API Token"))
+    def token_masked(self, obj: BeelineCredentials) -> str:
+        return mask_secret(obj.api_token)
+
+    @admin.action(description=_("Обновить абонентов и номера из Beeline"))
+    def resync_abonents(self, request: HttpRequest, queryset: QuerySet[BeelineCredentials]) -> None:
+        for credentials in queryset.select_related("organization"):
+            try:
+                abonents, numbers = services.pbx_sync(organization=credentials.organization)
+            except (BeelineError, BeelineNotConfigured) as exc:
+                self.message_user(request, f"{credentials.organization}: {exc}", messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    _("%(org)s: абонентов %(a)s, номеров %(n)s")
+                    % {"org": credentials.organization, "a": abonents, "n": numbers},
+                )
+
+    @admin.action(description=_("Продлить подписку на события"))
+    def renew_subscription(
+        self, request: HttpRequest, queryset: QuerySet[BeelineCredentials]
+    ) -> None:
+        for credentials in queryset.select_related("organization"):
+            try:
+                subscription = services.subscription_renew(organization=credentials.organization)
+            except (BeelineError, BeelineNotConfigured) as exc:
+                self.message_user(request, f"{credentials.organization}: {exc}", messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    _("%(org)s: подписка до %(until)s")
+                    % {"org": credentials.organization, "until": subscription.expires_at},
+                )
+
+
+@admin.register(Abonent)
+class AbonentAdmin(admin.ModelAdmin):
+    list_display = (
+        "phone",
+        "first_name",
+        "last_name",
+        "extension",
+        "department",
+        "organization",
+        "active",
+    )
+    list_filter = ("active", "department")
+    search_fields = (
+        "phone",
+        "user_id",
+        "first_name",
+        "last_name",
+        "email",
+        "extension",
+        "organization__name",
+    )
+    list_select_related = ("organization",)
+    readonly_fields = ("organization", "user_id", "synced_at")
+
+
+@admin.register(PbxNumber)
+class PbxNumberAdmin(admin.ModelAdmin):
+    list_display = ("phone", "name", "is_multichannel", "organization", "synced_at")
+    list_filter = ("is_multichannel",)
+    search_fields = ("phone", "name", "number_id", "organization__name")
+    list_select_related = ("organization",)
+    readonly_fields = ("organization", "number_id", "synced_at")
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    list_display = (
+        "subscription_id",
+        "organization",
+        "status",
+        "granted_seconds",
+        "expires_at",
+        "renew_at",
+        "created_at",
+    )
+    list_filter = ("status", "created_at")
+    search_fields = ("subscription_id", "organization__name")
+    list_select_related = ("organization",)
+    date_hierarchy = "created_at"
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(PbxEvent)
+class PbxEventAdmin(admin.ModelAdmin):
+    list_display = (
+        "received_at",
+        "organization",
+        "event_type",
+        "ext_tracking_id",
+        "target_id",
+        "processed_at",
+        "error",
+    )
+    list_filter = ("event_type", "received_at", ("error", admin.EmptyFieldListFilter))
+    search_fields = ("=event_id", "=ext_tracking_id", "target_id", "organization__name")
+    list_select_related = ("organization",)
+    date_hierarchy = "received_at"
+    readonly_fields = (
+        "organization",
+        "event_id",
+        "event_type",
+        "ext_tracking_id",
+        "target_id",
+        "subscription_id",
+        "body",
+        "received_at",
+        "processed_at",
+        "error",
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+class PbxCallLegInline(admin.TabularInline):
+    model = PbxCallLeg
+    extra = 0
+    can_delete = False
+    fields = (
+        "target_id",
+        "call_id",
+        "abonent",
+        "personality",
+        "state",
+        "started_at",
+        "answered_at",
+        "released_at",
+        "release_cause",
+    )
+    readonly_fields = fields
+
+
+@admin.register(PbxCall)
+class PbxCallAdmin(admin.ModelAdmin):
+    list_display = (
+        "started_at",
+        "organization",
+        "direction",
+        "external_phone",
+        "abonent",
+        "number",
+        "outcome",
+        "talk_seconds",
+        "status",
+        "handed_off_at",
+        "recovered",
+    )
+    list_filter = ("direction", "outcome", "status", "recovered", "started_at")
+    search_fields = (
+        "=ext_tracking_id",
+        "external_phone_national",
+        "external_phone",
+        "organization__name",
+    )
+    list_select_related = ("organization", "abonent", "number")
+    date_hierarchy = "started_at"
+    inlines = (PbxCallLegInline,)
+    readonly_fields = tuple(
+        f.name for f in PbxCall._meta.get_fields() if f.concrete and not f.primary_key
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -1,0 +1,302 @@
+"""Beeline data per organization: credentials, abonents, numbers, subscriptions, events, calls."""
+
+# django-stubs cannot build related managers from django-scopes' dynamic ScopedManager class;
+# the reverse managers are declared by hand below instead.
+# mypy: disable-error-code="django-manager-missing"
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from integration.fields import EncryptedTextField
+from integration.models import Organization
+from integration.tenancy import TenantModel
+
+if TYPE_CHECKING:
+    from django.db.models.fields.related_descriptors import RelatedManager
+
+    from integration.models import ManagerMapping
+
+
+class BeelineCredentials(TenantModel):
+    """The organization's Beeline API token and the secret of its event webhook URL."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Работает")
+        REJECTED = "rejected", _("Токен отклонён")
+        FAILING = "failing", _("Ошибка связи с Beeline")
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="beeline_credentials"
+    )
+    api_token = EncryptedTextField(_("Beeline API Token"), blank=True, editable=False)
+    status = models.CharField(
+        _("статус"), max_length=16, choices=Status.choices, default=Status.ACTIVE, db_index=True
+    )
+    verified_at = models.DateTimeField(_("токен проверен"), null=True, blank=True)
+    last_error = models.TextField(_("последняя ошибка"), blank=True)
+    # The secret in PUBLIC_URL/beeline/events/<secret>: encrypted for building the URL again,
+    # hashed (sha256) for the lookup on every incoming event.
+    webhook_secret = EncryptedTextField(editable=False)
+    webhook_secret_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # Subscription renewal after failures: stored, so backoff survives worker restarts.
+    subscription_failures = models.PositiveIntegerField(default=0)
+    subscription_retry_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    subscription_renew_queued_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("подключение Beeline")
+        verbose_name_plural = _("подключения Beeline")
+
+    def __str__(self) -> str:
+        return f"Beeline<{self.organization_id}>"
+
+
+class Abonent(TenantModel):
+    """An employee in the Beeline PBX (GET /abonents)."""
+
+    user_id = models.CharField(_("userId"), max_length=255)
+    phone = models.CharField(_("телефон"), max_length=20, blank=True, db_index=True)
+    first_name = models.CharField(_("имя"), max_length=255, blank=True)
+    last_name = models.CharField(_("фамилия"), max_length=255, blank=True)
+    email = models.CharField(_("e-mail"), max_length=255, blank=True)
+    department = models.CharField(_("отдел"), max_length=255, blank=True)
+    extension = models.CharField(_("добавочный"), max_length=32, blank=True)
+    # False once the abonent disappeared from Beeline: kept for call history and so that a
+    # returning abonent gets its manager mapping back.
+    active = models.BooleanField(_("есть в АТС"), default=True, db_index=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+
+    if TYPE_CHECKING:  # reverse managers (django-stubs cannot infer them with ScopedManager)
+        calls: RelatedManager[PbxCall]
+        legs: RelatedManager[PbxCallLeg]
+        manager_mappings: RelatedManager[ManagerMapping]
+
+    class Meta:
+        verbose_name = _("абонент")
+        verbose_name_plural = _("абоненты")
+        ordering = ["phone", "user_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "user_id"], name="pbx_abonent_uniq")
+        ]
+
+    def __str__(self) -> str:
+        name = " ".join(p for p in (self.first_name, self.last_name) if p)
+        return f"{self.phone or self.user_id} {name}".strip()
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(p for p in (self.first_name, self.last_name) if p)
+
+
+class PbxNumber(TenantModel):
+    """An incoming (usually multichannel) number of the company (GET /numbers)."""
+
+    number_id = models.CharField(_("numberId"), max_length=255)
+    phone = models.CharField(_("номер"), max_length=20, db_index=True)
+    name = models.CharField(_("название"), max_length=255, blank=True)
+    is_multichannel = models.BooleanField(_("многоканальный"), default=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+
+    if TYPE_CHECKING:
+        calls: RelatedManager[PbxCall]
+
+    class Meta:
+        verbose_name = _("номер Beeline")
+        verbose_name_plural = _("номера Beeline")
+        ordering = ["phone"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "number_id"], name="pbx_number_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.phone
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.phone
+
+
+class Subscription(TenantModel):
+    """A Beeline event subscription (PUT /subscription). Only one is ``active`` at a time."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("активна")
+        REPLACED = "replaced", _("заменена")
+        TERMINATED = "terminated", _("прекращена Beeline")
+        DELETED = "deleted", _("удалена")
+
+    subscription_id = models.CharField(_("subscriptionId"), max_length=128)
+    status = models.CharField(
+        _("статус"), max_length=16, choices=Status.choices, default=Status.ACTIVE, db_index=True
+    )
+    requested_seconds = models.PositiveIntegerField(_("запрошено, с"))
+    granted_seconds = models.PositiveIntegerField(_("выдано, с"))
+    expires_at = models.DateTimeField(_("истекает"))
+    renew_at = models.DateTimeField(_("продлить после"), db_index=True)
+    created_at = models.DateTimeField(_("создана"))
+    ended_at = models.DateTimeField(_("завершена"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("подписка на события")
+        verbose_name_plural = _("подписки на события")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "subscription_id"], name="pbx_subscription_uniq"
+            ),
+            models.UniqueConstraint(
+                fields=["organization"],
+                condition=models.Q(status="active"),
+                name="pbx_subscription_one_active",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.subscription_id
+
+
+class PbxEvent(TenantModel):
+    """One raw XSI event as Beeline sent it; stored before any processing."""
+
+    event_id = models.CharField(_("eventID"), max_length=128)
+    event_type = models.CharField(_("тип"), max_length=64, db_index=True)
+    ext_tracking_id = models.CharField(_("extTrackingId"), max_length=128, blank=True)
+    target_id = models.CharField(_("targetId"), max_length=255, blank=True)
+    subscription_id = models.CharField(_("subscriptionId"), max_length=128, blank=True)
+    body = models.TextField(_("тело"))
+    received_at = models.DateTimeField(_("получено"), db_index=True)
+    processed_at = models.DateTimeField(_("обработано"), null=True, blank=True)
+    error = models.TextField(_("ошибка"), blank=True)
+
+    class Meta:
+        verbose_name = _("событие Beeline")
+        verbose_name_plural = _("события Beeline")
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "event_id"], name="pbx_event_uniq")
+        ]
+        indexes = [
+            models.Index(fields=["organization", "ext_tracking_id"], name="pbx_event_call_idx"),
+            models.Index(fields=["organization", "-received_at"], name="pbx_event_recent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id}"
+
+
+class PbxCall(TenantModel):
+    """One call as Beeline reported it: all events sharing an ``extTrackingId``."""
+
+    class Direction(models.TextChoices):
+        IN = "in", _("входящий")
+        OUT = "out", _("исходящий")
+
+    class Outcome(models.TextChoices):
+        ANSWERED = "answered", _("отвечен")
+        MISSED = "missed", _("пропущен")
+        BUSY = "busy", _("занято")
+        FAILED = "failed", _("не удался")
+
+    class Status(models.TextChoices):
+        RINGING = "ringing", _("звонит")
+        IN_PROGRESS = "in_progress", _("идёт разговор")
+        FINISHED = "finished", _("завершён")
+
+    ext_tracking_id = models.CharField(_("extTrackingId"), max_length=128)
+    direction = models.CharField(_("направление"), max_length=3, choices=Direction.choices)
+    external_phone = models.CharField(_("телефон клиента (E.164)"), max_length=20, blank=True)
+    external_phone_national = models.CharField(
+        _("телефон клиента"), max_length=20, blank=True, db_index=True
+    )
+    number = models.ForeignKey(
+        PbxNumber,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="calls",
+        verbose_name=_("многоканальный номер"),
+    )
+    line_phone = models.CharField(_("номер линии"), max_length=20, blank=True)
+    abonent = models.ForeignKey(
+        Abonent,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="calls",
+        verbose_name=_("ответственный абонент"),
+    )
+    started_at = models.DateTimeField(_("начало"), null=True, blank=True, db_index=True)
+    answered_at = models.DateTimeField(_("ответ"), null=True, blank=True)
+    ended_at = models.DateTimeField(_("конец"), null=True, blank=True)
+    talk_seconds = models.PositiveIntegerField(_("разговор, с"), default=0)
+    outcome = models.CharField(_("итог"), max_length=10, choices=Outcome.choices, blank=True)
+    status = models.CharField(
+        _("состояние"), max_length=12, choices=Status.choices, default=Status.RINGING
+    )
+    finished_at = models.DateTimeField(_("все плечи завершены"), null=True, blank=True)
+    handed_off_at = models.DateTimeField(_("передан дальше"), null=True, blank=True)
+    recovered = models.BooleanField(_("восстановлен по статистике"), default=False)
+    recording_user_id = models.CharField(_("userId записи"), max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    if TYPE_CHECKING:
+        legs: RelatedManager[PbxCallLeg]
+
+    class Meta:
+        verbose_name = _("звонок")
+        verbose_name_plural = _("звонки")
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "ext_tracking_id"], name="pbx_call_uniq"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["status", "finished_at"],
+                condition=models.Q(handed_off_at__isnull=True),
+                name="pbx_call_to_finalize_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_direction_display()} {self.external_phone or '?'} {self.ext_tracking_id}"
+
+
+class PbxCallLeg(TenantModel):
+    """One abonent's (or number's) side of a call: ``(targetId, callId)``."""
+
+    # Not named "call": "call_id" is the XSI callId of the leg (the brief's interface).
+    pbx_call = models.ForeignKey(PbxCall, on_delete=models.CASCADE, related_name="legs")
+    target_id = models.CharField(_("targetId"), max_length=255)
+    call_id = models.CharField(_("callId"), max_length=128)
+    abonent = models.ForeignKey(
+        Abonent, on_delete=models.SET_NULL, null=True, blank=True, related_name="legs"
+    )
+    personality = models.CharField(_("personality"), max_length=32, blank=True)
+    state = models.CharField(_("состояние"), max_length=16)
+    started_at = models.DateTimeField(null=True, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+    release_cause = models.CharField(_("причина завершения"), max_length=64, blank=True)
+    releasing_party = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        verbose_name = _("плечо звонка")
+        verbose_name_plural = _("плечи звонка")
+        ordering = ["started_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pbx_call", "target_id", "call_id"], name="pbx_leg_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.target_id} {self.call_id} {self.state}"

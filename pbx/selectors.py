@@ -1,0 +1,145 @@
+"""Reads of the Beeline side (keyword-only, typed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core import signing
+from django.db.models import QuerySet
+from django.urls import reverse
+from django.utils import timezone
+
+from integration.models import Organization
+from integration.tenancy import organization_scope
+from pbx.models import (
+    Abonent,
+    BeelineCredentials,
+    PbxCall,
+    PbxEvent,
+    PbxNumber,
+    Subscription,
+)
+
+RECORDING_SALT = "pbx.recording"
+
+
+def abonents_for(*, organization: Organization) -> QuerySet[Abonent]:
+    """The organization's current abonents (the ones Beeline still lists)."""
+    with organization_scope(organization):
+        return Abonent.objects.filter(organization=organization, active=True).order_by(
+            "phone", "user_id"
+        )
+
+
+def numbers_for(*, organization: Organization) -> QuerySet[PbxNumber]:
+    with organization_scope(organization):
+        return PbxNumber.objects.filter(organization=organization).order_by("phone")
+
+
+def credentials_for(*, organization: Organization | int) -> BeelineCredentials | None:
+    with organization_scope(organization):
+        return BeelineCredentials.objects.all().first()
+
+
+@dataclass(frozen=True, slots=True)
+class PbxHealth:
+    token_saved: bool
+    token_valid: bool
+    status: str  # BeelineCredentials.Status value, "" without credentials
+    verified_at: datetime | None
+    last_error: str
+    subscription_active: bool
+    subscription_expires_at: datetime | None
+    last_event_at: datetime | None
+    abonent_count: int
+    numbers: list[PbxNumber] = field(default_factory=list)
+    # Phones listed both as an abonent and as a multichannel number (product.md step 1 says a
+    # number must not be in both: the widget does not work then).
+    abonent_phones_also_multichannel: list[str] = field(default_factory=list)
+    events_24h: int = 0
+    event_errors_24h: int = 0
+
+
+def pbx_health(*, organization: Organization, now: datetime | None = None) -> PbxHealth:
+    """Everything «Диагностика» shows about the Beeline side."""
+    now = now or timezone.now()
+    since = now - timedelta(hours=24)
+    with organization_scope(organization):
+        credentials = BeelineCredentials.objects.filter(organization=organization).first()
+        subscription = Subscription.objects.filter(
+            organization=organization, status=Subscription.Status.ACTIVE
+        ).first()
+        events = PbxEvent.objects.filter(organization=organization)
+        last_event_at = (
+            events.order_by("-received_at").values_list("received_at", flat=True).first()
+        )
+        recent = events.filter(received_at__gte=since)
+        abonent_phones = set(
+            Abonent.objects.filter(organization=organization, active=True)
+            .exclude(phone="")
+            .values_list("phone", flat=True)
+        )
+        numbers = list(PbxNumber.objects.filter(organization=organization).order_by("phone"))
+        return PbxHealth(
+            token_saved=bool(credentials and credentials.api_token),
+            token_valid=bool(
+                credentials and credentials.status != BeelineCredentials.Status.REJECTED
+            ),
+            status=credentials.status if credentials else "",
+            verified_at=credentials.verified_at if credentials else None,
+            last_error=credentials.last_error if credentials else "",
+            subscription_active=bool(subscription and subscription.expires_at > now),
+            subscription_expires_at=subscription.expires_at if subscription else None,
+            last_event_at=last_event_at,
+            abonent_count=len(abonent_phones),
+            numbers=numbers,
+            abonent_phones_also_multichannel=sorted(
+                n.phone for n in numbers if n.is_multichannel and n.phone in abonent_phones
+            ),
+            events_24h=recent.count(),
+            event_errors_24h=recent.exclude(error="").count(),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingRef:
+    organization_id: int
+    ext_tracking_id: str
+    user_id: str
+
+
+def recording_token_make(*, organization_id: int, ext_tracking_id: str, user_id: str) -> str:
+    """A signed, non-expiring token naming one recording. It carries ids only, no secret."""
+    return signing.dumps(
+        {"o": organization_id, "t": ext_tracking_id, "u": user_id},
+        salt=RECORDING_SALT,
+        compress=True,
+    )
+
+
+def recording_ref_from_token(*, token: str) -> RecordingRef | None:
+    """The recording a token names, or None if it was tampered with or is malformed."""
+    try:
+        data = signing.loads(token, salt=RECORDING_SALT)
+    except signing.BadSignature:
+        return None
+    if not isinstance(data, dict):
+        return None
+    org_id, ext_id, user_id = data.get("o"), data.get("t"), data.get("u")
+    if not isinstance(org_id, int) or not isinstance(ext_id, str) or not isinstance(user_id, str):
+        return None
+    return RecordingRef(organization_id=org_id, ext_tracking_id=ext_id, user_id=user_id)
+
+
+def call_recording_url(*, call: PbxCall) -> str | None:
+    """Our public link to the call's recording (only answered calls have one)."""
+    if not call.recording_user_id or call.answered_at is None:
+        return None
+    token = recording_token_make(
+        organization_id=call.organization_id,
+        ext_tracking_id=call.ext_tracking_id,
+        user_id=call.recording_user_id,
+    )
+    return settings.PUBLIC_URL + reverse("pbx:recording", kwargs={"token": token})

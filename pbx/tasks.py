@@ -1,0 +1,83 @@
+"""Celery tasks of the Beeline side (queue ``events``). Each takes ids and calls one service."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.utils import timezone
+
+from integration.tenancy import scopes_disabled
+from pbx import services
+from pbx.errors import BeelineError, BeelineNotConfigured, BeelineUnavailable
+from pbx.models import BeelineCredentials
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True)
+def pbx_event_process(event_pk: int) -> None:
+    services.event_process(event_pk=event_pk)
+
+
+@shared_task(acks_late=True)
+def pbx_call_finalize(call_pk: int) -> bool:
+    return services.call_finalize(call_pk=call_pk)
+
+
+@shared_task(acks_late=True)
+def pbx_calls_finalize_due() -> int:
+    """Beat safety net: finalizes settled calls whose countdown task was lost."""
+    return services.call_finalize_due()
+
+
+@shared_task(acks_late=True)
+def subscription_renew_task(organization_id: int) -> None:
+    # Failures are not retried here: subscription_renew stored a backoff time, and the next
+    # beat of subscription_renew_due picks the organization up again after it.
+    try:
+        services.subscription_renew(organization=organization_id)
+    except (BeelineError, BeelineNotConfigured) as exc:
+        logger.warning(
+            "subscription renewal failed",
+            extra={"organization_id": organization_id, "error": str(exc)},
+        )
+
+
+@shared_task(acks_late=True)
+def subscription_renew_due() -> int:
+    return len(services.subscription_renew_due(now=timezone.now()))
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=(BeelineUnavailable,),
+    retry_backoff=5,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=8,
+)
+def pbx_sync_task(organization_id: int) -> None:
+    from integration.models import Organization
+
+    organization = Organization.objects.get(pk=organization_id)
+    try:
+        services.pbx_sync(organization=organization)
+    except (BeelineNotConfigured, BeelineError) as exc:
+        if isinstance(exc, BeelineUnavailable):
+            raise
+        logger.warning("pbx sync failed", extra={"organization_id": organization_id})
+
+
+@shared_task(acks_late=True)
+def pbx_sync_all() -> int:
+    """Daily resync of abonents and numbers, fanned out one task per organization."""
+    with scopes_disabled():
+        org_ids = list(
+            BeelineCredentials.objects.exclude(api_token="")
+            .exclude(status=BeelineCredentials.Status.REJECTED)
+            .values_list("organization_id", flat=True)
+        )
+    for index, org_id in enumerate(org_ids):
+        pbx_sync_task.apply_async((org_id,), countdown=index // 50 * 10)
+    return len(org_ids)

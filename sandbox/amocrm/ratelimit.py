@@ -1,0 +1,90 @@
+"""amoCRM's 7 requests/second limit per (integration, account), shared by every process (Redis).
+
+A sliding-window log: a request is let through when fewer than 7 were let through in the last
+second, so a client that never sends more than 7 in any one second never sees 429, and a
+client that bursts does. Rejected requests are not logged in the window (a client that backs
+off recovers at once) but are counted as violations for the ban mode.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import uuid
+
+import redis
+from django.conf import settings
+
+from sandbox.amocrm import clock
+
+logger = logging.getLogger(__name__)
+
+REQUESTS_PER_SECOND = 7
+WINDOW_MS = 1000
+# "Persistent violation": this many 429s within BAN_WINDOW_SECONDS bans the account (ban mode).
+BAN_THRESHOLD = 20
+BAN_WINDOW_SECONDS = 60
+
+_ADMIT = """
+local key = KEYS[1]
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+if redis.call('ZCARD', key) >= limit then
+  return 0
+end
+redis.call('ZADD', key, now, ARGV[4])
+redis.call('PEXPIRE', key, window * 2)
+return 1
+"""
+
+
+@functools.cache
+def _redis(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+
+
+def _key(account_id: int, client_id: str) -> str:
+    return f"sandbox:amocrm:rl:{account_id}:{client_id}"
+
+
+def rate_limit_admit(*, account_id: int, client_id: str) -> bool:
+    """True when the request may proceed. Without Redis (a bare demo) everything is admitted."""
+    now_ms = clock.now().timestamp() * 1000
+    try:
+        admitted = _redis(settings.REDIS_URL).eval(
+            _ADMIT,
+            1,
+            _key(account_id, client_id),
+            now_ms,
+            WINDOW_MS,
+            REQUESTS_PER_SECOND,
+            uuid.uuid4().hex,
+        )
+    except redis.RedisError:
+        logger.warning("sandbox amoCRM rate limiter: Redis unreachable, not limiting")
+        return True
+    return bool(admitted)
+
+
+def rate_limit_violation_count(*, account_id: int, client_id: str) -> int:
+    """Count one rejected request; returns the violations within the ban window."""
+    key = _key(account_id, client_id) + ":violations"
+    try:
+        client = _redis(settings.REDIS_URL)
+        pipe = client.pipeline()
+        pipe.incr(key)
+        pipe.expire(key, BAN_WINDOW_SECONDS, nx=True)
+        count, _ = pipe.execute()
+    except redis.RedisError:
+        return 0
+    return int(count)
+
+
+def rate_limit_reset(*, account_id: int, client_id: str) -> None:
+    key = _key(account_id, client_id)
+    try:
+        _redis(settings.REDIS_URL).delete(key, key + ":violations")
+    except redis.RedisError:
+        logger.warning("sandbox amoCRM rate limiter: Redis unreachable, nothing to reset")

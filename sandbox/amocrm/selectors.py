@@ -1,0 +1,65 @@
+"""Reads of the emulated amoCRM: token lookup, contact search and phone matching."""
+
+from __future__ import annotations
+
+import re
+
+from django.db.models import Q, QuerySet
+
+from sandbox.amocrm import tokens
+from sandbox.amocrm.models import Account, Contact, TokenPair
+
+_PHONEISH = re.compile(r"^[\d\s()+\-.]+$")
+
+
+def token_pair_by_access_token(token: str) -> tuple[int | None, TokenPair | None]:
+    """(account id from the signed claims, the pair if the token is ours and known).
+
+    The account id is returned even for an expired or revoked token so per-account faults and
+    the rate limit apply before the 401, as they would on the account's own host.
+    """
+    claims = tokens.access_token_claims(token)
+    if claims is None:
+        return None, None
+    account_id = claims.get("account_id")
+    pair = (
+        TokenPair.objects.select_related("account", "user", "integration")
+        .filter(access_jti=str(claims.get("jti", "")))
+        .first()
+    )
+    return (account_id if isinstance(account_id, int) else None), pair
+
+
+def contacts_search(*, account: Account, query: str, ids: list[int]) -> QuerySet[Contact]:
+    """``GET /api/v4/contacts?query=``: a substring search over the filled fields.
+
+    A query that looks like a phone matches contacts whose PHONE digits contain the query's
+    digits, so ``9161234567`` finds ``+7 (916) 123-45-67`` but ``89161234567`` does not find
+    ``+79161234567`` (amocrm-api.md §4: query the bare 10 digits).
+    """
+    contacts = account.contacts.all()
+    if ids:
+        contacts = contacts.filter(pk__in=ids)
+    query = query.strip()
+    if query:
+        condition = Q(name__icontains=query)
+        digits = re.sub(r"\D", "", query)
+        if digits and _PHONEISH.match(query):
+            condition |= Q(phones__digits__contains=digits)
+        contacts = contacts.filter(condition).distinct()
+    return contacts.order_by("id")
+
+
+def contact_by_phone_suffix(*, account: Account, phone: str, suffix_len: int) -> Contact | None:
+    """The contact a call (last 10 digits) or a notification (last 8) attaches to.
+
+    Several matches: the oldest contact wins (GUESS: amoCRM's choice is not documented).
+    """
+    digits = re.sub(r"\D", "", phone)
+    if not digits:
+        return None
+    return (
+        account.contacts.filter(phones__digits__endswith=digits[-suffix_len:])
+        .order_by("id")
+        .first()
+    )
