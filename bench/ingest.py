@@ -15,10 +15,10 @@ Target: ratio >= 0.7 and p99 < 50 ms at 200 events/second.
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -38,9 +38,10 @@ PYTHON = sys.executable
 GUNICORN = str(Path(PYTHON).with_name("gunicorn"))
 FIXTURE = ROOT / "pbx" / "tests" / "fixtures" / "inbound_answered" / "01_received.xml"
 PG = "postgres://postgres@127.0.0.1:5432"
+HEADERS = {"Content-Type": "application/xml; charset=UTF-8", "X-Forwarded-Proto": "https"}
 
 # The bare baseline: one insert of the raw body per request, nothing else.
-BASELINE_APP = '''
+BASELINE_APP = """
 import os
 import psycopg
 
@@ -56,7 +57,7 @@ def application(environ, start_response):
     _conn.execute("INSERT INTO raw_event (body) VALUES (%s)", [body.decode("utf-8")])
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
     return [b"ok"]
-'''
+"""
 
 SETUP_ORG = """
 import django
@@ -82,7 +83,9 @@ class Result:
     accepted: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
     latencies_ms: list[float] = field(default_factory=list)
-    elapsed: float = 0.0
+    elapsed: float = 0.0  # seconds this target was being fed or still answering
+    first_sent: float = 0.0
+    last_done: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -111,42 +114,60 @@ def wait_ready(url: str, deadline: float) -> None:
     raise RuntimeError(f"server at {url} did not start")
 
 
-def fire(url: str, bodies: list[bytes], rate: float, deadline: float, name: str) -> Result:
-    """Send every body at a fixed rate (open loop: a slow server does not slow the sender)."""
-    result = Result(name=name)
-    lock = threading.Lock()
-    local = threading.local()
-    headers = {"Content-Type": "application/xml; charset=UTF-8", "X-Forwarded-Proto": "https"}
+def _post(port: int, path: str, body: bytes) -> int:
+    # http.client, not requests: the sender must cost far less CPU than the servers it measures.
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("POST", path, body=body, headers=HEADERS)
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    except OSError:
+        return 0
+    finally:
+        conn.close()
 
-    def one(body: bytes) -> None:
-        session = getattr(local, "session", None) or requests.Session()
-        local.session = session
+
+def fire(targets: list[tuple[Result, int, str, list[bytes]]], rate: float, deadline: float) -> None:
+    """Send each target's bodies at ``rate`` per second (open loop: a slow server does not slow
+    the sender), alternating one-second blocks between targets so that both see the same
+    machine load over the run."""
+    lock = threading.Lock()
+
+    def one(result: Result, port: int, path: str, body: bytes) -> None:
         started = time.perf_counter()
-        try:
-            status = session.post(url, data=body, headers=headers, timeout=5).status_code
-        except requests.RequestException:
-            status = 0
+        status = _post(port, path, body)
         latency = (time.perf_counter() - started) * 1000
         with lock:
             result.statuses[status] = result.statuses.get(status, 0) + 1
             result.latencies_ms.append(latency)
             if status == 200:
                 result.accepted += 1
+            result.last_done = max(result.last_done, time.perf_counter())
 
+    block = max(1, int(rate))
     interval = 1.0 / rate
-    start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=64) as pool:
-        for index, body in enumerate(bodies):
-            target = start + index * interval
-            delay = target - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            if time.monotonic() > deadline:
-                break
-            pool.submit(one, body)
-            result.sent += 1
-    result.elapsed = time.perf_counter() - start
-    return result
+    cursors = [0] * len(targets)
+    with ThreadPoolExecutor(max_workers=48) as pool:
+        while any(c < len(t[3]) for c, t in zip(cursors, targets, strict=True)):
+            for index, (result, port, path, bodies) in enumerate(targets):
+                chunk = bodies[cursors[index] : cursors[index] + block]
+                cursors[index] += len(chunk)
+                start = time.perf_counter()
+                result.first_sent = result.first_sent or start
+                for n, body in enumerate(chunk):
+                    delay = start + n * interval - time.perf_counter()
+                    if delay > 0:
+                        time.sleep(delay)
+                    if time.monotonic() > deadline:
+                        return
+                    pool.submit(one, result, port, path, body)
+                    result.sent += 1
+                # Let this block's requests finish before the other target's block starts.
+                time.sleep(max(0.0, start + len(chunk) * interval - time.perf_counter()))
+                while result.sent > len(result.latencies_ms) and time.monotonic() < deadline:
+                    time.sleep(0.002)
+                result.elapsed += time.perf_counter() - start
 
 
 def event_bodies(count: int) -> list[bytes]:
@@ -219,30 +240,45 @@ def main() -> int:
         )
         processes.append(
             subprocess.Popen(
-                [GUNICORN, "_baseline_wsgi:application", "--bind", f"127.0.0.1:{base_port}",
-                 *common],
+                [
+                    GUNICORN,
+                    "_baseline_wsgi:application",
+                    "--bind",
+                    f"127.0.0.1:{base_port}",
+                    *common,
+                ],
                 cwd=bench_dir,
                 env=env,
             )  # fmt: skip
         )
         wait_ready(f"http://127.0.0.1:{app_port}/healthz", deadline)
         wait_ready(f"http://127.0.0.1:{base_port}/", deadline)
-        app_url = f"http://127.0.0.1:{app_port}/beeline/events/{secret}"
-        base_url = f"http://127.0.0.1:{base_port}/"
+        app_path = f"/beeline/events/{secret}"
 
-        # Warm both (connections, imports), then measure baseline and app back to back.
-        fire(app_url, event_bodies(50), 50, deadline, "warm-up")
-        fire(base_url, event_bodies(50), 50, deadline, "warm-up")
+        # Warm both (connections, imports), then measure them side by side.
+        fire(
+            [(Result("warm-up"), app_port, app_path, event_bodies(50)),
+             (Result("warm-up"), base_port, "/", event_bodies(50))],
+            50,
+            deadline,
+        )  # fmt: skip
         print(f"firing {args.events} events at {args.rate:.0f}/s at each target…", flush=True)
-        baseline = fire(base_url, event_bodies(args.events), args.rate, deadline, "baseline")
-        app = fire(app_url, event_bodies(args.events), args.rate, deadline, "beetel webhook")
+        baseline, app = Result("baseline"), Result("beetel webhook")
+        fire(
+            [(baseline, base_port, "/", event_bodies(args.events)),
+             (app, app_port, app_path, event_bodies(args.events))],
+            args.rate,
+            deadline,
+        )  # fmt: skip
 
         with psycopg.connect(dsn) as conn:
             stored = conn.execute(
                 "SELECT count(*) FROM pbx_pbxevent WHERE event_type = 'CallReceivedEvent'"
             ).fetchone()
         print()
-        print(f"{'target':<16}{'sent':>7}{'accepted':>10}{'events/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
+        print(
+            f"{'target':<16}{'sent':>7}{'accepted':>10}{'events/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
+        )
         for r in (baseline, app):
             print(
                 f"{r.name:<16}{r.sent:>7}{r.accepted:>10}{r.rate:>10.1f}"

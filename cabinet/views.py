@@ -184,12 +184,7 @@ def organization_remove(request: HttpRequest, organization: Organization) -> Htt
     organization_delete(organization=organization)
     access.session_forget(request, org_id)
     messages.success(request, _("Данные организации «%(name)s» удалены.") % {"name": name})
-    target = reverse("cabinet:home") if access.session_has_access(request) else "/"
-    if getattr(request, "htmx", False):
-        response = HttpResponse(status=204)
-        response["HX-Redirect"] = target
-        return response
-    return redirect(target)
+    return redirect(reverse("cabinet:home") if access.session_has_access(request) else "/")
 
 
 @require_http_methods(["GET", "POST"])

@@ -115,6 +115,25 @@ class AmoContact(_Model):
         ]
 
 
+class AmoCallNote(_Model):
+    id: int
+    entity_id: int | None = None
+    note_type: str = ""
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def uniq(self) -> str:
+        return str(self.params.get("uniq") or "")
+
+
+class AmoTask(_Model):
+    id: int
+    text: str = ""
+    complete_till: int | None = None
+    entity_id: int | None = None
+    entity_type: str | None = None
+
+
 class TokenPair(_Model):
     access_token: str
     refresh_token: str
@@ -556,6 +575,25 @@ class AmoClient:
     def events_phone_call(self, events: Sequence[PhoneCallEvent]) -> None:
         for _, chunk in _chunks(events):
             self._call("POST", "/api/v2/events", json={"add": [e.to_api() for e in chunk]})
+
+    # Reference: https://www.amocrm.ru/developers/content/crm_platform/events-and-notes
+    # (GET /api/v4/contacts/{id}/notes, filter[note_type]; note shape: SDK CallInNote)
+    def contact_call_notes(self, contact_id: int) -> list[AmoCallNote]:
+        """Call notes (call_in/call_out) on a contact: how we tell whether a call whose POST
+        had an ambiguous outcome reached amoCRM (``/api/v4/calls`` has no GET)."""
+        params = {"filter[note_type][]": ["call_in", "call_out"]}
+        return [
+            AmoCallNote.model_validate(raw)
+            for raw in self._pages(f"/api/v4/contacts/{int(contact_id)}/notes", "notes", params)
+        ]
+
+    # Reference: https://www.amocrm.ru/developers/content/crm_platform/tasks-api (GET, filters)
+    def tasks_for_contact(self, contact_id: int) -> list[AmoTask]:
+        """Tasks on a contact (the "already posted?" check for a task POST without answer)."""
+        params = {"filter[entity_type]": "contacts", "filter[entity_id][]": [int(contact_id)]}
+        return [
+            AmoTask.model_validate(raw) for raw in self._pages("/api/v4/tasks", "tasks", params)
+        ]
 
     # Reference: https://www.amocrm.ru/developers/content/crm_platform/unsorted-api (sip)
     def unsorted_sip_add(self, items: Sequence[dict[str, Any]]) -> list[str]:

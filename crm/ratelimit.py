@@ -3,10 +3,10 @@
 amoCRM allows 7 requests/second (amocrm-api.md §8) and answers 429, then 403 for the whole
 account, beyond it. Requests are paced rather than windowed: each one reserves the next slot
 ``1/rate`` seconds after the previous one (GCRA, timed by the Redis server clock so every
-worker on every machine agrees) and sleeps until its slot. Pacing at 6/s means any 8
-consecutive requests span more than a second even when their transit times differ by up to
-~160 ms, which a "6 per sliding second" window would not guarantee (two back-to-back bursts
-of 6 sit exactly one second apart).
+worker on every machine agrees) and sleeps until its slot. Pacing at 5/s means any 8
+consecutive requests span 1.4 s, so transit times differing by up to 0.4 s cannot make amoCRM
+see 8 in one second — which a "6 per sliding second" window would not guarantee (two
+back-to-back bursts of 6 sit exactly one second apart).
 """
 
 from __future__ import annotations

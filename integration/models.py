@@ -146,3 +146,94 @@ class ManagerMapping(TenantModel):
         if self.abonent_id and self.organization_id:
             if self.abonent.organization_id != self.organization_id:
                 raise ValidationError({"abonent": _("Абонент другой организации.")})
+
+
+class CallDelivery(TenantModel):
+    """What became of one finished PBX call in amoCRM (the pipeline's state, one per call).
+
+    Remote ids are stored as soon as amoCRM returns them, before the next step runs. Because
+    ``POST /api/v4/calls`` and ``/tasks`` are not idempotent, ``call_state``/``task_state`` go
+    to ``posting`` (committed) before the request; a delivery found in ``posting`` later had an
+    ambiguous outcome and is checked against amoCRM before anything is posted again.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("в очереди")
+        IN_PROGRESS = "in_progress", _("передаётся")
+        DONE = "done", _("в amoCRM")
+        SKIPPED_BY_SETTING = "skipped_by_setting", _("пропущен по настройке")
+        FAILED = "failed", _("ошибка")
+        PAUSED = "paused", _("приостановлен")
+
+    class Step(models.TextChoices):
+        NONE = "", _("не начат")
+        POSTING = "posting", _("отправляется")
+        DONE = "done", _("выполнен")
+        NOT_NEEDED = "not_needed", _("не нужен")
+
+    pbx_call = models.OneToOneField(
+        "pbx.PbxCall", on_delete=models.CASCADE, related_name="delivery"
+    )
+    status = models.CharField(
+        _("статус"), max_length=20, choices=Status.choices, default=Status.PENDING
+    )
+    contact_id = models.BigIntegerField(_("контакт amoCRM"), null=True, blank=True)
+    contact_created = models.BooleanField(_("контакт создан нами"), default=False)
+    call_state = models.CharField(
+        _("звонок"), max_length=12, choices=Step.choices, blank=True, default=""
+    )
+    amo_call_id = models.BigIntegerField(_("звонок amoCRM"), null=True, blank=True)
+    task_state = models.CharField(
+        _("задача"), max_length=12, choices=Step.choices, blank=True, default=""
+    )
+    task_id = models.BigIntegerField(_("задача amoCRM"), null=True, blank=True)
+    task_complete_till = models.BigIntegerField(null=True, blank=True)
+    notification_sent_at = models.DateTimeField(_("уведомление"), null=True, blank=True)
+    responsible_user_id = models.BigIntegerField(_("ответственный amoCRM"), null=True, blank=True)
+    flags = models.JSONField(_("пометки"), default=list, blank=True)
+    skip_reason = models.TextField(_("причина пропуска"), blank=True)
+    attempts = models.PositiveIntegerField(_("попыток"), default=0)
+    last_error = models.TextField(_("последняя ошибка"), blank=True)
+    next_attempt_at = models.DateTimeField(_("следующая попытка"), null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    first_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(_("передан"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("передача звонка в amoCRM")
+        verbose_name_plural = _("передача звонков в amoCRM")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["organization", "status", "next_attempt_at"], name="integ_delivery_due_idx"
+            ),
+            models.Index(
+                fields=["status", "next_attempt_at"],
+                condition=models.Q(status__in=["pending", "in_progress"]),
+                name="integ_delivery_open_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"CallDelivery<{self.pbx_call_id}:{self.status}>"
+
+
+class RingNotice(TenantModel):
+    """One ``phone_call`` pop-up sent for (call, amoCRM user): the row is the dedupe key."""
+
+    pbx_call = models.ForeignKey("pbx.PbxCall", on_delete=models.CASCADE, related_name="+")
+    amo_user_id = models.BigIntegerField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("уведомление о звонке")
+        verbose_name_plural = _("уведомления о звонках")
+        constraints = [
+            models.UniqueConstraint(fields=["pbx_call", "amo_user_id"], name="integ_ring_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"RingNotice<{self.pbx_call_id}→{self.amo_user_id}>"

@@ -10,12 +10,13 @@ import hashlib
 import logging
 import random
 import secrets
+import time
 import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -443,44 +444,73 @@ def subscription_renew_due(*, now: datetime | None = None, limit: int | None = N
 # --- Events -------------------------------------------------------------------------------
 
 
+# secret hash -> (organization id, looked up at): saves a query per event on the hot path. A
+# revoked secret keeps working in a process for at most this long (secrets are never rotated
+# today; deleting an organization cascades, and its events then fail the FK and are dropped).
+_SECRET_CACHE: dict[str, tuple[int, float]] = {}
+_SECRET_CACHE_SECONDS = 60.0
+_SECRET_CACHE_MAX = 10_000
+
+
 def webhook_organization_id(*, secret: str) -> int | None:
     """The organization a webhook secret belongs to, looked up by its hash (so response time
     does not depend on how much of a guess matched)."""
     if not secret or len(secret) > 128:
         return None
+    digest = webhook_secret_hash(secret)
+    cached = _SECRET_CACHE.get(digest)
+    if cached is not None and time.monotonic() - cached[1] < _SECRET_CACHE_SECONDS:
+        return cached[0]
     with scopes_disabled():
-        row = (
-            BeelineCredentials.objects.filter(webhook_secret_hash=webhook_secret_hash(secret))
+        org_id = (
+            BeelineCredentials.objects.filter(webhook_secret_hash=digest)
             .values_list("organization_id", flat=True)
             .first()
         )
-    return row
+    if org_id is not None:
+        if len(_SECRET_CACHE) >= _SECRET_CACHE_MAX:
+            _SECRET_CACHE.clear()
+        _SECRET_CACHE[digest] = (org_id, time.monotonic())
+    return org_id
 
 
-def event_store(*, organization_id: int, event: XsiEvent, body: str) -> PbxEvent | None:
+# One statement, no savepoint: the webhook's only write (beeline-api.md §9.4 dedupe on eventID).
+_EVENT_INSERT = f"""
+    INSERT INTO {PbxEvent._meta.db_table}
+        (organization_id, event_id, event_type, ext_tracking_id, target_id, subscription_id,
+         body, received_at, error)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, '')
+    ON CONFLICT (organization_id, event_id) DO NOTHING
+    RETURNING id
+"""
+
+
+def event_store(*, organization_id: int, event: XsiEvent, body: str) -> int | None:
     """Store a parsed event once per eventID and queue its processing after commit.
 
-    Returns the new row, or None for a duplicate (already stored: nothing more to do).
+    Returns the new row's id, or None for a duplicate (already stored: nothing more to do).
     """
     from pbx import tasks
 
     call = event.call
-    try:
-        with transaction.atomic(), organization_scope(organization_id):
-            stored = PbxEvent.objects.create(
-                organization_id=organization_id,
-                event_id=event.event_id,
-                event_type=event.event_type,
-                ext_tracking_id=call.ext_tracking_id[:128] if call else "",
-                target_id=event.target_id,
-                subscription_id=event.subscription_id,
-                body=body,
-                received_at=timezone.now(),
-            )
-    except IntegrityError:
+    params = [
+        organization_id,
+        event.event_id,
+        event.event_type,
+        call.ext_tracking_id[:128] if call else "",
+        event.target_id,
+        event.subscription_id,
+        body,
+        timezone.now(),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_EVENT_INSERT, params)
+        row = cursor.fetchone()
+    if row is None:
         return None
-    transaction.on_commit(lambda: tasks.pbx_event_process.delay(stored.pk))
-    return stored
+    event_pk = int(row[0])
+    transaction.on_commit(lambda: tasks.pbx_event_process.delay(event_pk))
+    return event_pk
 
 
 def event_process(*, event_pk: int, now: datetime | None = None) -> None:

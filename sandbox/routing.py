@@ -15,10 +15,16 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+import requests
 import responses
 from django.test import Client
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
+# Emulators answer their "timeout" fault with this header. Over real HTTP the client times out on
+# its own while the emulator hangs; routed, the emulator skips the hang (it sees ROUTED_HEADER)
+# and the routing raises what a real client would see.
+FAULT_HEADER = "X-Sandbox-Fault"
+ROUTED_HEADER = "X-Sandbox-Routed"
 
 
 def _replay(prefix: str, request: Any) -> tuple[int, dict[str, str], bytes]:
@@ -33,6 +39,7 @@ def _replay(prefix: str, request: Any) -> tuple[int, dict[str, str], bytes]:
         for name, value in request.headers.items()
         if name.lower() not in _HOP_BY_HOP and name.lower() != "content-type"
     }
+    headers["HTTP_" + ROUTED_HEADER.upper().replace("-", "_")] = "1"
     body = request.body or b""
     if isinstance(body, str):
         body = body.encode()
@@ -58,9 +65,17 @@ def route_to_django(rsps: responses.RequestsMock, base_url: str, prefix: str) ->
     """Send every request under ``base_url`` to the Django URL ``prefix`` of this process."""
     pattern = re.compile("^" + re.escape(base_url.rstrip("/")) + r"(/.*)?(\?.*)?$")
 
-    def callback(request: Any) -> tuple[int, dict[str, str], bytes]:
+    def callback(request: Any) -> tuple[int, dict[str, str], bytes] | requests.ReadTimeout:
         request._beetel_base = base_url
-        return _replay(prefix, request)
+        status, headers, body = _replay(prefix, request)
+        if headers.get(FAULT_HEADER) == "timeout":
+            return requests.ReadTimeout(f"Read timed out (sandbox timeout fault at {base_url})")
+        return status, headers, body
 
     for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"):
         rsps.add_callback(method, pattern, callback=callback)
+
+
+def request_is_routed(request: Any) -> bool:
+    """True when an emulator view is answering a routed (in-process) request."""
+    return request.headers.get(ROUTED_HEADER) == "1"

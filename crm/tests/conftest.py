@@ -37,18 +37,15 @@ def amo_account_make(name: str = "Рога и копыта") -> Any:
 
 def install(account: Any) -> Any:
     """What amoCRM does when the admin presses «Разрешить»: the redirect to our callback."""
-    from sandbox.amocrm.services import oauth_code_issue
+    from django.test import TestCase
 
     from integration.models import Organization
-
-    from django.test import TestCase
+    from sandbox.amocrm.services import oauth_code_issue
 
     code = oauth_code_issue(account=account)
     # run the on-commit work (users refresh) as a real commit would
     with TestCase.captureOnCommitCallbacks(execute=True):
-        response = Client().get(
-            "/amocrm/oauth/callback", {"code": code, "referer": account.host}
-        )
+        response = Client().get("/amocrm/oauth/callback", {"code": code, "referer": account.host})
     assert response.status_code == 200, response.content.decode()[:500]
     return Organization.objects.get(amo_account_id=account.pk)
 

@@ -5,7 +5,6 @@ import time
 
 import pytest
 from django.db import connection
-from sandbox.amocrm.services import contact_create, faults_set
 
 from crm import services
 from crm.client import CallDraft, PhoneCallEvent, TaskDraft
@@ -15,6 +14,7 @@ from crm.selectors import amo_health, amo_users_for
 from crm.tests.conftest import amo_account_make, install
 from integration.models import Organization
 from integration.tenancy import organization_scope
+from sandbox.amocrm.services import contact_create, faults_set
 
 
 def test_users_cache_holds_profile_phones_normalized(installed):
@@ -153,7 +153,10 @@ def test_calls_are_batched_with_a_result_per_item(installed):
 def test_tasks_notifications_and_unsorted(installed):
     manager = installed.managers[0]
     contact = contact_create(
-        account=installed.account, name="Иван", responsible=manager, phones=[("+79165554433", "WORK")]
+        account=installed.account,
+        name="Иван",
+        responsible=manager,
+        phones=[("+79165554433", "WORK")],
     )
     client = services.amo_client(organization=installed.organization)
 

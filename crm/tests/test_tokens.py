@@ -6,8 +6,6 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.utils import timezone
-from sandbox.amocrm.models import TokenPair
-from sandbox.amocrm.services import access_token_expire, tokens_revoke
 
 from crm import services, tasks
 from crm.errors import AmoAuthError
@@ -16,6 +14,8 @@ from crm.selectors import amo_health
 from crm.tests.conftest import amo_account_make, install
 from integration.models import Organization
 from integration.tenancy import organization_scope
+from sandbox.amocrm.models import TokenPair
+from sandbox.amocrm.services import access_token_expire, tokens_revoke
 
 
 def _creds(org: Organization) -> AmoCredentials:
@@ -81,9 +81,7 @@ def test_ten_workers_meeting_an_expired_token_cause_exactly_one_refresh(sandbox_
     assert _creds(org).status == AmoCredentials.Status.OK
 
 
-def test_revoked_refresh_token_marks_needs_reauthorization_without_looping(
-    installed, sandbox_http
-):
+def test_revoked_refresh_token_marks_needs_reauthorization_without_looping(installed, sandbox_http):
     org = installed.organization
     tokens_revoke(account=installed.account)
 

@@ -5,12 +5,12 @@ import time
 import jwt
 import pytest
 from django.test import Client
-from sandbox.amocrm.widget_host.views import disposable_token
 
 from crm.tests import telephony_double
 from crm.tests.telephony_double import CALLS, MAPPINGS, REFUSE_WITH, TOKEN_OK
 from integration.models import Organization
 from integration.services import organization_set_status
+from sandbox.amocrm.widget_host.views import disposable_token
 
 STATUS = "/amocrm/widget/status"
 CALL = "/amocrm/widget/call"
@@ -152,7 +152,9 @@ def test_outsider_token_cannot_call_for_the_organization(org, outsider):
     MAPPINGS[(org.pk, 501)] = ("9161110001", True)
 
     response = Client().post(
-        CALL, {"phone": "+79165554433"}, content_type="application/json",
+        CALL,
+        {"phone": "+79165554433"},
+        content_type="application/json",
         HTTP_X_AUTH_TOKEN=_token(outsider),
     )
 

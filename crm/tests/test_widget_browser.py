@@ -23,8 +23,12 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 @pytest.fixture
-def page(live_server, settings, transactional_db):
+def page(live_server, settings, transactional_db, monkeypatch):
     from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop on this thread; the test's own ORM calls are
+    # still synchronous.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
     settings.PUBLIC_URL = live_server.url
     settings.AMOCRM_API_BASE_URL = f"{live_server.url}/sandbox/amocrm"
@@ -55,8 +59,7 @@ def organization(transactional_db):
 
 def _open(page, live_server, org, user_id):
     page.goto(
-        f"{live_server.url}/sandbox/amocrm/widget-host/?account={org.amo_account_id}"
-        f"&user={user_id}"
+        f"{live_server.url}/sandbox/amocrm/widget-host/?account={org.amo_account_id}&user={user_id}"
     )
     page.wait_for_selector("body[data-widget-ready='1']")
     card = page.locator("#beetel-status-card")
@@ -77,8 +80,9 @@ def test_status_card_and_click_to_call(page, live_server, organization):
     page.screenshot(path=str(ARTIFACTS / "widget_status_ok.png"))
 
     page.click("[data-testid='phone-1']")
-    page.wait_for_function("() => document.querySelector('#beetel-status-card')"
-                           ".innerText.includes('Звоним')")
+    page.wait_for_function(
+        "() => document.querySelector('#beetel-status-card').innerText.includes('Звоним')"
+    )
     assert CALLS == [(organization.pk, 501, "9165554433")]
     page.screenshot(path=str(ARTIFACTS / "widget_call_placed.png"))
 
@@ -93,7 +97,9 @@ def test_unmapped_user_sees_what_is_wrong(page, live_server, organization):
     page.screenshot(path=str(ARTIFACTS / "widget_status_unmapped.png"))
 
     page.click("[data-testid='phone-2']")
-    page.wait_for_function("() => document.querySelector('#beetel-status-card')"
-                           ".innerText.includes('Не удалось позвонить')")
+    page.wait_for_function(
+        "() => document.querySelector('#beetel-status-card')"
+        ".innerText.includes('Не удалось позвонить')"
+    )
     assert CALLS == []
     assert page.locator(".host-note--error").count() == 1

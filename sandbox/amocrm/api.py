@@ -586,8 +586,118 @@ def calls_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
 # --- tasks ----------------------------------------------------------------------------------
 
 
-@amocrm_api("POST")
+# GET /api/v4/contacts/{id}/notes (read-only, call notes only): added for the pipeline, which
+# must check whether a call whose POST had an ambiguous outcome is already there. Shape after
+# the SDK's NoteModel / CallInNote (amocrm-api.md §5 "Alternative when the entity is known"):
+# note_type call_in/call_out with params {uniq, duration, source, link, phone, call_result,
+# call_status}. A call posted through /api/v4/calls is shown as such a note on its contact.
+_NOTE_TYPES = {"inbound": "call_in", "outbound": "call_out"}
+
+
+def _call_note_json(request: HttpRequest, call: Call) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "uniq": call.uniq,
+        "duration": call.duration,
+        "source": call.source,
+        "link": call.link,
+        "phone": call.phone,
+        "call_result": call.call_result,
+        "call_status": call.call_status,
+    }
+    return {
+        "id": call.pk,
+        "entity_id": call.contact_id,
+        "created_by": call.created_by or 0,
+        "updated_by": call.created_by or 0,
+        "created_at": _ts(call.received_at),
+        "updated_at": _ts(call.received_at),
+        "responsible_user_id": call.responsible_user_id or 0,
+        "group_id": 0,
+        "note_type": _NOTE_TYPES.get(call.direction, "call_in"),
+        "params": params,
+        "account_id": call.account_id,
+        "_links": _self_link(request, f"/api/v4/contacts/{call.contact_id}/notes/{call.pk}"),
+    }
+
+
+@amocrm_api("GET")
+def contact_notes_view(request: HttpRequest, ctx: ApiContext, contact_id: int) -> HttpResponse:
+    wanted = set(
+        request.GET.getlist("filter[note_type][]") + request.GET.getlist("filter[note_type]")
+    )
+    directions = [d for d, t in _NOTE_TYPES.items() if not wanted or t in wanted]
+    rows = ctx.account.calls.filter(contact_id=contact_id, direction__in=directions).order_by("id")
+    extra = {"filter[note_type][]": ",".join(sorted(wanted))} if wanted else {}
+    return _paginated(
+        request,
+        rows=rows,
+        path=f"/api/v4/contacts/{contact_id}/notes",
+        key="notes",
+        render=lambda c: _call_note_json(request, c),
+        extra_query=extra,
+    )
+
+
+def _task_json(request: HttpRequest, task: Task) -> dict[str, Any]:
+    return {
+        "id": task.pk,
+        "text": task.text,
+        "complete_till": task.complete_till,
+        "entity_type": task.entity_type or None,
+        "entity_id": task.entity_id,
+        "task_type_id": task.task_type_id,
+        "responsible_user_id": task.responsible_user_id,
+        "is_completed": task.is_completed,
+        "created_at": _ts(task.received_at),
+        "account_id": task.account_id,
+        "_links": _self_link(request, f"/api/v4/tasks/{task.pk}"),
+    }
+
+
+def _tasks_list(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
+    # GET /api/v4/tasks?filter[entity_type]=&filter[entity_id][]=&filter[is_completed]=
+    # (amocrm-api.md §6, CONFIRMED filters); added for the pipeline's "already posted?" check.
+    rows = ctx.account.tasks.all()
+    entity_type = request.GET.get("filter[entity_type]")
+    if entity_type:
+        rows = rows.filter(entity_type=entity_type)
+    raw_ids = request.GET.getlist("filter[entity_id][]") + request.GET.getlist("filter[entity_id]")
+    try:
+        ids = [int(v) for value in raw_ids for v in value.split(",") if v]
+    except ValueError:
+        return validation_problem(
+            [
+                ItemErrors(
+                    "0", [{"code": "InvalidType", "path": "filter.entity_id", "detail": "int"}]
+                )
+            ]
+        )
+    if ids:
+        rows = rows.filter(entity_id__in=ids)
+    completed = request.GET.get("filter[is_completed]")
+    if completed in ("0", "1"):
+        rows = rows.filter(is_completed=completed == "1")
+    extra = {
+        k: v
+        for k, v in request.GET.items()
+        if k.startswith("filter[") and k not in ("filter[entity_id][]",)
+    }
+    if ids:
+        extra["filter[entity_id][]"] = ",".join(str(i) for i in ids)
+    return _paginated(
+        request,
+        rows=rows.order_by("id"),
+        path="/api/v4/tasks",
+        key="tasks",
+        render=lambda t: _task_json(request, t),
+        extra_query=extra,
+    )
+
+
+@amocrm_api("GET", "POST")
 def tasks_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
+    if request.method == "GET":
+        return _tasks_list(request, ctx)
     items, error = _array_body(request)
     if error is not None:
         return error

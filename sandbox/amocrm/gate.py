@@ -19,6 +19,7 @@ from sandbox.amocrm import clock, ratelimit
 from sandbox.amocrm.models import Account, ApiRequest, Integration, TokenPair, User
 from sandbox.amocrm.problems import problem_response
 from sandbox.amocrm.selectors import token_pair_by_access_token
+from sandbox.routing import request_is_routed
 
 # Lets the test routing turn a hang into requests.Timeout (see sandbox.amocrm.testing).
 FAULT_HEADER = "X-Sandbox-Fault"
@@ -110,7 +111,8 @@ def _gate(request: HttpRequest) -> ApiContext | HttpResponse:
     if account.latency_ms:
         clock.sleep(account.latency_ms / 1000)
     if account.timeout:
-        timeout_sleep(account.timeout_seconds)
+        if not request_is_routed(request):
+            timeout_sleep(account.timeout_seconds)
         response = _gateway_error(504)
         response[FAULT_HEADER] = "timeout"
         return response

@@ -31,6 +31,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("api/v4/users/<int:user_id>", api.user_detail_view, name="api_user"),
     path("api/v4/contacts", api.contacts_view, name="api_contacts"),
     path("api/v4/contacts/<int:contact_id>", api.contact_detail_view, name="api_contact"),
+    path(
+        "api/v4/contacts/<int:contact_id>/notes",
+        api.contact_notes_view,
+        name="api_contact_notes",
+    ),
     path("api/v4/calls", api.calls_view, name="api_calls"),
     path("api/v4/tasks", api.tasks_view, name="api_tasks"),
     path("api/v4/leads/unsorted/sip", api.unsorted_sip_view, name="api_unsorted_sip"),

@@ -23,6 +23,7 @@ from django.views.decorators.csrf import csrf_exempt
 from sandbox.beeline import audio, clock, selectors, services
 from sandbox.beeline.errors import PortalError, bad_request, not_found
 from sandbox.beeline.models import Pbx, Record, StatisticsRow
+from sandbox.routing import request_is_routed
 
 # How long a "timeout" fault holds the request: longer than any sane client timeout, bounded so
 # a forgotten knob does not pin a server thread for ever. Tests shorten it.
@@ -37,13 +38,14 @@ def error_response(error: PortalError) -> JsonResponse:
     return JsonResponse(error.as_json(), status=error.status)
 
 
-def _fault(pbx: Pbx) -> HttpResponse | None:
+def _fault(pbx: Pbx, request: HttpRequest) -> HttpResponse | None:
     if pbx.down:
         return error_response(PortalError(503, "ServiceUnavailable", "Сервис недоступен"))
     if pbx.latency_ms:
         time.sleep(min(pbx.latency_ms, 60_000) / 1000)
     if pbx.timeout:
-        time.sleep(TIMEOUT_SLEEP_SECONDS)
+        if not request_is_routed(request):
+            time.sleep(TIMEOUT_SLEEP_SECONDS)
         response = error_response(PortalError(504, "GatewayTimeout", "Время ожидания истекло"))
         response["X-Sandbox-Fault"] = "timeout"
         return response
@@ -78,7 +80,7 @@ def portal_api(methods: tuple[str, ...]) -> Callable[[View], View]:
                 )
                 response["Allow"] = ", ".join(methods)
                 return response
-            fault = _fault(pbx)
+            fault = _fault(pbx, request)
             if fault is not None:
                 return fault
             try:

@@ -6,7 +6,6 @@ Screenshots go to ``test-artifacts/`` (gitignored) so a failed or passed run can
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,10 +15,6 @@ from django.conf import settings
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
 
-# Playwright's sync API keeps an asyncio loop on the test thread; the ORM calls the tests make
-# there (fixtures, assertions) are ordinary synchronous code, so Django's guard is lifted here.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
@@ -28,8 +23,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
 
 
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[object]:
+@pytest.fixture(autouse=True)
+def _orm_beside_playwright(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Playwright's sync API keeps an asyncio loop on the test thread; the ORM calls the tests
+    make there (fixtures, assertions) are ordinary synchronous code, so Django's async guard is
+    lifted for browser tests only (never process-wide: ``check --deploy`` rightly objects)."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture
+def chromium(transactional_db: None) -> Iterator[object]:
+    """Per test, and set up after the database so that it is gone (and its event loop with it)
+    before the database is flushed at teardown."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (see .ci/run)")
     from playwright.sync_api import sync_playwright
@@ -52,6 +57,9 @@ def page(chromium, live_server) -> Iterator[object]:
     context.set_default_timeout(10_000)
     page = context.new_page()
     yield page
+    # Let the last requests finish, so no live-server thread holds a database connection
+    # when the test database is flushed and dropped.
+    page.wait_for_load_state("networkidle")
     context.close()
 
 

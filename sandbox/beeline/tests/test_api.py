@@ -420,11 +420,24 @@ def test_latency_is_added(portal, beeline_pbx):
     assert time.monotonic() - started >= 0.3
 
 
-def test_timeout_holds_the_request_then_gives_up(portal, beeline_pbx, monkeypatch):
+def test_timeout_fault_reaches_the_client_as_a_read_timeout(portal, beeline_pbx):
+    faults_set(pbx=beeline_pbx, timeout=True)
+    started = time.monotonic()
+    with pytest.raises(requests.ReadTimeout):
+        portal.get("/abonents")
+    # Routed in-process, the emulator skips its hang: the test does not wait for it.
+    assert time.monotonic() - started < 5
+
+
+def test_timeout_fault_hangs_then_answers_504_over_real_http(beeline_pbx, monkeypatch):
+    from django.test import Client
+
     monkeypatch.setattr(api, "TIMEOUT_SLEEP_SECONDS", 0.2)
     faults_set(pbx=beeline_pbx, timeout=True)
     started = time.monotonic()
-    response = portal.get("/abonents")
+    response = Client().get(
+        "/sandbox/beeline/abonents", HTTP_X_MPBX_API_AUTH_TOKEN=beeline_pbx.token
+    )
     assert time.monotonic() - started >= 0.2
     assert response.status_code == 504
     assert response.headers["X-Sandbox-Fault"] == "timeout"

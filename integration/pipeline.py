@@ -1,0 +1,504 @@
+"""The call pipeline: every finished PBX call into amoCRM, per the seven settings, exactly once.
+
+Flow (architecture.md flow 4): ``call_finished`` → ``delivery_enqueue`` (one ``CallDelivery``
+per call) → ``deliveries_drain`` for the organization, which claims up to 50 due deliveries and
+takes them through three steps, batched per request where amoCRM accepts arrays:
+
+1. contact — ContactIndex, then a search per distinct new number, then one batched create (when
+   the direction's create setting allows) with the tags ``BeelineConnector`` and the
+   multichannel number's name;
+2. call log — one ``POST /api/v4/calls`` for the batch;
+3. missed-call task — one ``POST /api/v4/tasks`` for the batch.
+
+Exactly once: work is claimed with conditional UPDATEs (a lease covers killed workers); one
+drain per organization runs at a time (a PostgreSQL session advisory lock, released by the
+server if the worker dies); every remote id is stored before the next step. Calls and tasks are
+not idempotent in amoCRM, so their state is set to ``posting`` (and committed) before the POST;
+a delivery met in ``posting`` again had an ambiguous outcome (timeout, 5xx, killed worker) and
+is looked up in amoCRM (the contact's call notes by ``uniq``, the contact's tasks by text and
+due time) before anything is posted again. Contacts need no marker: a lost create is found by
+the search that precedes any create.
+
+Failures: transient ones back off with jitter for up to 24 h; 402/403/revoked pause the
+organization's deliveries without burning attempts (resumed by ``deliveries_resume``); anything
+else marks the delivery failed with the reason (``delivery_retry`` puts it back).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm.client import AmoClient, CallDraft, ContactDraft, ItemResult, PhoneCallEvent, TaskDraft
+from crm.errors import (
+    AmoAuthError,
+    AmoError,
+    AmoPaused,
+    AmoPermanentError,
+    AmoRateLimited,
+    AmoTransientError,
+)
+from crm.models import AmoAccountState, AmoCredentials, ContactIndex
+from crm.services import amo_client, contact_index_forget
+from integration.models import (
+    AuditEntry,
+    CallDelivery,
+    CallSettings,
+    ManagerMapping,
+    Organization,
+    RingNotice,
+)
+from integration.phones import phone_parse
+from integration.services import audit_record
+from integration.tenancy import organization_scope, scopes_disabled
+from pbx.models import PbxCall, PbxCallLeg
+from pbx.selectors import call_recording_url
+
+logger = logging.getLogger(__name__)
+
+TAG = "BeelineConnector"
+Status = CallDelivery.Status
+Step = CallDelivery.Step
+
+# amoCRM call_status (amocrm-api.md §5, CONFIRMED enum; mapping as iqtek-ng, CONFIRMED-3P).
+CALL_STATUS = {
+    PbxCall.Outcome.ANSWERED: 4,
+    PbxCall.Outcome.MISSED: 6,
+    PbxCall.Outcome.BUSY: 7,
+    PbxCall.Outcome.FAILED: 5,
+}
+CALL_RESULT = {
+    PbxCall.Outcome.ANSWERED: "Разговор состоялся",
+    PbxCall.Outcome.MISSED: "Пропущенный звонок",
+    PbxCall.Outcome.BUSY: "Номер занят",
+    PbxCall.Outcome.FAILED: "Звонок не удался",
+}
+OUTBOUND_NO_ANSWER = "Не дозвонился"
+
+# Flags stored on a delivery for Диагностика (the call is still logged, without responsible).
+FLAG_NO_ABONENT = "no_abonent"
+FLAG_UNMAPPED = "unmapped_abonent"
+FLAG_DISABLED = "abonent_disabled"
+FLAG_RECOVERED = "recovered"
+
+
+def _setting(name: str, default: Any) -> Any:
+    return getattr(settings, name, default)
+
+
+def _batch_size() -> int:
+    return int(_setting("PIPELINE_BATCH_SIZE", 50))
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=_setting("PIPELINE_LEASE_SECONDS", 300))
+
+
+def _give_up_after() -> timedelta:
+    return timedelta(seconds=_setting("PIPELINE_GIVE_UP_SECONDS", 24 * 3600))
+
+
+def _backoff(attempts: int, *, floor: float = 0.0) -> timedelta:
+    base = float(_setting("PIPELINE_RETRY_BASE_SECONDS", 10))
+    cap = float(_setting("PIPELINE_RETRY_MAX_SECONDS", 900))
+    seconds = max(floor, min(cap, base * 2 ** max(0, attempts - 1)))
+    return timedelta(seconds=seconds * random.uniform(0.8, 1.2))  # noqa: S311 (jitter)
+
+
+# --- hand-off -------------------------------------------------------------------------------
+
+
+def delivery_enqueue(
+    *, organization_id: int, call_id: int, now: datetime | None = None
+) -> CallDelivery:
+    """Create the call's delivery (once, whatever the number of hand-offs) and queue a drain
+    of its organization after commit."""
+    from integration import tasks
+
+    now = now or timezone.now()
+    with organization_scope(organization_id):
+        sent_at = (
+            RingNotice.objects.filter(pbx_call_id=call_id, sent_at__isnull=False)
+            .order_by("sent_at")
+            .values_list("sent_at", flat=True)
+            .first()
+        )
+        try:
+            with transaction.atomic():
+                delivery, _created = CallDelivery.objects.get_or_create(
+                    organization_id=organization_id,
+                    pbx_call_id=call_id,
+                    defaults={"next_attempt_at": now, "notification_sent_at": sent_at},
+                )
+        except IntegrityError:  # a concurrent hand-off of the same call created it
+            delivery = CallDelivery.objects.get(pbx_call_id=call_id)
+    transaction.on_commit(lambda: tasks.pipeline_drain.delay(organization_id))
+    return delivery
+
+
+def deliveries_orphans_adopt(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Calls handed off by pbx whose delivery row never appeared (the worker died between
+    pbx's commit and our receiver): give them one. Returns how many were adopted."""
+    now = now or timezone.now()
+    with scopes_disabled():
+        orphans = list(
+            PbxCall.objects.filter(
+                handed_off_at__lt=now - timedelta(minutes=1),
+                handed_off_at__gte=now - timedelta(days=3),
+            )
+            .filter(~Exists(CallDelivery.objects.filter(pbx_call_id=OuterRef("pk"))))
+            .values_list("organization_id", "pk")[:limit]
+        )
+    for org_id, call_id in orphans:
+        delivery_enqueue(organization_id=org_id, call_id=call_id, now=now)
+    return len(orphans)
+
+
+# --- the drain --------------------------------------------------------------------------------
+
+
+def _redis_dirty_key(organization_id: int) -> str:
+    return f"beetel:pipeline:dirty:{organization_id}"
+
+
+def _redis() -> Any:
+    from crm.ratelimit import _redis as redis_for
+
+    return redis_for(settings.REDIS_URL)
+
+
+@contextmanager
+def _organization_lock(organization_id: int) -> Iterator[bool]:
+    """Single-flight per organization across processes (session advisory lock: a killed
+    worker's connection closes and the lock goes with it)."""
+    digest = hashlib.blake2b(f"pipeline:{organization_id}".encode(), digest_size=8)
+    key = int.from_bytes(digest.digest(), "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        acquired = bool(cursor.fetchone()[0])
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+@dataclass
+class DrainResult:
+    processed: int = 0
+    rounds: int = 0
+    retry_in: timedelta | None = None  # earliest transient retry scheduled, if any
+    busy: bool = False  # another process holds the organization's drain
+
+
+def deliveries_drain(
+    *, organization_id: int, now: datetime | None = None, max_rounds: int = 200
+) -> DrainResult:
+    """Deliver every due delivery of one organization, 50 per round, until none is left.
+
+    Single-flight: when another process is draining this organization, mark it dirty (that
+    process drains again before it stops) and return ``busy``.
+    """
+    result = DrainResult()
+    dirty = _redis_dirty_key(organization_id)
+    _redis().set(dirty, 1, ex=3600)
+    while True:
+        with _organization_lock(organization_id) as acquired:
+            if not acquired:
+                result.busy = True
+                return result
+            while result.rounds < max_rounds:
+                _redis().delete(dirty)
+                ids = _deliveries_claim(organization_id=organization_id, now=now)
+                if not ids:
+                    break
+                result.rounds += 1
+                result.processed += len(ids)
+                retry = _deliver_round(organization_id=organization_id, delivery_ids=ids)
+                if retry is not None and (result.retry_in is None or retry < result.retry_in):
+                    result.retry_in = retry
+        # Released first, then checked: a drain that found the lock taken set the flag before
+        # trying, so either we see it here or it got the lock after our release.
+        if result.rounds >= max_rounds or not _redis().get(dirty):
+            return result
+
+
+def _deliveries_claim(*, organization_id: int, now: datetime | None = None) -> list[int]:
+    now = now or timezone.now()
+    with transaction.atomic(), organization_scope(organization_id):
+        ids = list(
+            CallDelivery.objects.filter(
+                Q(status=Status.PENDING, next_attempt_at__lte=now)
+                | Q(status=Status.IN_PROGRESS, lease_until__lt=now)
+            )
+            .order_by("next_attempt_at", "id")
+            .select_for_update(skip_locked=True)
+            .values_list("pk", flat=True)[: _batch_size()]
+        )
+        if ids:
+            CallDelivery.objects.filter(pk__in=ids).update(
+                status=Status.IN_PROGRESS,
+                lease_until=now + _lease(),
+                attempts=F("attempts") + 1,
+                first_attempt_at=Coalesce(F("first_attempt_at"), now),
+                updated_at=now,
+            )
+    return ids
+
+
+@dataclass
+class _Work:
+    """One claimed delivery with what the steps need."""
+
+    delivery: CallDelivery
+    call: PbxCall
+    phone_e164: str
+    phone_national: str
+    inbound: bool
+    create_allowed: bool
+    log_wanted: bool
+    task_wanted: bool
+    responsible: int | None
+    task_user: int | None
+    group: bool
+    tags: list[str] = field(default_factory=list)
+    contact_responsible: int | None = None
+    error: str = ""  # a permanent problem of this item (ends failed)
+    transient: str = ""  # a transient problem of this item (retried)
+
+
+def _deliver_round(*, organization_id: int, delivery_ids: list[int]) -> timedelta | None:
+    """Take claimed deliveries through the steps; returns the backoff if some must retry."""
+    organization = Organization.objects.get(pk=organization_id)
+    with organization_scope(organization_id):
+        deliveries = list(
+            CallDelivery.objects.filter(pk__in=delivery_ids).select_related(
+                "pbx_call", "pbx_call__abonent", "pbx_call__number"
+            )
+        )
+        call_settings = CallSettings.objects.filter(organization_id=organization_id).first()
+        call_settings = call_settings or CallSettings(organization_id=organization_id)
+        legs: dict[int, list[int]] = defaultdict(list)
+        for call_id, abonent_id in (
+            PbxCallLeg.objects.filter(pbx_call_id__in=[d.pbx_call_id for d in deliveries])
+            .exclude(abonent_id=None)
+            .order_by("started_at", "id")
+            .values_list("pbx_call_id", "abonent_id")
+        ):
+            if abonent_id not in legs[call_id]:
+                legs[call_id].append(abonent_id)
+        abonent_ids = {a for ids in legs.values() for a in ids} | {
+            d.pbx_call.abonent_id for d in deliveries if d.pbx_call.abonent_id
+        }
+        mappings = {
+            m.abonent_id: m for m in ManagerMapping.objects.filter(abonent_id__in=abonent_ids)
+        }
+    work: list[_Work] = []
+    for delivery in deliveries:
+        item = _work_plan(delivery, call_settings, mappings, legs.get(delivery.pbx_call_id, []))
+        if item is not None:
+            work.append(item)
+    if not work:
+        return None
+    try:
+        client = amo_client(organization=organization)
+    except AmoError as exc:
+        return _round_failed(organization, work, exc, step=None)
+    for step in (_step_contacts, _step_calls, _step_tasks):
+        active = [w for w in work if not w.error and not w.transient]
+        if not active:
+            break
+        try:
+            step(organization, client, active)
+        except AmoError as exc:
+            return _round_failed(organization, active, exc, step=step) or _finish(work)
+    return _finish(work)
+
+
+def _work_plan(
+    delivery: CallDelivery,
+    call_settings: CallSettings,
+    mappings: dict[int, ManagerMapping],
+    leg_abonents: list[int],
+) -> _Work | None:
+    """Decide what this call needs; settles (and returns None for) calls that need nothing."""
+    call = delivery.pbx_call
+    inbound = call.direction == PbxCall.Direction.IN
+    phone = phone_parse(call.external_phone or call.external_phone_national)
+    flags: list[str] = []
+    if call.recovered:
+        flags.append(FLAG_RECOVERED)
+    mapping = mappings.get(call.abonent_id) if call.abonent_id else None
+    responsible = None
+    if call.abonent_id is None:
+        flags.append(FLAG_NO_ABONENT)
+    elif mapping is None or mapping.amo_user_id is None:
+        flags.append(FLAG_UNMAPPED)
+    elif not mapping.enabled:
+        flags.append(FLAG_DISABLED)
+    else:
+        responsible = mapping.amo_user_id
+    mapped_in_order = [
+        m.amo_user_id
+        for a in leg_abonents
+        if (m := mappings.get(a)) is not None and m.enabled and m.amo_user_id
+    ]
+    group = len(leg_abonents) > 1 or bool(call.number_id and call.number and call.number.is_multichannel)
+    tags = [TAG]
+    if inbound and call.number is not None and call.number.is_multichannel:
+        tags.append(call.number.display_name)
+    item = _Work(
+        delivery=delivery,
+        call=call,
+        phone_e164=phone.e164 if phone else "",
+        phone_national=phone.national if phone else "",
+        inbound=inbound,
+        create_allowed=(
+            call_settings.create_contact_incoming if inbound else call_settings.create_contact_outgoing
+        ),
+        log_wanted=call_settings.log_call_incoming if inbound else call_settings.log_call_outgoing,
+        task_wanted=(
+            inbound
+            and call.outcome == PbxCall.Outcome.MISSED
+            and call_settings.create_task_missed
+        ),
+        responsible=responsible,
+        task_user=responsible if not group else None,
+        group=group,
+        tags=tags,
+    )
+    if group and item.task_wanted:
+        item.task_user = responsible or (mapped_in_order[0] if mapped_in_order else None)
+    _store(delivery, flags=flags, responsible_user_id=responsible)
+    if phone is None:
+        _settle(delivery, Status.SKIPPED_BY_SETTING, _("Номер клиента скрыт или не распознан."))
+        return None
+    if not (item.create_allowed or item.log_wanted or item.task_wanted):
+        _settle(
+            delivery,
+            Status.SKIPPED_BY_SETTING,
+            _("Добавление звонка и создание задач выключены в «Настройки звонков»."),
+        )
+        return None
+    if _expired(delivery):
+        _settle(delivery, Status.FAILED, delivery.last_error or _("Истекло время доставки."))
+        return None
+    return item
+
+
+def _expired(delivery: CallDelivery) -> bool:
+    started = delivery.first_attempt_at or delivery.created_at
+    return bool(started and timezone.now() - started > _give_up_after())
+
+
+def _store(delivery: CallDelivery, **values: Any) -> None:
+    """Write fields of one delivery now (autocommit), so they survive a crash of what follows."""
+    for name, value in values.items():
+        setattr(delivery, name, value)
+    with organization_scope(delivery.organization_id):
+        CallDelivery.objects.filter(pk=delivery.pk).update(**values, updated_at=timezone.now())
+
+
+def _settle(delivery: CallDelivery, status: str, reason: str = "") -> None:
+    values: dict[str, Any] = {"status": status, "lease_until": None, "next_attempt_at": None}
+    if status == Status.SKIPPED_BY_SETTING:
+        values["skip_reason"] = reason
+    elif status == Status.FAILED:
+        values["last_error"] = reason
+    elif status == Status.DONE:
+        values["delivered_at"] = timezone.now()
+        values["last_error"] = ""
+    _store(delivery, **values)
+
+
+# --- step 1: contacts -------------------------------------------------------------------------
+
+
+def _step_contacts(organization: Organization, client: AmoClient, work: list[_Work]) -> None:
+    need = [w for w in work if w.delivery.contact_id is None]
+    if need and any(w.group and w.task_wanted and w.responsible is None for w in work):
+        pass  # the contact's responsible is learnt from the search below when needed
+    with organization_scope(organization):
+        indexed = dict(
+            ContactIndex.objects.filter(
+                phone_national__in={w.phone_national for w in need}
+            ).values_list("phone_national", "contact_id")
+        )
+    for w in need:
+        if w.phone_national in indexed:
+            _store(w.delivery, contact_id=indexed[w.phone_national])
+    # Group missed calls go to the contact's responsible user when that user is one of ours:
+    # a contact known from the index needs one search to learn it.
+    mapped_users = _mapped_users(organization)
+    searched: dict[str, int | None] = {}
+    for w in work:
+        wants_owner = w.group and w.task_wanted and w.task_state_open()
+        if w.delivery.contact_id is not None and not wants_owner:
+            continue
+        if w.phone_national not in searched:
+            found = client.contacts_find_by_phone(w.phone_national)
+            if found:
+                best = min(found, key=lambda c: c.id)
+                searched[w.phone_national] = best.id
+                owners[w.phone_national] = best.responsible_user_id
+                _index_store(organization, w.phone_national, best.id, created=False)
+            else:
+                searched[w.phone_national] = None
+        contact_id = searched[w.phone_national]
+        if contact_id is not None and w.delivery.contact_id != contact_id:
+            _store(w.delivery, contact_id=contact_id)
+        owner = owners.get(w.phone_national)
+        if wants_owner and owner and owner in mapped_users:
+            w.task_user = owner
+    # New numbers: one batched create for the numbers whose direction allows it.
+    creators: dict[str, _Work] = {}
+    for w in work:
+        if w.delivery.contact_id is None and w.create_allowed:
+            creators.setdefault(w.phone_national, w)
+    if creators:
+        drafts = [
+            ContactDraft(
+                name=w.phone_e164,
+                phone_e164=w.phone_e164,
+                tags=tuple(w.tags),
+                responsible_user_id=w.responsible,
+            )
+            for w in creators.values()
+        ]
+        ids = client.contacts_create(drafts)
+        for (national, w), contact_id in zip(creators.items(), ids, strict=True):
+            _index_store(organization, national, contact_id, created=True)
+            _store(w.delivery, contact_id=contact_id, contact_created=True)
+        for w in work:
+            if w.delivery.contact_id is None and w.phone_national in creators:
+                _store(w.delivery, contact_id=creators[w.phone_national].delivery.contact_id)
+    for w in work:
+        if w.delivery.contact_id is None:
+            w.error = "skip"
+            setting = _("«Создание контакта при входящих звонках»") if w.inbound else _(
+                "«Создание контакта при исходящих звонках»"
+            )
+            _settle(
+                w.delivery,
+                Status.SKIPPED_BY_SETTING,
+                _("Номера нет в amoCRM, а настройка %(setting)s выключена: звонок не записан.")
+                % {"setting": setting},
+            )
+
+
+owners: dict[str, int | None] = {}
