@@ -10,11 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import requests
 import responses
-from django.conf import settings
 
-from sandbox.amocrm import gate
 from sandbox.amocrm.models import Account
 from sandbox.amocrm.services import account_create
 
