@@ -188,6 +188,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--deadline", type=float, default=180.0, help="hard stop, seconds")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/4")
+    parser.add_argument("--gunicorn-config", default="", help="optional gunicorn config file")
     args = parser.parse_args()
     args.events = max(1, min(args.events, 20_000))
     deadline = time.monotonic() + args.deadline
@@ -231,6 +232,8 @@ def main() -> int:
 
         app_port, base_port = free_port(), free_port()
         common = ["--workers", str(args.workers), "--log-level", "warning", "--timeout", "30"]
+        if args.gunicorn_config:
+            common += ["--config", args.gunicorn_config]
         processes.append(
             subprocess.Popen(
                 [GUNICORN, "config.wsgi:application", "--bind", f"127.0.0.1:{app_port}", *common],

@@ -6,7 +6,13 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from integration.models import AuditEntry, CallSettings, ManagerMapping, Organization
+from integration.models import (
+    AuditEntry,
+    CallDelivery,
+    CallSettings,
+    ManagerMapping,
+    Organization,
+)
 
 
 def mask_secret(value: str, visible: int = 4) -> str:
@@ -112,3 +118,46 @@ class ManagerMappingAdmin(admin.ModelAdmin):
     list_select_related = ("organization", "abonent")
     raw_id_fields = ("abonent",)
     readonly_fields = ("updated_at",)
+
+
+@admin.register(CallDelivery)
+class CallDeliveryAdmin(admin.ModelAdmin):
+    """Support's view of the pipeline: what became of each call, and «retry» for failed ones."""
+
+    list_display = (
+        "created_at",
+        "organization",
+        "pbx_call",
+        "status",
+        "contact_id",
+        "amo_call_id",
+        "task_id",
+        "attempts",
+        "last_error",
+    )
+    list_filter = ("status", "call_state", "task_state", "created_at")
+    search_fields = (
+        "pbx_call__ext_tracking_id",
+        "pbx_call__external_phone_national",
+        "organization__name",
+        "=organization__amo_account_id",
+        "=contact_id",
+    )
+    list_select_related = ("organization", "pbx_call")
+    date_hierarchy = "created_at"
+    actions = ("retry_deliveries",)
+    readonly_fields = [f.name for f in CallDelivery._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description=_("Повторить передачу в amoCRM"))
+    def retry_deliveries(self, request: HttpRequest, queryset: QuerySet[CallDelivery]) -> None:
+        from integration.pipeline import delivery_retry
+
+        retried = 0
+        for delivery in queryset.select_related("organization"):
+            retried += delivery_retry(
+                organization=delivery.organization, call_id=delivery.pbx_call_id
+            )
+        self.message_user(request, _("Поставлено в очередь: %(n)s") % {"n": retried})

@@ -48,7 +48,6 @@ from crm.errors import (
     AmoAuthError,
     AmoError,
     AmoPaused,
-    AmoPermanentError,
     AmoRateLimited,
     AmoTransientError,
 )
@@ -75,17 +74,17 @@ Status = CallDelivery.Status
 Step = CallDelivery.Step
 
 # amoCRM call_status (amocrm-api.md §5, CONFIRMED enum; mapping as iqtek-ng, CONFIRMED-3P).
-CALL_STATUS = {
-    PbxCall.Outcome.ANSWERED: 4,
-    PbxCall.Outcome.MISSED: 6,
-    PbxCall.Outcome.BUSY: 7,
-    PbxCall.Outcome.FAILED: 5,
+CALL_STATUS: dict[str, int] = {
+    PbxCall.Outcome.ANSWERED.value: 4,
+    PbxCall.Outcome.MISSED.value: 6,
+    PbxCall.Outcome.BUSY.value: 7,
+    PbxCall.Outcome.FAILED.value: 5,
 }
-CALL_RESULT = {
-    PbxCall.Outcome.ANSWERED: "Разговор состоялся",
-    PbxCall.Outcome.MISSED: "Пропущенный звонок",
-    PbxCall.Outcome.BUSY: "Номер занят",
-    PbxCall.Outcome.FAILED: "Звонок не удался",
+CALL_RESULT: dict[str, str] = {
+    PbxCall.Outcome.ANSWERED.value: "Разговор состоялся",
+    PbxCall.Outcome.MISSED.value: "Пропущенный звонок",
+    PbxCall.Outcome.BUSY.value: "Номер занят",
+    PbxCall.Outcome.FAILED.value: "Звонок не удался",
 }
 OUTBOUND_NO_ANSWER = "Не дозвонился"
 
@@ -277,9 +276,9 @@ class _Work:
     task_user: int | None
     group: bool
     tags: list[str] = field(default_factory=list)
-    contact_responsible: int | None = None
     error: str = ""  # a permanent problem of this item (ends failed)
     transient: str = ""  # a transient problem of this item (retried)
+    handled: bool = False  # already settled or rescheduled by this round
 
 
 def _deliver_round(*, organization_id: int, delivery_ids: list[int]) -> timedelta | None:
@@ -318,15 +317,17 @@ def _deliver_round(*, organization_id: int, delivery_ids: list[int]) -> timedelt
     try:
         client = amo_client(organization=organization)
     except AmoError as exc:
-        return _round_failed(organization, work, exc, step=None)
+        return _round_failed(organization, work, exc)
     for step in (_step_contacts, _step_calls, _step_tasks):
-        active = [w for w in work if not w.error and not w.transient]
+        active = [w for w in work if not (w.error or w.transient or w.handled)]
         if not active:
             break
         try:
             step(organization, client, active)
         except AmoError as exc:
-            return _round_failed(organization, active, exc, step=step) or _finish(work)
+            retry = _round_failed(organization, active, exc)
+            rest = _finish(work)
+            return min((r for r in (retry, rest) if r is not None), default=None)
     return _finish(work)
 
 
@@ -358,7 +359,9 @@ def _work_plan(
         for a in leg_abonents
         if (m := mappings.get(a)) is not None and m.enabled and m.amo_user_id
     ]
-    group = len(leg_abonents) > 1 or bool(call.number_id and call.number and call.number.is_multichannel)
+    group = len(leg_abonents) > 1 or bool(
+        call.number_id and call.number and call.number.is_multichannel
+    )
     tags = [TAG]
     if inbound and call.number is not None and call.number.is_multichannel:
         tags.append(call.number.display_name)
@@ -369,13 +372,13 @@ def _work_plan(
         phone_national=phone.national if phone else "",
         inbound=inbound,
         create_allowed=(
-            call_settings.create_contact_incoming if inbound else call_settings.create_contact_outgoing
+            call_settings.create_contact_incoming
+            if inbound
+            else call_settings.create_contact_outgoing
         ),
         log_wanted=call_settings.log_call_incoming if inbound else call_settings.log_call_outgoing,
         task_wanted=(
-            inbound
-            and call.outcome == PbxCall.Outcome.MISSED
-            and call_settings.create_task_missed
+            inbound and call.outcome == PbxCall.Outcome.MISSED and call_settings.create_task_missed
         ),
         responsible=responsible,
         task_user=responsible if not group else None,
@@ -429,43 +432,64 @@ def _settle(delivery: CallDelivery, status: str, reason: str = "") -> None:
 # --- step 1: contacts -------------------------------------------------------------------------
 
 
+def _mapped_users(organization: Organization) -> set[int]:
+    with organization_scope(organization):
+        return set(
+            ManagerMapping.objects.filter(enabled=True, amo_user_id__isnull=False).values_list(
+                "amo_user_id", flat=True
+            )
+        )
+
+
+def _index_store(
+    organization: Organization, national: str, contact_id: int, *, created: bool
+) -> None:
+    # ContactIndex is crm's table; the pipeline writes it the way crm.contact_find_or_create
+    # does (upsert per phone), for contacts it found or created in a batch.
+    with organization_scope(organization):
+        ContactIndex.objects.update_or_create(
+            organization=organization,
+            phone_national=national,
+            defaults={"contact_id": contact_id, "created_by_us": created},
+        )
+
+
 def _step_contacts(organization: Organization, client: AmoClient, work: list[_Work]) -> None:
     need = [w for w in work if w.delivery.contact_id is None]
-    if need and any(w.group and w.task_wanted and w.responsible is None for w in work):
-        pass  # the contact's responsible is learnt from the search below when needed
-    with organization_scope(organization):
-        indexed = dict(
-            ContactIndex.objects.filter(
-                phone_national__in={w.phone_national for w in need}
-            ).values_list("phone_national", "contact_id")
-        )
-    for w in need:
-        if w.phone_national in indexed:
-            _store(w.delivery, contact_id=indexed[w.phone_national])
-    # Group missed calls go to the contact's responsible user when that user is one of ours:
-    # a contact known from the index needs one search to learn it.
-    mapped_users = _mapped_users(organization)
-    searched: dict[str, int | None] = {}
+    if need:
+        with organization_scope(organization):
+            indexed = dict(
+                ContactIndex.objects.filter(
+                    phone_national__in={w.phone_national for w in need}
+                ).values_list("phone_national", "contact_id")
+            )
+        for w in need:
+            if w.phone_national in indexed:
+                _store(w.delivery, contact_id=indexed[w.phone_national])
+    # A group missed call's task goes to the contact's responsible user when that user is one
+    # of the mapped managers; a contact known from the index needs one search to learn it.
+    mapped_users = _mapped_users(organization) if any(w.group for w in work) else set()
+    searched: dict[str, tuple[int, int | None] | None] = {}
     for w in work:
-        wants_owner = w.group and w.task_wanted and w.task_state_open()
+        wants_owner = w.group and w.task_wanted and w.delivery.task_state != Step.DONE
         if w.delivery.contact_id is not None and not wants_owner:
             continue
         if w.phone_national not in searched:
             found = client.contacts_find_by_phone(w.phone_national)
             if found:
                 best = min(found, key=lambda c: c.id)
-                searched[w.phone_national] = best.id
-                owners[w.phone_national] = best.responsible_user_id
+                searched[w.phone_national] = (best.id, best.responsible_user_id)
                 _index_store(organization, w.phone_national, best.id, created=False)
             else:
                 searched[w.phone_national] = None
-        contact_id = searched[w.phone_national]
-        if contact_id is not None and w.delivery.contact_id != contact_id:
-            _store(w.delivery, contact_id=contact_id)
-        owner = owners.get(w.phone_national)
-        if wants_owner and owner and owner in mapped_users:
-            w.task_user = owner
-    # New numbers: one batched create for the numbers whose direction allows it.
+        hit = searched[w.phone_national]
+        if hit is None:
+            continue
+        if w.delivery.contact_id is None:
+            _store(w.delivery, contact_id=hit[0])
+        if wants_owner and hit[1] and hit[1] in mapped_users:
+            w.task_user = hit[1]
+    # New numbers: one batched create, one contact per number, for the directions allowing it.
     creators: dict[str, _Work] = {}
     for w in work:
         if w.delivery.contact_id is None and w.create_allowed:
@@ -489,9 +513,10 @@ def _step_contacts(organization: Organization, client: AmoClient, work: list[_Wo
                 _store(w.delivery, contact_id=creators[w.phone_national].delivery.contact_id)
     for w in work:
         if w.delivery.contact_id is None:
-            w.error = "skip"
-            setting = _("«Создание контакта при входящих звонках»") if w.inbound else _(
-                "«Создание контакта при исходящих звонках»"
+            setting = (
+                _("«Создание контакта при входящих звонках»")
+                if w.inbound
+                else _("«Создание контакта при исходящих звонках»")
             )
             _settle(
                 w.delivery,
@@ -499,6 +524,450 @@ def _step_contacts(organization: Organization, client: AmoClient, work: list[_Wo
                 _("Номера нет в amoCRM, а настройка %(setting)s выключена: звонок не записан.")
                 % {"setting": setting},
             )
+            w.handled = True
 
 
-owners: dict[str, int | None] = {}
+# --- step 2: the call log ---------------------------------------------------------------------
+
+
+def _ambiguous(exc: AmoError) -> bool:
+    """Might amoCRM have done the work although we got no answer? (429 is refused up front.)"""
+    return isinstance(exc, AmoTransientError) and not isinstance(exc, AmoRateLimited)
+
+
+def _call_draft(w: _Work) -> CallDraft:
+    call = w.call
+    outcome = str(call.outcome or PbxCall.Outcome.MISSED)
+    result = CALL_RESULT.get(outcome, "")
+    if not w.inbound and outcome == PbxCall.Outcome.MISSED:
+        result = OUTBOUND_NO_ANSWER
+    link = call_recording_url(call=call) if outcome == PbxCall.Outcome.ANSWERED else None
+    return CallDraft(
+        direction="inbound" if w.inbound else "outbound",
+        duration=int(call.talk_seconds or 0),
+        phone=w.phone_e164,
+        uniq=call.ext_tracking_id,
+        link=link,
+        call_status=CALL_STATUS.get(outcome),
+        call_result=result or None,
+        call_responsible=w.responsible,
+        responsible_user_id=w.responsible,
+        created_by=w.responsible,
+        created_at=int(call.started_at.timestamp()) if call.started_at else None,
+    )
+
+
+def _entity_not_found(error: str | None) -> bool:
+    return bool(error) and "entity not found" in (error or "").lower()
+
+
+def _calls_post(client: AmoClient, items: list[_Work]) -> list[ItemResult]:
+    results = client.calls_add([_call_draft(w) for w in items])
+    if (
+        len(items) > 1
+        and all(not r.ok for r in results)
+        and not all(_entity_not_found(r.error) for r in results)
+    ):
+        # A validation error in one item rejects the whole batch (nothing is added): one by
+        # one, so a single bad call does not fail its 49 neighbours.
+        return [client.calls_add([_call_draft(w)])[0] for w in items]
+    return results
+
+
+def _step_calls(organization: Organization, client: AmoClient, work: list[_Work]) -> None:
+    for w in work:
+        if not w.log_wanted and w.delivery.call_state == Step.NONE:
+            _store(w.delivery, call_state=Step.NOT_NEEDED)
+    todo = [w for w in work if w.log_wanted and w.delivery.call_state in (Step.NONE, Step.POSTING)]
+    for w in todo:
+        if w.delivery.call_state == Step.POSTING and w.delivery.contact_id is not None:
+            # An earlier POST got no clear answer: look before posting again.
+            uniq = w.call.ext_tracking_id
+            note = next(
+                (n for n in client.contact_call_notes(w.delivery.contact_id) if n.uniq == uniq),
+                None,
+            )
+            if note is not None:
+                _store(w.delivery, call_state=Step.DONE, amo_call_id=note.id)
+    post = [w for w in todo if w.delivery.call_state != Step.DONE]
+    if not post:
+        return
+    _mark(post, call_state=Step.POSTING)
+    try:
+        results = _calls_post(client, post)
+    except AmoError as exc:
+        if not _ambiguous(exc):
+            _mark(post, call_state=Step.NONE)
+        raise
+    for w, result in zip(post, results, strict=True):
+        if result.ok:
+            _store(w.delivery, call_state=Step.DONE, amo_call_id=result.id)
+        elif _entity_not_found(result.error):
+            # The contact is gone from amoCRM: forget it and find or create it again.
+            if w.delivery.contact_id is not None:
+                contact_index_forget(organization=organization, contact_id=w.delivery.contact_id)
+            _store(w.delivery, call_state=Step.NONE, contact_id=None, contact_created=False)
+            w.transient = _("amoCRM не нашёл контакт звонка: %(e)s") % {"e": result.error}
+        else:
+            _store(w.delivery, call_state=Step.NONE)
+            w.error = _("amoCRM не принял звонок: %(e)s") % {"e": result.error}
+
+
+def _mark(items: Sequence[_Work], **values: Any) -> None:
+    """One committed UPDATE for several deliveries (the ``posting`` marker goes in before the
+    POST it guards)."""
+    if not items:
+        return
+    for w in items:
+        for name, value in values.items():
+            setattr(w.delivery, name, value)
+    with organization_scope(items[0].delivery.organization_id):
+        CallDelivery.objects.filter(pk__in=[w.delivery.pk for w in items]).update(
+            **values, updated_at=timezone.now()
+        )
+
+
+# --- step 3: the missed-call task -------------------------------------------------------------
+
+
+def _task_text(w: _Work) -> str:
+    return _("Перезвонить на номер %(phone)s") % {"phone": w.phone_e164}
+
+
+def _step_tasks(organization: Organization, client: AmoClient, work: list[_Work]) -> None:
+    for w in work:
+        if not w.task_wanted and w.delivery.task_state == Step.NONE:
+            _store(w.delivery, task_state=Step.NOT_NEEDED)
+    todo = [w for w in work if w.task_wanted and w.delivery.task_state in (Step.NONE, Step.POSTING)]
+    with organization_scope(organization):
+        delay = (
+            CallSettings.objects.filter(organization=organization)
+            .values_list("missed_task_delay_minutes", flat=True)
+            .first()
+        )
+    delay = 60 if delay is None else delay
+    for w in todo:
+        if w.delivery.task_complete_till is None:
+            due = timezone.now() + timedelta(minutes=delay)
+            _store(w.delivery, task_complete_till=int(due.timestamp()))
+        if w.delivery.task_state == Step.POSTING and w.delivery.contact_id is not None:
+            text, till = _task_text(w), w.delivery.task_complete_till
+            task = next(
+                (
+                    t
+                    for t in client.tasks_for_contact(w.delivery.contact_id)
+                    if t.text == text and t.complete_till == till
+                ),
+                None,
+            )
+            if task is not None:
+                _store(w.delivery, task_state=Step.DONE, task_id=task.id)
+    post = [w for w in todo if w.delivery.task_state != Step.DONE]
+    if not post:
+        return
+    drafts = [
+        TaskDraft(
+            text=_task_text(w),
+            complete_till=int(w.delivery.task_complete_till or 0),
+            entity_id=w.delivery.contact_id,
+            entity_type="contacts",
+            task_type_id=1,
+            responsible_user_id=w.task_user,
+        )
+        for w in post
+    ]
+    _mark(post, task_state=Step.POSTING)
+    try:
+        ids = client.tasks_add(drafts)
+    except AmoError as exc:
+        if not _ambiguous(exc):
+            _mark(post, task_state=Step.NONE)
+        raise
+    for w, task_id in zip(post, ids, strict=True):
+        _store(w.delivery, task_state=Step.DONE, task_id=task_id)
+
+
+# --- outcomes ---------------------------------------------------------------------------------
+
+
+def _round_failed(
+    organization: Organization, items: list[_Work], exc: AmoError
+) -> timedelta | None:
+    """A whole-request failure: pause, retry later or fail the items it concerned."""
+    now = timezone.now()
+    for w in items:
+        w.handled = True
+    if isinstance(exc, AmoPaused | AmoAuthError):
+        # Not the calls' fault: no attempt is burnt, and deliveries_resume picks them up.
+        with organization_scope(organization):
+            CallDelivery.objects.filter(pk__in=[w.delivery.pk for w in items]).update(
+                status=Status.PAUSED,
+                last_error=exc.message,
+                lease_until=None,
+                next_attempt_at=None,
+                attempts=F("attempts") - 1,
+                updated_at=now,
+            )
+        logger.warning(
+            "pipeline paused",
+            extra={"organization_id": organization.pk, "error": exc.message},
+        )
+        return None
+    if isinstance(exc, AmoTransientError):
+        floor = exc.retry_after if isinstance(exc, AmoRateLimited) else 0.0
+        backoff = _backoff(max(w.delivery.attempts for w in items), floor=floor)
+        for w in items:
+            if _expired(w.delivery):
+                _settle(
+                    w.delivery,
+                    Status.FAILED,
+                    _("amoCRM не принимал звонок более суток: %(e)s") % {"e": exc.message},
+                )
+            else:
+                _store(
+                    w.delivery,
+                    status=Status.PENDING,
+                    next_attempt_at=now + backoff,
+                    lease_until=None,
+                    last_error=exc.message,
+                )
+        logger.info(
+            "pipeline retry",
+            extra={"organization_id": organization.pk, "error": exc.message, "n": len(items)},
+        )
+        return backoff
+    for w in items:
+        _settle(w.delivery, Status.FAILED, exc.message)
+    audit_record(
+        organization=organization,
+        kind="pipeline.failed",
+        level=AuditEntry.Level.ERROR,
+        message=_("Звонки не переданы в amoCRM: %(e)s") % {"e": exc.message},
+        data={"count": len(items)},
+    )
+    return None
+
+
+def _finish(work: list[_Work]) -> timedelta | None:
+    retry: timedelta | None = None
+    now = timezone.now()
+    for w in work:
+        if w.handled:
+            continue
+        d = w.delivery
+        if w.transient:
+            backoff = _backoff(d.attempts)
+            retry = backoff if retry is None else min(retry, backoff)
+            _store(
+                d,
+                status=Status.PENDING,
+                next_attempt_at=now + backoff,
+                lease_until=None,
+                last_error=w.transient,
+            )
+        elif w.error:
+            _settle(d, Status.FAILED, w.error)
+        elif (
+            d.call_state == Step.NOT_NEEDED
+            and d.task_state == Step.NOT_NEEDED
+            and not d.contact_created
+        ):
+            setting = (
+                _("«Добавление звонка при входящих звонках»")
+                if w.inbound
+                else _("«Добавление звонка при исходящих звонках»")
+            )
+            _settle(
+                d,
+                Status.SKIPPED_BY_SETTING,
+                _("Настройка %(setting)s выключена: звонок не записан.") % {"setting": setting},
+            )
+        else:
+            _settle(d, Status.DONE)
+    return retry
+
+
+# --- pause / resume / retry -------------------------------------------------------------------
+
+
+def deliveries_resume(*, organization_id: int) -> int:
+    """Paused deliveries of the organization back to the queue (its amoCRM access is fixed)."""
+    from integration import tasks
+
+    now = timezone.now()
+    with organization_scope(organization_id):
+        resumed = CallDelivery.objects.filter(status=Status.PAUSED).update(
+            status=Status.PENDING, next_attempt_at=now, lease_until=None, updated_at=now
+        )
+    if resumed:
+        audit_record(
+            organization=organization_id,
+            kind="pipeline.resumed",
+            message=_("Передача звонков в amoCRM возобновлена: %(n)s в очереди.") % {"n": resumed},
+        )
+        transaction.on_commit(lambda: tasks.pipeline_drain.delay(organization_id))
+    return resumed
+
+
+def deliveries_resume_healthy() -> list[int]:
+    """Resume paused deliveries of every organization whose amoCRM access is healthy again
+    (active, tokens valid, traffic not paused by crm). Returns those organizations' ids."""
+    with scopes_disabled():
+        org_ids = set(
+            CallDelivery.objects.filter(status=Status.PAUSED)
+            .values_list("organization_id", flat=True)
+            .distinct()
+        )
+        if not org_ids:
+            return []
+        paused = set(
+            AmoAccountState.objects.filter(organization_id__in=org_ids)
+            .exclude(paused_reason="")
+            .values_list("organization_id", flat=True)
+        )
+        healthy_creds = set(
+            AmoCredentials.objects.filter(
+                organization_id__in=org_ids, status=AmoCredentials.Status.OK
+            )
+            .exclude(refresh_token="")
+            .values_list("organization_id", flat=True)
+        )
+    active = set(
+        Organization.objects.filter(pk__in=org_ids, status=Organization.Status.ACTIVE).values_list(
+            "pk", flat=True
+        )
+    )
+    ready = sorted((org_ids & active & healthy_creds) - paused)
+    for org_id in ready:
+        deliveries_resume(organization_id=org_id)
+    return ready
+
+
+def delivery_retry(*, organization: Organization, call_id: int) -> bool:
+    """Put a failed (or paused) call back in the queue (cabinet «Повторить», admin action).
+
+    ``call_id`` is the PbxCall id. Returns False when the call is not the organization's or
+    not failed/paused. Remote ids already stored are kept, so nothing is posted twice.
+    """
+    from integration import tasks
+
+    now = timezone.now()
+    with organization_scope(organization):
+        updated = CallDelivery.objects.filter(
+            organization=organization,
+            pbx_call_id=call_id,
+            status__in=[Status.FAILED, Status.PAUSED],
+        ).update(
+            status=Status.PENDING,
+            attempts=0,
+            first_attempt_at=None,
+            next_attempt_at=now,
+            lease_until=None,
+            updated_at=now,
+        )
+    if updated:
+        audit_record(
+            organization=organization,
+            kind="pipeline.retry",
+            message=_("Повторная передача звонка в amoCRM"),
+            data={"call_id": call_id},
+        )
+        org_id = organization.pk
+        transaction.on_commit(lambda: tasks.pipeline_drain.delay(org_id))
+    return bool(updated)
+
+
+def deliveries_due_dispatch(*, now: datetime | None = None) -> list[int]:
+    """The beat's sweep: queue a drain for each organization with due work (pending past its
+    retry time, or claimed by a worker whose lease ran out), and adopt orphaned calls."""
+    from integration import tasks
+
+    now = now or timezone.now()
+    deliveries_orphans_adopt(now=now)
+    with scopes_disabled():
+        org_ids = sorted(
+            set(
+                CallDelivery.objects.filter(
+                    Q(status=Status.PENDING, next_attempt_at__lte=now)
+                    | Q(status=Status.IN_PROGRESS, lease_until__lt=now)
+                )
+                .values_list("organization_id", flat=True)
+                .distinct()
+            )
+        )
+    for org_id in org_ids:
+        tasks.pipeline_drain.delay(org_id)
+    return org_ids
+
+
+# --- ringing notifications --------------------------------------------------------------------
+
+
+def ring_notify(
+    *, organization_id: int, call_id: int, leg_ids: Sequence[int], now: datetime | None = None
+) -> list[int]:
+    """The incoming/outgoing-call pop-up (settings 1/4) for the mapped, enabled managers of
+    the ringing legs, once per (call, user). Returns the amoCRM user ids notified.
+
+    Raises AmoTransientError for the caller to retry quickly; the (call, user) claims are
+    released first so the retry sends them.
+    """
+    now = now or timezone.now()
+    organization = Organization.objects.get(pk=organization_id)
+    with organization_scope(organization_id):
+        call = PbxCall.objects.filter(pk=call_id).first()
+        if call is None or not call.external_phone:
+            return []
+        call_settings = CallSettings.objects.filter(organization_id=organization_id).first()
+        call_settings = call_settings or CallSettings(organization_id=organization_id)
+        wanted = (
+            call_settings.notify_incoming
+            if call.direction == PbxCall.Direction.IN
+            else call_settings.notify_outgoing
+        )
+        if not wanted:
+            return []
+        abonent_ids = set(
+            PbxCallLeg.objects.filter(pk__in=list(leg_ids), pbx_call_id=call_id)
+            .exclude(abonent_id=None)
+            .values_list("abonent_id", flat=True)
+        )
+        users = sorted(
+            set(
+                ManagerMapping.objects.filter(
+                    abonent_id__in=abonent_ids, enabled=True, amo_user_id__isnull=False
+                ).values_list("amo_user_id", flat=True)
+            )
+        )
+        if not users:
+            return []
+        for user_id in users:
+            RingNotice.objects.get_or_create(
+                organization_id=organization_id, pbx_call_id=call_id, amo_user_id=user_id
+            )
+        with transaction.atomic():
+            claimed = list(
+                RingNotice.objects.select_for_update(skip_locked=True)
+                .filter(pbx_call_id=call_id, amo_user_id__in=users, sent_at__isnull=True)
+                .values_list("pk", "amo_user_id")
+            )
+            RingNotice.objects.filter(pk__in=[pk for pk, _u in claimed]).update(sent_at=now)
+    if not claimed:
+        return []
+    to_notify = [user for _pk, user in claimed]
+    try:
+        client = amo_client(organization=organization)
+        client.events_phone_call(
+            [PhoneCallEvent(phone_number=call.external_phone, users=to_notify)]
+        )
+    except AmoTransientError:
+        with organization_scope(organization_id):
+            RingNotice.objects.filter(pk__in=[pk for pk, _u in claimed]).update(sent_at=None)
+        raise
+    except AmoError as exc:  # paused, revoked, refused: a pop-up is not worth more
+        logger.info(
+            "ring notification not sent",
+            extra={"organization_id": organization_id, "error": exc.message},
+        )
+        return []
+    return to_notify

@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import Count, Q
 
 from integration.access_keys import access_key_hash, access_key_is_well_formed
-from integration.models import CallSettings, ManagerMapping, Organization
+from integration.models import CallDelivery, CallSettings, ManagerMapping, Organization
 from integration.phones import phone_national
 from integration.tenancy import organization_scope
 
@@ -126,3 +129,232 @@ def manager_rows_for(
             )
         )
     return rows
+
+
+# --- the call journal (cabinet Dashboard) ------------------------------------------------------
+
+# Values ``call_journal(outcome=…)`` accepts beyond PbxCall.Outcome: what became of the call in
+# amoCRM.
+JOURNAL_DELIVERY_FILTERS = {
+    "delivered": ["done"],
+    "skipped": ["skipped_by_setting"],
+    "delivery_failed": ["failed"],
+    "queued": ["pending", "in_progress", "paused"],
+}
+
+
+@dataclass(frozen=True, slots=True)
+class JournalRow:
+    """One call of «Журнал звонков» with its outcome in amoCRM."""
+
+    call_id: int
+    started_at: datetime | None
+    direction: str  # in / out
+    direction_label: str
+    external_phone: str
+    outcome: str  # answered / missed / busy / failed
+    outcome_label: str
+    talk_seconds: int
+    abonent_phone: str
+    abonent_name: str
+    number_name: str  # the multichannel number the call came through
+    manager_id: int | None  # the amoCRM user the call was logged for
+    manager_name: str
+    recording_url: str | None
+    recovered: bool
+    delivery_status: str  # CallDelivery.Status value, "" while not handed on yet
+    delivery_label: str
+    delivery_reason: str  # why it was skipped / failed
+    flags: list[str]
+    contact_url: str  # the amoCRM contact card, "" when none
+    can_retry: bool
+
+
+@dataclass(frozen=True, slots=True)
+class JournalPage:
+    rows: list[JournalRow]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def num_pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.num_pages
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+
+def call_journal(
+    *,
+    organization: Organization,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    direction: str | None = None,
+    outcome: str | None = None,
+    manager: int | None = None,
+    number: str | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> JournalPage:
+    """The organization's calls, newest first, filtered; three queries whatever the page size.
+
+    ``date_from``/``date_to``: inclusive local dates of the call's start. ``direction``: in/out.
+    ``outcome``: a PbxCall outcome (answered, missed, busy, failed) or an amoCRM result
+    (delivered, skipped, delivery_failed, queued). ``manager``: amoCRM user id. ``number``:
+    digits contained in the client's number or the line number.
+    """
+    from crm.models import AmoUser
+    from pbx.models import PbxCall
+    from pbx.selectors import call_recording_url
+
+    per_page = max(1, min(per_page, 200))
+    page = max(1, page)
+    with organization_scope(organization):
+        qs = PbxCall.objects.filter(organization=organization, status=PbxCall.Status.FINISHED)
+        if date_from:
+            qs = qs.filter(started_at__date__gte=date_from)
+        if date_to:
+            qs = qs.filter(started_at__date__lte=date_to)
+        if direction in (PbxCall.Direction.IN, PbxCall.Direction.OUT):
+            qs = qs.filter(direction=direction)
+        if outcome in JOURNAL_DELIVERY_FILTERS:
+            qs = qs.filter(delivery__status__in=JOURNAL_DELIVERY_FILTERS[outcome])
+        elif outcome in PbxCall.Outcome.values:
+            qs = qs.filter(outcome=outcome)
+        if manager:
+            qs = qs.filter(
+                Q(delivery__responsible_user_id=manager)
+                | Q(abonent__manager_mappings__amo_user_id=manager)
+            )
+        digits = "".join(ch for ch in (number or "") if ch.isdigit())
+        if digits:
+            national = digits[-10:] if len(digits) > 10 else digits
+            qs = qs.filter(
+                Q(external_phone_national__contains=national) | Q(line_phone__contains=national)
+            )
+        total = qs.count()
+        calls = list(
+            qs.select_related("abonent", "number", "delivery").order_by("-started_at", "-id")[
+                (page - 1) * per_page : page * per_page
+            ]
+        )
+        manager_ids = {
+            c.delivery.responsible_user_id
+            for c in calls
+            if _delivery(c) is not None and c.delivery.responsible_user_id
+        }
+        names = dict(AmoUser.objects.filter(amo_id__in=manager_ids).values_list("amo_id", "name"))
+    rows = []
+    for call in calls:
+        delivery = _delivery(call)
+        manager_id = delivery.responsible_user_id if delivery else None
+        contact_id = delivery.contact_id if delivery else None
+        rows.append(
+            JournalRow(
+                call_id=call.pk,
+                started_at=call.started_at,
+                direction=call.direction,
+                direction_label=str(call.get_direction_display()),
+                external_phone=call.external_phone,
+                outcome=call.outcome,
+                outcome_label=str(call.get_outcome_display()) if call.outcome else "",
+                talk_seconds=call.talk_seconds,
+                abonent_phone=call.abonent.phone if call.abonent else "",
+                abonent_name=call.abonent.full_name if call.abonent else "",
+                number_name=call.number.display_name if call.number else "",
+                manager_id=manager_id,
+                manager_name=names.get(manager_id, "") if manager_id else "",
+                recording_url=call_recording_url(call=call),
+                recovered=call.recovered,
+                delivery_status=delivery.status if delivery else "",
+                delivery_label=str(delivery.get_status_display()) if delivery else "",
+                delivery_reason=(delivery.skip_reason or delivery.last_error) if delivery else "",
+                flags=list(delivery.flags) if delivery else [],
+                contact_url=(
+                    f"{organization.amo_url}/contacts/detail/{contact_id}"
+                    if contact_id and organization.amo_url
+                    else ""
+                ),
+                can_retry=bool(delivery and delivery.status in ("failed", "paused")),
+            )
+        )
+    return JournalPage(rows=rows, total=total, page=page, per_page=per_page)
+
+
+def _delivery(call: Any) -> CallDelivery | None:
+    try:
+        delivery: CallDelivery = call.delivery
+    except CallDelivery.DoesNotExist:
+        return None
+    return delivery
+
+
+@dataclass(frozen=True, slots=True)
+class CallDay:
+    day: date
+    inbound: int
+    outbound: int
+    answered: int
+    missed: int
+
+
+@dataclass(frozen=True, slots=True)
+class CallStats:
+    inbound: int
+    outbound: int
+    answered: int
+    missed: int  # every call not answered (missed, busy, failed)
+    delivered: int
+    skipped: int
+    failed: int
+    queued: int  # pending, in progress or paused
+    days: list[CallDay]  # oldest first, one entry per day that had calls
+
+
+def call_stats(*, organization: Organization, since: datetime) -> CallStats:
+    """Counters for the Dashboard since ``since``, and a per-day series for its chart (two
+    queries)."""
+    from django.db.models.functions import TruncDate
+
+    from pbx.models import PbxCall
+
+    answered = Q(outcome=PbxCall.Outcome.ANSWERED)
+    with organization_scope(organization):
+        qs = PbxCall.objects.filter(
+            organization=organization, status=PbxCall.Status.FINISHED, started_at__gte=since
+        )
+        totals: dict[str, Any] = qs.aggregate(
+            inbound=Count("id", filter=Q(direction=PbxCall.Direction.IN)),
+            outbound=Count("id", filter=Q(direction=PbxCall.Direction.OUT)),
+            answered=Count("id", filter=answered),
+            missed=Count("id", filter=~answered),
+            delivered=Count("id", filter=Q(delivery__status="done")),
+            skipped=Count("id", filter=Q(delivery__status="skipped_by_setting")),
+            failed=Count("id", filter=Q(delivery__status="failed")),
+            queued=Count("id", filter=Q(delivery__status__in=["pending", "in_progress", "paused"])),
+        )
+        days = [
+            CallDay(
+                day=row["day"],
+                inbound=row["inbound"],
+                outbound=row["outbound"],
+                answered=row["answered"],
+                missed=row["missed"],
+            )
+            for row in qs.annotate(day=TruncDate("started_at"))
+            .values("day")
+            .annotate(
+                inbound=Count("id", filter=Q(direction=PbxCall.Direction.IN)),
+                outbound=Count("id", filter=Q(direction=PbxCall.Direction.OUT)),
+                answered=Count("id", filter=answered),
+                missed=Count("id", filter=~answered),
+            )
+            .order_by("day")
+        ]
+    return CallStats(**{k: int(v or 0) for k, v in totals.items()}, days=days)

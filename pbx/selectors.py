@@ -76,11 +76,8 @@ def pbx_health(*, organization: Organization, now: datetime | None = None) -> Pb
             events.order_by("-received_at").values_list("received_at", flat=True).first()
         )
         recent = events.filter(received_at__gte=since)
-        abonent_phones = set(
-            Abonent.objects.filter(organization=organization, active=True)
-            .exclude(phone="")
-            .values_list("phone", flat=True)
-        )
+        abonent_rows = Abonent.objects.filter(organization=organization, active=True)
+        abonent_phones = set(abonent_rows.exclude(phone="").values_list("phone", flat=True))
         numbers = list(PbxNumber.objects.filter(organization=organization).order_by("phone"))
         return PbxHealth(
             token_saved=bool(credentials and credentials.api_token),
@@ -93,7 +90,7 @@ def pbx_health(*, organization: Organization, now: datetime | None = None) -> Pb
             subscription_active=bool(subscription and subscription.expires_at > now),
             subscription_expires_at=subscription.expires_at if subscription else None,
             last_event_at=last_event_at,
-            abonent_count=len(abonent_phones),
+            abonent_count=abonent_rows.count(),
             numbers=numbers,
             abonent_phones_also_multichannel=sorted(
                 n.phone for n in numbers if n.is_multichannel and n.phone in abonent_phones

@@ -493,7 +493,7 @@ def event_store(*, organization_id: int, event: XsiEvent, body: str) -> int | No
     from pbx import tasks
 
     call = event.call
-    params = [
+    params: list[int | str | datetime] = [
         organization_id,
         event.event_id,
         event.event_type,
@@ -529,7 +529,24 @@ def event_process(*, event_pk: int, now: datetime | None = None) -> None:
             PbxEvent.objects.filter(pk=event_pk).update(processed_at=now)
         subscription_terminated(organization=org_id, subscription_id=subscription_id, now=now)
     elif ext_tracking_id:
-        call_rebuild(organization_id=org_id, ext_tracking_id=ext_tracking_id, now=now)
+        try:
+            call_rebuild(organization_id=org_id, ext_tracking_id=ext_tracking_id, now=now)
+        except Exception as exc:
+            # Visible in Диагностика (events with errors); the raw event stays for a re-run.
+            with organization_scope(org_id):
+                PbxEvent.objects.filter(pk=event_pk).update(
+                    error=f"{type(exc).__name__}: {exc}"[:500]
+                )
+            raise
+
+
+def events_prune(*, older_than: datetime) -> int:
+    """Delete processed raw events received before ``older_than`` (calls keep their data)."""
+    with scopes_disabled():
+        deleted, _ = PbxEvent.objects.filter(
+            received_at__lt=older_than, processed_at__isnull=False
+        ).delete()
+    return deleted
 
 
 # --- Calls --------------------------------------------------------------------------------

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
 from integration.tenancy import scopes_disabled
@@ -81,3 +83,10 @@ def pbx_sync_all() -> int:
     for index, org_id in enumerate(org_ids):
         pbx_sync_task.apply_async((org_id,), countdown=index // 50 * 10)
     return len(org_ids)
+
+
+@shared_task(acks_late=True)
+def pbx_events_prune() -> int:
+    return services.events_prune(
+        older_than=timezone.now() - timedelta(days=settings.PBX_EVENT_RETENTION_DAYS)
+    )

@@ -37,7 +37,11 @@ def beeline_events(request: HttpRequest, secret: str, extra: str = "") -> HttpRe
     for a body we cannot read; duplicates and event types we do not use are 200. Never 500:
     if the event cannot be stored we answer 503, so a retrying sender tries again.
     """
-    organization_id = services.webhook_organization_id(secret=secret)
+    try:
+        organization_id = services.webhook_organization_id(secret=secret)
+    except Exception:  # the database is unreachable: ask the sender to come back
+        logger.exception("beeline webhook secret lookup failed")
+        return _text(503, "temporarily unavailable, retry later")
     if organization_id is None:
         return _text(404, "unknown endpoint")
     limit = settings.PBX_WEBHOOK_MAX_BYTES

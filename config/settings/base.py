@@ -189,6 +189,24 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "pbx.tasks.pbx_sync_all",
         "schedule": crontab(minute=41, hour=4),
     },
+    "pbx-events-prune": {
+        "task": "pbx.tasks.pbx_events_prune",
+        "schedule": crontab(minute=29, hour=3),
+    },
+    # The call pipeline (integration): due retries and abandoned claims, paused deliveries of
+    # organizations that are healthy again, and Beeline statistics reconciliation.
+    "pipeline-drain-due": {
+        "task": "integration.tasks.pipeline_drain_due",
+        "schedule": 30.0,
+    },
+    "pipeline-resume-paused": {
+        "task": "integration.tasks.pipeline_resume_paused",
+        "schedule": 120.0,
+    },
+    "pbx-statistics-reconcile": {
+        "task": "pbx.tasks.statistics_reconcile_all",
+        "schedule": crontab(minute="*/10"),
+    },
 }
 
 # --- Logging: one structured line per event (config/logs.py) --------------------------------
@@ -234,6 +252,18 @@ PBX_SUBSCRIPTION_RENEW_BATCH = 2000  # organizations queued per beat tick at mos
 PBX_FANOUT_CHUNK = 50  # tasks released together, then PBX_FANOUT_SPACING_SECONDS later the next
 PBX_FANOUT_SPACING_SECONDS = 10
 PBX_HTTP_RETRY_DELAYS = (0.5, 2.0)  # safe reads only
+PBX_EVENT_RETENTION_DAYS = env.int("PBX_EVENT_RETENTION_DAYS", default=30)
+
+# --- Call pipeline (integration) ------------------------------------------------------------
+PIPELINE_BATCH_SIZE = 50  # amoCRM batch requests (calls, tasks, contacts) carry at most this
+PIPELINE_LEASE_SECONDS = 300  # a claimed delivery not finished by then is taken up again
+PIPELINE_RETRY_BASE_SECONDS = 10  # transient failures: 10 s, 20 s, 40 s … (+-20 % jitter)
+PIPELINE_RETRY_MAX_SECONDS = 900
+PIPELINE_GIVE_UP_SECONDS = 24 * 3600  # then the call is marked failed (retry button)
+# Reconciliation with Beeline statistics: the window looked at, and how long after its end a
+# call must be before we decide its events were lost (they may still be on their way).
+PBX_RECONCILE_HOURS = env.int("PBX_RECONCILE_HOURS", default=2)
+PBX_RECONCILE_GRACE_SECONDS = 120
 
 # --- amoCRM (crm) ----------------------------------------------------------------------------
 # Paced well below amoCRM's 7 requests/second per account (amocrm-api.md §8): at 5/s any 8

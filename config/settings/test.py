@@ -34,7 +34,7 @@ CELERY_TASK_EAGER_PROPAGATES = True
 
 PUBLIC_URL = "https://beetel.test"
 AMOCRM_CLIENT_ID = "test-client-id"
-AMOCRM_CLIENT_SECRET = "test-client-secret"
+AMOCRM_CLIENT_SECRET = "test-client-secret-0123456789-abcdefghijklmnop"
 AMOCRM_API_BASE_URL = "https://amocrm.sandbox.test"
 BEELINE_API_URL = "https://beeline.sandbox.test/apis/portal"
 

@@ -216,3 +216,30 @@ def test_ringing_is_not_signalled_for_a_leg_already_answered(
     with organization_scope(creds.organization_id):
         call = PbxCall.objects.get()
     assert call.abonent is not None and call.abonent.user_id == A
+
+
+def test_processing_failure_is_recorded_on_the_event(
+    creds, post_fixture, monkeypatch, django_capture_on_commit_callbacks
+):
+    def broken(**kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("pbx.services.call_rebuild", broken)
+    with pytest.raises(RuntimeError), django_capture_on_commit_callbacks(execute=True):
+        post_fixture(creds.webhook_secret, "inbound_missed/01_received")
+    with organization_scope(creds.organization_id):
+        event = PbxEvent.objects.get()
+    assert event.error == "RuntimeError: boom" and event.processed_at is None
+    from pbx.selectors import pbx_health
+
+    assert pbx_health(organization=creds.organization).event_errors_24h == 1
+
+
+def test_old_processed_events_are_pruned(creds, post_fixture, django_capture_on_commit_callbacks):
+    from pbx.services import events_prune
+
+    with django_capture_on_commit_callbacks(execute=True):
+        post_fixture(creds.webhook_secret, "inbound_missed/01_received")
+    assert events_prune(older_than=timezone.now() - timedelta(days=1)) == 0
+    assert events_prune(older_than=timezone.now() + timedelta(seconds=1)) == 1
+    assert stored_count() == 0

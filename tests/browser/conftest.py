@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connections
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
@@ -57,10 +58,11 @@ def page(chromium, live_server) -> Iterator[object]:
     context.set_default_timeout(10_000)
     page = context.new_page()
     yield page
-    # Let the last requests finish, so no live-server thread holds a database connection
-    # when the test database is flushed and dropped.
     page.wait_for_load_state("networkidle")
     context.close()
+    # The test's own ORM calls ran while Playwright was active and got their own connection;
+    # close it here, or it outlives the test and blocks dropping the test database.
+    connections.close_all()
 
 
 @pytest.fixture

@@ -1,0 +1,200 @@
+"""Reconciliation with Beeline statistics: a lost webhook must not be a lost call.
+
+Every few minutes (beat) we read ``GET /v2/statistics`` for the last hours and compare it with
+our calls. A row with no call of ours (same direction and client number, start within
+``MATCH_WINDOW``) becomes a ``PbxCall`` marked ``recovered`` and is handed on through
+``call_finished`` like any other finished call. Beeline-only: pbx knows nothing of amoCRM.
+
+Statistics carry no extTrackingId (beeline-api.md §8: only a synthetic fixture has
+``externalTrackingId``; used when present), so a recovered call gets a synthetic tracking id
+and no recording link. Rows still within ``PBX_RECONCILE_GRACE_SECONDS`` of their end are left
+alone: their events may simply not have arrived yet.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from integration.models import AuditEntry, Organization
+from integration.phones import phone_national
+from integration.services import audit_record
+from integration.tenancy import organization_scope, scopes_disabled
+from pbx import signals
+from pbx.assembly import ms_to_datetime
+from pbx.client import StatRecord
+from pbx.models import Abonent, BeelineCredentials, PbxCall, PbxNumber
+from pbx.services import _client_for
+
+logger = logging.getLogger(__name__)
+
+MATCH_WINDOW = timedelta(seconds=90)
+_OUTCOMES = {"RECIEVED": PbxCall.Outcome.ANSWERED, "RECEIVED": PbxCall.Outcome.ANSWERED}
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    pk: int
+    direction: str
+    national: str
+    started_at: datetime | None
+
+
+def _outcome(row: StatRecord, inbound: bool) -> str:
+    if inbound:
+        return _OUTCOMES.get(row.status.upper(), PbxCall.Outcome.MISSED)
+    # GUESS (§8): an outbound PLACED row with duration 0 was not answered.
+    return PbxCall.Outcome.ANSWERED if row.duration > 0 else PbxCall.Outcome.MISSED
+
+
+def statistics_reconcile(
+    *, organization: Organization | int, now: datetime | None = None, hours: int | None = None
+) -> list[int]:
+    """Create (and hand on) the calls Beeline's statistics know and we do not.
+
+    Returns the new PbxCall ids. Idempotent: a second run matches the calls the first one
+    created. Raises ``pbx.errors.BeelineError`` subclasses when Beeline cannot be read.
+    """
+    now = now or timezone.now()
+    hours = hours or settings.PBX_RECONCILE_HOURS
+    credentials, client = _client_for(organization)
+    org_id = credentials.organization_id
+    date_from = now - timedelta(hours=hours)
+    rows = client.statistics(date_from=date_from, date_to=now)
+    grace = timedelta(seconds=settings.PBX_RECONCILE_GRACE_SECONDS)
+    with organization_scope(org_id):
+        abonents = {a.user_id: a for a in Abonent.objects.all()}
+        numbers = {n.phone: n for n in PbxNumber.objects.all()}
+        known = [
+            _Known(pk, direction, national, started_at)
+            for pk, direction, national, started_at in PbxCall.objects.filter(
+                started_at__gte=date_from - MATCH_WINDOW
+            ).values_list("pk", "direction", "external_phone_national", "started_at")
+        ]
+    matched: set[int] = set()
+    created: list[int] = []
+    for row in sorted(rows, key=lambda r: r.start_date):
+        start = ms_to_datetime(row.start_date)
+        if start is None:
+            continue
+        ended = start + timedelta(milliseconds=max(0, row.duration))
+        if ended > now - grace:
+            continue
+        inbound = row.direction.upper() == "INBOUND"
+        direction = PbxCall.Direction.IN if inbound else PbxCall.Direction.OUT
+        client_phone = row.phone_from if inbound else row.phone_to
+        national = phone_national(client_phone) or ""
+        twin = next(
+            (
+                k
+                for k in known
+                if k.pk not in matched
+                and k.direction == direction
+                and k.national == national
+                and k.started_at is not None
+                and abs(k.started_at - start) <= MATCH_WINDOW
+            ),
+            None,
+        )
+        if twin is not None:
+            matched.add(twin.pk)
+            continue
+        call_pk = _call_recover(
+            organization_id=org_id,
+            row=row,
+            direction=direction,
+            inbound=inbound,
+            start=start,
+            ended=ended,
+            national=national,
+            abonent=abonents.get(row.abonent.user_id if row.abonent else ""),
+            number=numbers.get(phone_national(row.phone_to) or "") if inbound else None,
+            now=now,
+        )
+        if call_pk is not None:
+            created.append(call_pk)
+            matched.add(call_pk)
+            known.append(_Known(call_pk, direction, national, start))
+    if created:
+        audit_record(
+            organization=org_id,
+            kind="beeline.calls_recovered",
+            level=AuditEntry.Level.WARNING,
+            message=_(
+                "Восстановлено по статистике Beeline звонков: %(n)s (события о них не пришли)."
+            )
+            % {"n": len(created)},
+        )
+    return created
+
+
+def _call_recover(
+    *,
+    organization_id: int,
+    row: StatRecord,
+    direction: str,
+    inbound: bool,
+    start: datetime,
+    ended: datetime,
+    national: str,
+    abonent: Abonent | None,
+    number: PbxNumber | None,
+    now: datetime,
+) -> int | None:
+    user_id = row.abonent.user_id if row.abonent else ""
+    ext_id = row.external_tracking_id or f"stat:{user_id}:{row.start_date}"
+    outcome = _outcome(row, inbound)
+    answered = outcome == PbxCall.Outcome.ANSWERED
+    try:
+        with transaction.atomic(), organization_scope(organization_id):
+            call = PbxCall.objects.create(
+                organization_id=organization_id,
+                ext_tracking_id=ext_id[:128],
+                direction=direction,
+                external_phone=f"+7{national}" if len(national) == 10 else "",
+                external_phone_national=national,
+                number=number,
+                line_phone=number.phone if number else "",
+                abonent=abonent,
+                started_at=start,
+                answered_at=start if answered else None,
+                ended_at=ended,
+                talk_seconds=max(0, row.duration) // 1000,
+                outcome=outcome,
+                status=PbxCall.Status.FINISHED,
+                finished_at=now,
+                handed_off_at=now,
+                recovered=True,
+                # Only a real tracking id finds the recording (§7).
+                recording_user_id=user_id if answered and row.external_tracking_id else "",
+            )
+            call_pk = call.pk
+            transaction.on_commit(
+                lambda: signals.call_finished.send(
+                    sender=PbxCall, organization_id=organization_id, call_id=call_pk
+                )
+            )
+    except IntegrityError:  # a concurrent run (or late events) created it
+        return None
+    logger.info(
+        "call recovered from statistics",
+        extra={"organization_id": organization_id, "call_id": call_pk},
+    )
+    return call_pk
+
+
+def statistics_reconcile_due() -> list[int]:
+    """Organizations to reconcile: a working Beeline token and not disconnected."""
+    with scopes_disabled():
+        return list(
+            BeelineCredentials.objects.exclude(api_token="")
+            .exclude(status=BeelineCredentials.Status.REJECTED)
+            .exclude(organization__status=Organization.Status.DISCONNECTED)
+            .values_list("organization_id", flat=True)
+        )
