@@ -17,10 +17,12 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -188,7 +190,6 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--deadline", type=float, default=180.0, help="hard stop, seconds")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/4")
-    parser.add_argument("--gunicorn-config", default="", help="optional gunicorn config file")
     args = parser.parse_args()
     args.events = max(1, min(args.events, 20_000))
     deadline = time.monotonic() + args.deadline
@@ -212,6 +213,7 @@ def main() -> int:
         "PYTHONPATH": str(ROOT),
     }
     processes: list[subprocess.Popen[bytes]] = []
+    bench_dir: Path | None = None
     with psycopg.connect(f"{PG}/postgres", autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{db}"')
     try:
@@ -227,13 +229,12 @@ def main() -> int:
                 "CREATE TABLE raw_event (id bigserial PRIMARY KEY, body text NOT NULL, "
                 "received_at timestamptz NOT NULL DEFAULT now())"
             )
-        bench_dir = ROOT / "bench"
+        # The baseline module lives in a temporary folder, never in the source tree.
+        bench_dir = Path(tempfile.mkdtemp(prefix="beetel-bench-"))
         (bench_dir / "_baseline_wsgi.py").write_text(BASELINE_APP)
 
         app_port, base_port = free_port(), free_port()
         common = ["--workers", str(args.workers), "--log-level", "warning", "--timeout", "30"]
-        if args.gunicorn_config:
-            common += ["--config", args.gunicorn_config]
         processes.append(
             subprocess.Popen(
                 [GUNICORN, "config.wsgi:application", "--bind", f"127.0.0.1:{app_port}", *common],
@@ -303,7 +304,8 @@ def main() -> int:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
-        (ROOT / "bench" / "_baseline_wsgi.py").unlink(missing_ok=True)
+        if bench_dir is not None:
+            shutil.rmtree(bench_dir, ignore_errors=True)
         redis.Redis.from_url(args.redis).flushdb()  # the queued processing tasks
         with psycopg.connect(f"{PG}/postgres", autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')

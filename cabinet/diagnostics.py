@@ -20,7 +20,12 @@ from crm.errors import AmoError
 from crm.selectors import AmoHealth, amo_health, amo_users_for
 from crm.services import amo_users_refresh
 from integration.models import Organization
-from integration.selectors import ManagerRow, manager_rows_for
+from integration.selectors import (
+    ManagerRow,
+    UndeliveredCalls,
+    calls_undelivered,
+    manager_rows_for,
+)
 from pbx.errors import BeelineError, BeelineNotConfigured
 from pbx.selectors import PbxHealth, pbx_health
 from pbx.services import pbx_sync, subscription_ensure
@@ -92,6 +97,10 @@ def diagnostic_checks(*, organization: Organization) -> list[Check]:
         _mapping(rows, managers_url),
         _profile_phones(rows, amo, managers_url),
         _beeline_events(pbx),
+        _undelivered(
+            calls_undelivered(organization=organization),
+            reverse("cabinet:dashboard", args=[org_id]) + "?outcome=undelivered#journal",
+        ),
     ]
 
 
@@ -386,3 +395,42 @@ def _beeline_events(pbx: PbxHealth) -> Check:
             _("Часть событий не удалось обработать; поддержка Beetel видит подробности."),
         )
     return Check("beeline_events", title, OK, detail)
+
+
+def _undelivered(calls: UndeliveredCalls, journal_url: str) -> Check:
+    """Every call Beeline reported must end in amoCRM, skipped by a setting, or here."""
+    title = _("Недоставленные звонки")
+    if not calls.total:
+        return Check(
+            "undelivered",
+            title,
+            OK,
+            _("Все звонки переданы в amoCRM или пропущены по настройке."),
+        )
+    detail = _(
+        "С ошибкой: %(failed)s; приостановлены: %(paused)s; ждут дольше 15 минут: %(stale)s "
+        "(самый старый с %(oldest)s)."
+    ) % {
+        "failed": calls.failed,
+        "paused": calls.paused,
+        "stale": calls.stale,
+        "oldest": _when(calls.oldest_at),
+    }
+    if calls.paused:
+        hint = _(
+            "Передача приостановлена, пока amoCRM не принимает запросы (оплата, блокировка или "
+            "отозванный доступ — см. «Подключение к amoCRM»). Потом звонки уйдут сами."
+        )
+    else:
+        hint = _(
+            "Откройте журнал: у каждого звонка указана причина. Исправьте её и нажмите «Повторить»."
+        )
+    return Check(
+        "undelivered",
+        title,
+        ERROR if calls.failed else WARNING,
+        detail,
+        hint,
+        journal_url,
+        _("Журнал недоставленных звонков"),
+    )

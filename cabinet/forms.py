@@ -12,6 +12,7 @@ from integration.services import ManagerMappingInput
 if TYPE_CHECKING:
     from crm.models import AmoUser
     from integration.selectors import ManagerRow
+    from pbx.models import PbxNumber
 
 # One line per switch: what happens, and what switching it off costs (product.md §7).
 CALL_SETTING_HINTS = {
@@ -174,3 +175,98 @@ class ManagersForm(forms.Form):
                 )
             )
         return lines
+
+
+# --- Dashboard: the call journal's filters ------------------------------------------------------
+
+OUTCOME_CHOICES = [
+    ("", _("Все")),
+    (_("Звонок"), [
+        ("answered", _("Отвечен")),
+        ("missed", _("Пропущен")),
+        ("busy", _("Занято")),
+        ("failed", _("Не удался")),
+    ]),
+    (_("amoCRM"), [
+        ("delivered", _("Передан в amoCRM")),
+        ("skipped", _("Пропущен по настройке")),
+        ("delivery_failed", _("Ошибка передачи")),
+        ("queued", _("В очереди")),
+        ("undelivered", _("Не доставлен в amoCRM")),
+    ]),
+]  # fmt: skip
+
+
+class JournalFilterForm(forms.Form):
+    """The journal's filters (GET). Bad values are reported and ignored, never a 500."""
+
+    date_from = forms.DateField(
+        label=_("С"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        label=_("По"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    direction = forms.ChoiceField(
+        label=_("Направление"),
+        required=False,
+        choices=[("", _("Все")), ("in", _("Входящие")), ("out", _("Исходящие"))],
+    )
+    outcome = forms.ChoiceField(label=_("Итог"), required=False, choices=OUTCOME_CHOICES)
+    manager = forms.TypedChoiceField(
+        label=_("Менеджер"), required=False, coerce=int, empty_value=None
+    )
+    number = forms.CharField(
+        label=_("Номер"),
+        required=False,
+        max_length=32,
+        widget=forms.TextInput(attrs={"inputmode": "tel", "placeholder": _("цифры номера")}),
+    )
+
+    def __init__(self, *args: Any, amo_users: list[AmoUser], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        manager = self.fields["manager"]
+        assert isinstance(manager, forms.TypedChoiceField)
+        manager.choices = [("", _("Все")), *((str(u.amo_id), u.name) for u in amo_users)]
+
+    def filters(self) -> dict[str, Any]:
+        """The valid filters as ``call_journal`` keywords (invalid ones are left out)."""
+        if not self.is_bound:
+            return {}
+        self.is_valid()
+        cleaned = getattr(self, "cleaned_data", {})
+        names = ("date_from", "date_to", "direction", "outcome", "manager", "number")
+        return {name: cleaned[name] for name in names if cleaned.get(name) not in (None, "")}
+
+
+# --- «Организация»: names of the multichannel numbers --------------------------------------------
+
+
+class NumberNamesForm(forms.Form):
+    """«Название» per company number (Beeline's /numbers has none); empty = the phone."""
+
+    def __init__(self, *args: Any, numbers: list[PbxNumber], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.numbers = numbers
+        for number in numbers:
+            self.fields[self.field_name(number)] = forms.CharField(
+                label=number.phone,
+                required=False,
+                max_length=255,
+                initial=number.name,
+                widget=forms.TextInput(attrs={"placeholder": number.phone}),
+            )
+
+    @staticmethod
+    def field_name(number: PbxNumber) -> str:
+        return f"name_{number.pk}"
+
+    def rows(self) -> list[tuple[PbxNumber, forms.BoundField]]:
+        return [(number, self[self.field_name(number)]) for number in self.numbers]
+
+    def changed_names(self) -> list[tuple[str, str]]:
+        """``(numberId, new name)`` for each number whose name was edited."""
+        return [
+            (number.number_id, self.cleaned_data[self.field_name(number)].strip())
+            for number in self.numbers
+            if self.cleaned_data[self.field_name(number)].strip() != number.name
+        ]

@@ -27,15 +27,17 @@ def saved_response(
     fragment: str,
     context: dict[str, Any],
     message: str | None = None,
+    redirect_to: str | None = None,
 ) -> HttpResponse:
-    """Answer a successful save: the fragment + «Сохранено» toast, or a redirect back."""
+    """Answer a successful save: the fragment + «Сохранено» toast, or a redirect back (to the
+    same URL, or ``redirect_to`` when the form posts to a URL of its own)."""
     message = message or _("Сохранено")
     if getattr(request, "htmx", False):
         response = render(request, fragment, context)
         response["HX-Trigger"] = toast_trigger(message)
         return response
     messages.success(request, message)
-    return redirect(request.get_full_path())
+    return redirect(redirect_to or request.get_full_path())
 
 
 def form_response(

@@ -25,7 +25,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="organization_switch",
     ),
     path("cabinet/<int:org_id>/", views.dashboard, name="dashboard"),
+    path("cabinet/<int:org_id>/calls/<int:call_id>/retry", views.call_retry, name="call_retry"),
     path("cabinet/<int:org_id>/organization", views.organization_detail, name="organization"),
+    path("cabinet/<int:org_id>/organization/numbers", views.numbers_save, name="numbers"),
     path(
         "cabinet/<int:org_id>/organization/delete",
         views.organization_remove,

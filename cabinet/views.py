@@ -10,30 +10,41 @@ from __future__ import annotations
 import logging
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from cabinet import access
+from cabinet.dashboard import dashboard_chart, dashboard_periods
 from cabinet.diagnostics import diagnostic_checks, diagnostics_refresh
 from cabinet.forms import (
     BeelineTokenForm,
     CallSettingsForm,
+    JournalFilterForm,
     LoginForm,
     ManagersForm,
+    NumberNamesForm,
     OrganizationDeleteForm,
 )
 from cabinet.responses import form_response, saved_response, toast_trigger
 from cabinet.throttling import login_attempt_allowed
+from cabinet.widget_state import widget_state
 from crm.errors import AmoError
 from crm.models import AmoUser
 from crm.selectors import amo_authorize_url, amo_users_for
 from crm.services import amo_users_refresh
 from integration.models import Organization
-from integration.selectors import call_settings_for, manager_rows_for, organization_by_access_key
+from integration.pipeline import delivery_retry
+from integration.selectors import (
+    call_journal,
+    call_settings_for,
+    manager_rows_for,
+    organization_by_access_key,
+)
 from integration.services import (
     ManagerMappingConflict,
     call_settings_update,
@@ -41,8 +52,8 @@ from integration.services import (
     organization_delete,
 )
 from pbx.errors import BeelineError, BeelineTokenRejected
-from pbx.selectors import pbx_health
-from pbx.services import beeline_token_save
+from pbx.selectors import numbers_for, pbx_health
+from pbx.services import beeline_token_save, pbx_number_rename
 
 logger = logging.getLogger(__name__)
 
@@ -141,27 +152,133 @@ def organization_switch(request: HttpRequest, org_id: int) -> HttpResponse:
 # --- Organization pages ------------------------------------------------------------------------
 
 
+JOURNAL_PER_PAGE = 50
+
+
+def _page_number(request: HttpRequest) -> int:
+    raw = request.GET.get("page", "")
+    return int(raw) if raw.isdigit() and 0 < int(raw) < 100_000 else 1
+
+
 @require_GET
 @access.organization_required
 def dashboard(request: HttpRequest, organization: Organization) -> HttpResponse:
-    return render(
-        request, "cabinet/dashboard.html", {"organization": organization, "tab": "dashboard"}
+    """Counters, the per-day chart and «Журнал звонков». The journal's filters and pages are
+    plain GET links; with HTMX only the journal is redrawn (``HX-Target: journal``)."""
+    amo_users = list(amo_users_for(organization=organization))
+    form = JournalFilterForm(request.GET or None, amo_users=amo_users)
+    filters = form.filters()
+    journal = call_journal(
+        organization=organization,
+        **filters,
+        page=_page_number(request),
+        per_page=JOURNAL_PER_PAGE,
     )
+    query = request.GET.copy()
+    query.pop("page", None)
+    context: dict[str, object] = {
+        "organization": organization,
+        "tab": "dashboard",
+        "form": form,
+        "filtered": bool(filters),
+        "journal": journal,
+        "query": query.urlencode(),
+        "current_url": request.get_full_path(),
+    }
+    if getattr(request, "htmx", False) and request.htmx.target == "journal":  # type: ignore[attr-defined]
+        return render(request, "cabinet/dashboard.html#journal", context)
+    today = timezone.localdate()
+    periods = dashboard_periods(organization=organization, today=today)
+    context["periods"] = periods
+    context["chart"] = dashboard_chart(days=periods[-1].stats.days, today=today)
+    return render(request, "cabinet/dashboard.html", context)
+
+
+@require_POST
+@access.organization_required
+def call_retry(request: HttpRequest, organization: Organization, call_id: int) -> HttpResponse:
+    """«Повторить» on a failed (or paused) call: back in the queue for amoCRM. With HTMX the row
+    comes back redrawn with a toast; without JavaScript, a redirect back to the journal."""
+    if not call_journal(organization=organization, call_id=call_id).rows:
+        raise Http404
+    if delivery_retry(organization=organization, call_id=call_id):
+        message, level = _("Звонок снова отправлен в amoCRM"), "success"
+    else:
+        message, level = _("Этот звонок не ждёт повтора: он уже передан или в очереди."), "error"
+    if getattr(request, "htmx", False):
+        row = call_journal(organization=organization, call_id=call_id).rows[0]
+        response = render(
+            request,
+            "cabinet/dashboard.html#journal-row",
+            {"organization": organization, "row": row, "current_url": _journal_next(request)},
+        )
+        response["HX-Trigger"] = toast_trigger(message, level=level)
+        return response
+    (messages.success if level == "success" else messages.error)(request, message)
+    return redirect(_journal_next(request))
+
+
+def _journal_next(request: HttpRequest) -> str:
+    """Where to go back after a journal action: the journal page it came from, or Dashboard."""
+    org_id = request.organization.pk  # type: ignore[attr-defined]
+    home = reverse("cabinet:dashboard", args=[org_id])
+    target = request.POST.get("next", "")
+    if target.startswith(home) and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return home
+
+
+def _organization_context(
+    organization: Organization,
+    *,
+    delete_form: OrganizationDeleteForm | None = None,
+    numbers_form: NumberNamesForm | None = None,
+) -> dict[str, object]:
+    pbx = pbx_health(organization=organization)
+    return {
+        "organization": organization,
+        "tab": "organization",
+        "delete_form": delete_form or OrganizationDeleteForm(organization=organization),
+        "numbers_form": numbers_form or NumberNamesForm(numbers=pbx.numbers),
+        "pbx": pbx,
+        "widget": widget_state(organization=organization),
+    }
 
 
 @require_GET
 @access.organization_required
 def organization_detail(request: HttpRequest, organization: Organization) -> HttpResponse:
-    return render(
+    return render(request, "cabinet/organization.html", _organization_context(organization))
+
+
+@require_POST
+@access.organization_required
+def numbers_save(request: HttpRequest, organization: Organization) -> HttpResponse:
+    """The «Название» of each company number: the tag the pipeline puts on new contacts."""
+    numbers = list(numbers_for(organization=organization))
+    form = NumberNamesForm(request.POST, numbers=numbers)
+    if form.is_valid():
+        for number_id, name in form.changed_names():
+            pbx_number_rename(organization=organization, number_id=number_id, name=name)
+        numbers = list(numbers_for(organization=organization))
+        return saved_response(
+            request,
+            fragment="cabinet/organization.html#numbers-form",
+            context=_organization_context(
+                organization, numbers_form=NumberNamesForm(numbers=numbers)
+            ),
+            redirect_to=reverse("cabinet:organization", args=[organization.pk]) + "#numbers-form",
+        )
+    response = form_response(
         request,
-        "cabinet/organization.html",
-        {
-            "organization": organization,
-            "tab": "organization",
-            "delete_form": OrganizationDeleteForm(organization=organization),
-            "pbx": pbx_health(organization=organization),
-        },
+        page="cabinet/organization.html",
+        fragment="cabinet/organization.html#numbers-form",
+        context=_organization_context(organization, numbers_form=form),
     )
+    response.status_code = 400
+    return response
 
 
 @require_POST
@@ -172,12 +289,7 @@ def organization_remove(request: HttpRequest, organization: Organization) -> Htt
         return render(
             request,
             "cabinet/organization.html",
-            {
-                "organization": organization,
-                "tab": "organization",
-                "delete_form": form,
-                "pbx": pbx_health(organization=organization),
-            },
+            _organization_context(organization, delete_form=form),
             status=400,
         )
     org_id, name = organization.pk, organization.name

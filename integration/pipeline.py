@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -48,6 +49,7 @@ from crm.errors import (
     AmoAuthError,
     AmoError,
     AmoPaused,
+    AmoPermanentError,
     AmoRateLimited,
     AmoTransientError,
 )
@@ -93,6 +95,7 @@ FLAG_NO_ABONENT = "no_abonent"
 FLAG_UNMAPPED = "unmapped_abonent"
 FLAG_DISABLED = "abonent_disabled"
 FLAG_RECOVERED = "recovered"
+RING_RETRY_SECONDS = 0.3
 
 
 def _setting(name: str, default: Any) -> Any:
@@ -312,12 +315,16 @@ def _deliver_round(*, organization_id: int, delivery_ids: list[int]) -> timedelt
         item = _work_plan(delivery, call_settings, mappings, legs.get(delivery.pbx_call_id, []))
         if item is not None:
             work.append(item)
+    _flush(deliveries)
     if not work:
         return None
     try:
         client = amo_client(organization=organization)
     except AmoError as exc:
-        return _round_failed(organization, work, exc)
+        retry = _round_failed(organization, work, exc)
+        _flush(deliveries)
+        return retry
+    retry = None
     for step in (_step_contacts, _step_calls, _step_tasks):
         active = [w for w in work if not (w.error or w.transient or w.handled)]
         if not active:
@@ -326,9 +333,12 @@ def _deliver_round(*, organization_id: int, delivery_ids: list[int]) -> timedelt
             step(organization, client, active)
         except AmoError as exc:
             retry = _round_failed(organization, active, exc)
-            rest = _finish(work)
-            return min((r for r in (retry, rest) if r is not None), default=None)
-    return _finish(work)
+            break
+        finally:
+            _flush(deliveries)
+    rest = _finish(work)
+    _flush(deliveries)
+    return min((r for r in (retry, rest) if r is not None), default=None)
 
 
 def _work_plan(
@@ -410,11 +420,26 @@ def _expired(delivery: CallDelivery) -> bool:
 
 
 def _store(delivery: CallDelivery, **values: Any) -> None:
-    """Write fields of one delivery now (autocommit), so they survive a crash of what follows."""
+    """Set fields of one delivery; ``_flush`` writes them (one UPDATE per set of fields) before
+    the next request to amoCRM, so what amoCRM told us survives a crash of what follows."""
+    dirty: set[str] = delivery.__dict__.setdefault("_dirty", set())
     for name, value in values.items():
         setattr(delivery, name, value)
-    with organization_scope(delivery.organization_id):
-        CallDelivery.objects.filter(pk=delivery.pk).update(**values, updated_at=timezone.now())
+        dirty.add(name)
+
+
+def _flush(deliveries: Sequence[CallDelivery]) -> None:
+    groups: dict[frozenset[str], list[CallDelivery]] = defaultdict(list)
+    now = timezone.now()
+    for delivery in deliveries:
+        dirty = delivery.__dict__.get("_dirty")
+        if dirty:
+            delivery.updated_at = now
+            groups[frozenset(dirty)].append(delivery)
+            dirty.clear()
+    for fields, rows in groups.items():
+        with organization_scope(rows[0].organization_id):
+            CallDelivery.objects.bulk_update(rows, [*sorted(fields), "updated_at"])
 
 
 def _settle(delivery: CallDelivery, status: str, reason: str = "") -> None:
@@ -447,10 +472,18 @@ def _index_store(
     # ContactIndex is crm's table; the pipeline writes it the way crm.contact_find_or_create
     # does (upsert per phone), for contacts it found or created in a batch.
     with organization_scope(organization):
-        ContactIndex.objects.update_or_create(
-            organization=organization,
-            phone_national=national,
-            defaults={"contact_id": contact_id, "created_by_us": created},
+        ContactIndex.objects.bulk_create(
+            [
+                ContactIndex(
+                    organization=organization,
+                    phone_national=national,
+                    contact_id=contact_id,
+                    created_by_us=created,
+                )
+            ],
+            update_conflicts=True,
+            unique_fields=["organization", "phone_national"],
+            update_fields=["contact_id", "created_by_us"],
         )
 
 
@@ -495,6 +528,7 @@ def _step_contacts(organization: Organization, client: AmoClient, work: list[_Wo
         if w.delivery.contact_id is None and w.create_allowed:
             creators.setdefault(w.phone_national, w)
     if creators:
+        _flush([w.delivery for w in work])
         drafts = [
             ContactDraft(
                 name=w.phone_e164,
@@ -504,15 +538,18 @@ def _step_contacts(organization: Organization, client: AmoClient, work: list[_Wo
             )
             for w in creators.values()
         ]
-        ids = client.contacts_create(drafts)
+        ids = _contacts_create(client, drafts)
         for (national, w), contact_id in zip(creators.items(), ids, strict=True):
+            if isinstance(contact_id, str):
+                w.error = _("amoCRM не создал контакт: %(e)s") % {"e": contact_id}
+                continue
             _index_store(organization, national, contact_id, created=True)
             _store(w.delivery, contact_id=contact_id, contact_created=True)
         for w in work:
             if w.delivery.contact_id is None and w.phone_national in creators:
                 _store(w.delivery, contact_id=creators[w.phone_national].delivery.contact_id)
     for w in work:
-        if w.delivery.contact_id is None:
+        if w.delivery.contact_id is None and not w.error:
             setting = (
                 _("«Создание контакта при входящих звонках»")
                 if w.inbound
@@ -525,6 +562,18 @@ def _step_contacts(organization: Organization, client: AmoClient, work: list[_Wo
                 % {"setting": setting},
             )
             w.handled = True
+
+
+def _contacts_create(client: AmoClient, drafts: list[ContactDraft]) -> list[int | str]:
+    """Contact ids in the order of ``drafts``; an error text for a draft amoCRM refused."""
+    try:
+        return list(client.contacts_create(drafts))
+    except AmoPermanentError as exc:
+        if len(drafts) == 1:
+            return [exc.message]
+    # A validation error in one draft rejects the whole batch (nothing is created): one by
+    # one, so a single bad contact does not fail its neighbours.
+    return [_contacts_create(client, [draft])[0] for draft in drafts]
 
 
 # --- step 2: the call log ---------------------------------------------------------------------
@@ -590,6 +639,7 @@ def _step_calls(organization: Organization, client: AmoClient, work: list[_Work]
             if note is not None:
                 _store(w.delivery, call_state=Step.DONE, amo_call_id=note.id)
     post = [w for w in todo if w.delivery.call_state != Step.DONE]
+    _flush([w.delivery for w in work])
     if not post:
         return
     _mark(post, call_state=Step.POSTING)
@@ -663,6 +713,7 @@ def _step_tasks(organization: Organization, client: AmoClient, work: list[_Work]
             if task is not None:
                 _store(w.delivery, task_state=Step.DONE, task_id=task.id)
     post = [w for w in todo if w.delivery.task_state != Step.DONE]
+    _flush([w.delivery for w in work])
     if not post:
         return
     drafts = [
@@ -909,8 +960,8 @@ def ring_notify(
     """The incoming/outgoing-call pop-up (settings 1/4) for the mapped, enabled managers of
     the ringing legs, once per (call, user). Returns the amoCRM user ids notified.
 
-    Raises AmoTransientError for the caller to retry quickly; the (call, user) claims are
-    released first so the retry sends them.
+    Never raises for amoCRM trouble: after one quick second try the pop-up is given up (the
+    claims are released, so a later ringing leg of the same call may try again).
     """
     now = now or timezone.now()
     organization = Organization.objects.get(pk=organization_id)
@@ -955,19 +1006,24 @@ def ring_notify(
     if not claimed:
         return []
     to_notify = [user for _pk, user in claimed]
-    try:
-        client = amo_client(organization=organization)
-        client.events_phone_call(
-            [PhoneCallEvent(phone_number=call.external_phone, users=to_notify)]
-        )
-    except AmoTransientError:
-        with organization_scope(organization_id):
-            RingNotice.objects.filter(pk__in=[pk for pk, _u in claimed]).update(sent_at=None)
-        raise
-    except AmoError as exc:  # paused, revoked, refused: a pop-up is not worth more
-        logger.info(
-            "ring notification not sent",
-            extra={"organization_id": organization_id, "error": exc.message},
-        )
-        return []
-    return to_notify
+    event = PhoneCallEvent(phone_number=call.external_phone, users=to_notify)
+    # A pop-up is worth something only while the phone rings: one quick second try, no more.
+    for attempt in (1, 2):
+        try:
+            amo_client(organization=organization).events_phone_call([event])
+            return to_notify
+        except AmoTransientError as exc:
+            if attempt == 1:
+                time.sleep(RING_RETRY_SECONDS)
+                continue
+            error = exc.message
+        except AmoError as exc:  # paused, revoked, refused
+            error = exc.message
+        break
+    with organization_scope(organization_id):
+        RingNotice.objects.filter(pk__in=[pk for pk, _u in claimed]).update(sent_at=None)
+    logger.info(
+        "ring notification not sent",
+        extra={"organization_id": organization_id, "error": error},
+    )
+    return []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Q
@@ -140,6 +140,8 @@ JOURNAL_DELIVERY_FILTERS = {
     "skipped": ["skipped_by_setting"],
     "delivery_failed": ["failed"],
     "queued": ["pending", "in_progress", "paused"],
+    # Everything not (yet) in amoCRM and not skipped: Диагностика links here.
+    "undelivered": ["failed", "paused", "pending", "in_progress"],
 }
 
 
@@ -199,6 +201,7 @@ def call_journal(
     outcome: str | None = None,
     manager: int | None = None,
     number: str | None = None,
+    call_id: int | None = None,
     page: int = 1,
     per_page: int = 50,
 ) -> JournalPage:
@@ -206,8 +209,9 @@ def call_journal(
 
     ``date_from``/``date_to``: inclusive local dates of the call's start. ``direction``: in/out.
     ``outcome``: a PbxCall outcome (answered, missed, busy, failed) or an amoCRM result
-    (delivered, skipped, delivery_failed, queued). ``manager``: amoCRM user id. ``number``:
-    digits contained in the client's number or the line number.
+    (delivered, skipped, delivery_failed, queued, undelivered). ``manager``: amoCRM user id.
+    ``number``: digits contained in the client's number or the line number. ``call_id``: one
+    PbxCall (the cabinet redraws a single row after «Повторить»).
     """
     from crm.models import AmoUser
     from pbx.models import PbxCall
@@ -217,6 +221,8 @@ def call_journal(
     page = max(1, page)
     with organization_scope(organization):
         qs = PbxCall.objects.filter(organization=organization, status=PbxCall.Status.FINISHED)
+        if call_id is not None:
+            qs = qs.filter(pk=call_id)
         if date_from:
             qs = qs.filter(started_at__date__gte=date_from)
         if date_to:
@@ -358,3 +364,46 @@ def call_stats(*, organization: Organization, since: datetime) -> CallStats:
             .order_by("day")
         ]
     return CallStats(**{k: int(v or 0) for k, v in totals.items()}, days=days)
+
+
+@dataclass(frozen=True, slots=True)
+class UndeliveredCalls:
+    """Calls that should be in amoCRM and are not (Диагностика «Недоставленные звонки»)."""
+
+    failed: int
+    paused: int
+    stale: int  # pending or in progress for longer than ``stale_after``
+    oldest_at: datetime | None  # when the oldest of them reached the pipeline
+
+    @property
+    def total(self) -> int:
+        return self.failed + self.paused + self.stale
+
+
+def calls_undelivered(
+    *,
+    organization: Organization,
+    now: datetime | None = None,
+    stale_after: timedelta = timedelta(minutes=15),
+) -> UndeliveredCalls:
+    """Failed, paused and long-pending deliveries of the organization (one query). A delivery
+    pending for less than ``stale_after`` is normal traffic, not a problem."""
+    from django.db.models import Min
+    from django.utils import timezone
+
+    now = now or timezone.now()
+    stale = Q(status__in=["pending", "in_progress"], created_at__lt=now - stale_after)
+    problem = Q(status__in=["failed", "paused"]) | stale
+    with organization_scope(organization):
+        totals: dict[str, Any] = CallDelivery.objects.filter(organization=organization).aggregate(
+            failed=Count("id", filter=Q(status="failed")),
+            paused=Count("id", filter=Q(status="paused")),
+            stale=Count("id", filter=stale),
+            oldest_at=Min("created_at", filter=problem),
+        )
+    return UndeliveredCalls(
+        failed=totals["failed"],
+        paused=totals["paused"],
+        stale=totals["stale"],
+        oldest_at=totals["oldest_at"],
+    )

@@ -4,7 +4,6 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from crm.errors import AmoTransientError
 from integration import services
 
 
@@ -45,16 +44,9 @@ def pipeline_resume_paused() -> int:
     return len(pipeline.deliveries_resume_healthy())
 
 
-@shared_task(
-    autoretry_for=(AmoTransientError,),
-    retry_backoff=1,
-    retry_backoff_max=4,
-    retry_jitter=False,
-    max_retries=2,
-    acks_late=True,
-)
+@shared_task(acks_late=True)
 def pipeline_ring_notify(organization_id: int, call_id: int, leg_ids: list[int]) -> int:
-    """The ringing pop-up: fast retries only, it is worthless once the call is over."""
+    """The ringing pop-up (no Celery retries: it is worthless once the call is over)."""
     from integration import pipeline
 
     return len(

@@ -765,3 +765,28 @@ def click_to_call(*, organization: Organization, abonent: Abonent, phone: str) -
         % {"abonent": abonent.phone or abonent.user_id, "phone": parsed.e164},
     )
     return ClickToCallResult(phone=parsed.e164, beeline_response=answer)
+
+
+# --- Number names -------------------------------------------------------------------------
+
+
+def pbx_number_rename(*, organization: Organization, number_id: str, name: str) -> PbxNumber:
+    """Name a company number the way the PBX portal shows it («Организация» in the cabinet).
+
+    ``number_id`` is Beeline's numberId. GET /numbers carries no name (beeline-api.md §3), so
+    the admin types it; the pipeline tags contacts with it (an empty name falls back to the
+    phone). Raises ``PbxNumber.DoesNotExist`` for a number that is not the organization's.
+    """
+    name = " ".join(name.split())[:255]
+    with organization_scope(organization):
+        number = PbxNumber.objects.get(organization=organization, number_id=number_id)
+        if number.name != name:
+            number.name = name
+            number.save(update_fields=["name"])
+            audit_record(
+                organization=organization,
+                kind="beeline.number_renamed",
+                message=_("Номер %(phone)s назван «%(name)s».")
+                % {"phone": number.phone, "name": name or number.phone},
+            )
+    return number

@@ -9,6 +9,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from integration.models import Organization
 from integration.tenancy import scopes_disabled
 from pbx import services
 from pbx.errors import BeelineError, BeelineNotConfigured, BeelineUnavailable
@@ -60,8 +61,6 @@ def subscription_renew_due() -> int:
     max_retries=8,
 )
 def pbx_sync_task(organization_id: int) -> None:
-    from integration.models import Organization
-
     organization = Organization.objects.get(pk=organization_id)
     try:
         services.pbx_sync(organization=organization)
@@ -78,10 +77,12 @@ def pbx_sync_all() -> int:
         org_ids = list(
             BeelineCredentials.objects.exclude(api_token="")
             .exclude(status=BeelineCredentials.Status.REJECTED)
+            .exclude(organization__status=Organization.Status.DISCONNECTED)
             .values_list("organization_id", flat=True)
         )
+    chunk, spacing = settings.PBX_FANOUT_CHUNK, settings.PBX_FANOUT_SPACING_SECONDS
     for index, org_id in enumerate(org_ids):
-        pbx_sync_task.apply_async((org_id,), countdown=index // 50 * 10)
+        pbx_sync_task.apply_async((org_id,), countdown=index // chunk * spacing)
     return len(org_ids)
 
 

@@ -50,7 +50,7 @@ def test_everything_green_after_the_journey(installed_cabinet: Client, set_up_or
         reverse("cabinet:diagnostics", args=[set_up_org.pk])
     ).content.decode()
     statuses = _statuses(page)
-    assert len(statuses) == 9
+    assert len(statuses) == 10
     assert set(statuses.values()) == {"ok"}, statuses
     assert "Всё работает" in page
 
@@ -101,3 +101,42 @@ def test_profile_phone_mismatch_is_explained(installed_cabinet: Client, set_up_o
 
 def test_check_is_not_for_outsiders(cabinet: Client, outsider):
     assert cabinet.post(reverse("cabinet:diagnostics_check", args=[outsider.pk])).status_code == 404
+
+
+def test_undelivered_calls_are_listed_with_a_link_to_them(cabinet: Client, org, outsider):
+    from cabinet.tests.conftest import calls_make
+
+    url = reverse("cabinet:diagnostics", args=[org.pk])
+    calls_make(outsider, 8, prefix="outsider")  # failures of another tenant are not ours
+    assert _statuses(cabinet.get(url).content.decode())["undelivered"] == "ok"
+
+    calls_make(org, 8)  # calls 0 and 7 failed
+    page = cabinet.get(url).content.decode()
+
+    assert _statuses(page)["undelivered"] == "error"
+    assert "С ошибкой: 2; приостановлены: 0" in page
+    link = reverse("cabinet:dashboard", args=[org.pk]) + "?outcome=undelivered#journal"
+    assert f'href="{link}"' in page
+    journal = cabinet.get(link.split("#")[0]).content.decode()
+    assert len(re.findall(r'<tr id="call-', journal)) == 2
+
+
+def test_calls_waiting_too_long_are_a_warning(cabinet: Client, org):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from cabinet.tests.conftest import calls_make
+    from integration.models import CallDelivery
+
+    calls_make(org, 2)
+    with organization_scope(org):
+        CallDelivery.objects.update(status="pending", last_error="")
+    url = reverse("cabinet:diagnostics", args=[org.pk])
+    assert _statuses(cabinet.get(url).content.decode())["undelivered"] == "ok"  # just arrived
+
+    with organization_scope(org):
+        CallDelivery.objects.update(created_at=timezone.now() - timedelta(hours=1))
+    page = cabinet.get(url).content.decode()
+    assert _statuses(page)["undelivered"] == "warning"
+    assert "ждут дольше 15 минут: 2" in page

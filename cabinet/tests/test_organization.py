@@ -52,3 +52,93 @@ def test_shows_the_beeline_pbx_summary(cabinet: Client, org, beeline_pbx):
     assert "Облачная АТС Билайн" in page
     assert "4950000001" in page and "4950000002" in page
     assert "многоканальный" in page
+
+
+def _numbers(org) -> dict[str, object]:
+    from integration.tenancy import organization_scope
+    from pbx.models import PbxNumber
+
+    with organization_scope(org):
+        return {n.phone: n for n in PbxNumber.objects.all()}
+
+
+def test_number_names_are_typed_in_and_tag_new_contacts(
+    installed_cabinet: Client, connected_org, beeline_pbx, amo_account, outsider
+):
+    import json
+
+    from django.test import TestCase
+
+    from cabinet.tests.conftest import call_play
+
+    numbers = _numbers(connected_org)
+    sales = numbers["4950000001"]
+    # Beeline's /numbers has no names: the phone stands in until the admin types one.
+    page = installed_cabinet.get(
+        reverse("cabinet:organization", args=[connected_org.pk])
+    ).content.decode()
+    assert f'name="name_{sales.pk}"' in page and 'placeholder="4950000001"' in page
+
+    url = reverse("cabinet:numbers", args=[connected_org.pk])
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = installed_cabinet.post(
+            url, {f"name_{sales.pk}": "  Отдел   продаж ", "name_999999": "чужой"},
+            HTTP_HX_REQUEST="true",
+        )  # fmt: skip
+    assert response.status_code == 200
+    assert json.loads(response["HX-Trigger"])["toast"]["message"] == "Сохранено"
+    assert 'value="Отдел продаж"' in response.content.decode()
+    assert _numbers(connected_org)["4950000001"].name == "Отдел продаж"
+
+    call_play(
+        beeline_pbx,
+        scenario="inbound_group_answered",
+        abonent_phone="9161110002",
+        external_phone="+79034445566",
+    )
+    contact = amo_account.contacts.get()
+    assert sorted(tag.name for tag in contact.tags.all()) == ["BeelineConnector", "Отдел продаж"]
+
+
+def test_number_names_without_javascript_and_too_long(installed_cabinet: Client, connected_org):
+    sales = _numbers(connected_org)["4950000001"]
+    url = reverse("cabinet:numbers", args=[connected_org.pk])
+
+    response = installed_cabinet.post(url, {f"name_{sales.pk}": "x" * 300})
+    assert response.status_code == 400
+    assert "Убедитесь, что это значение содержит не более 255 символов" in (
+        response.content.decode()
+    )
+
+    response = installed_cabinet.post(url, {f"name_{sales.pk}": "Продажи"}, follow=True)
+    page_url = reverse("cabinet:organization", args=[connected_org.pk])
+    assert response.redirect_chain[-1][0] == page_url + "#numbers-form"
+    assert "Сохранено" in response.content.decode()
+    assert _numbers(connected_org)["4950000001"].name == "Продажи"
+
+
+def test_outsider_numbers_cannot_be_renamed(cabinet: Client, org, outsider, beeline_pbx):
+    from pbx.services import beeline_token_save
+
+    beeline_token_save(organization=outsider, token=beeline_pbx.token)
+    theirs = _numbers(outsider)["4950000001"]
+
+    response = cabinet.post(
+        reverse("cabinet:numbers", args=[outsider.pk]), {f"name_{theirs.pk}": "взлом"}
+    )
+    assert response.status_code == 404
+    cabinet.post(reverse("cabinet:numbers", args=[org.pk]), {f"name_{theirs.pk}": "взлом"})
+    assert _numbers(outsider)["4950000001"].name == ""
+
+
+def test_widget_status_says_what_is_known(cabinet: Client, org, installed_cabinet, installed_org):
+    fresh = cabinet.get(reverse("cabinet:organization", args=[org.pk])).content.decode()
+    assert "Виджет «Звонок Beeline»" in fresh
+    assert "Не установлен" in fresh and "«Установить»" in fresh
+
+    page = installed_cabinet.get(
+        reverse("cabinet:organization", args=[installed_org.pk])
+    ).content.decode()
+    assert 'badge-ok">Установлен<' in page
+    assert "Соединение установлено" in page  # how to check it in amoCRM
+    assert "не записываются" in page  # and what Beetel cannot know

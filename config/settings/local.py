@@ -14,7 +14,9 @@ FIELD_ENCRYPTION_KEYS = env.list(
     "FIELD_ENCRYPTION_KEYS", default=["ZGV2LW9ubHktZmllbGQta2V5LW5vdC1mb3ItcHJvZCE="]
 )
 AMOCRM_CLIENT_ID = env.str("AMOCRM_CLIENT_ID", default="beetel-sandbox-client")
-AMOCRM_CLIENT_SECRET = env.str("AMOCRM_CLIENT_SECRET", default="beetel-sandbox-client-secret-0123456789abcdef")
+AMOCRM_CLIENT_SECRET = env.str(
+    "AMOCRM_CLIENT_SECRET", default="beetel-sandbox-client-secret-0123456789abcdef"
+)
 
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=True)
 if SANDBOX_ENABLED:

@@ -116,3 +116,12 @@ def test_sync_with_a_revoked_token_flags_the_connection(org, beeline_pbx):
     assert not health.token_valid and health.last_error
     with organization_scope(org):
         assert AuditEntry.objects.filter(kind="beeline.sync_failed", level="error").exists()
+
+
+def test_daily_sync_task_refreshes_every_connected_organization(org, beeline_pbx):
+    from pbx.tasks import pbx_sync_all
+
+    beeline_token_save(organization=org, token=beeline_pbx.token)
+    abonent_add(pbx=beeline_pbx, phone="9161110009", last_name="Поздний")
+    assert pbx_sync_all() == 1  # eager in tests: the fanned-out task ran
+    assert "9161110009" in [a.phone for a in abonents_for(organization=org)]

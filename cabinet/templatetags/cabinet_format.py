@@ -1,0 +1,17 @@
+"""Small display filters of the cabinet."""
+
+from __future__ import annotations
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def duration(seconds: int | None) -> str:
+    """Talk time as ``m:ss`` (``h:mm:ss`` past an hour); empty for no talk."""
+    if not seconds:
+        return ""
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

@@ -1,0 +1,131 @@
+"""The pipeline with a REAL Celery worker on Redis: events queued by the webhook, processed and
+delivered by a separate worker process that talks to the amoCRM emulator over HTTP (the test's
+live server). The worker is SIGKILLed while its POST /api/v4/calls is in flight (amoCRM does
+the work, the answer is lost); a fresh worker takes the call up again — still exactly one
+contact, one call and one task in amoCRM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from config.celery_app import app as celery_app
+from integration.models import CallDelivery
+from integration.pipeline import deliveries_due_dispatch
+from integration.tenancy import scopes_disabled
+from integration.tests.conftest import world_make
+from sandbox.amocrm.services import faults_set
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(settings.BASE_DIR)
+CLIENT = "+79031112233"
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def start_worker(live_server) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.worker_settings",
+        "WORKER_DATABASE_NAME": connection.settings_dict["NAME"],
+        "WORKER_AMOCRM_API_BASE_URL": f"{live_server.url}/sandbox/amocrm",
+        "WORKER_BEELINE_API_URL": f"{live_server.url}/sandbox/beeline",
+        "REDIS_URL": settings.REDIS_URL,
+        "DATABASE_URL": os.environ.get("DATABASE_URL", ""),
+    }
+    log = ROOT / "test-artifacts"
+    log.mkdir(exist_ok=True)
+
+    def start() -> subprocess.Popen[bytes]:
+        with open(log / "pipeline-worker.log", "ab") as out:
+            process = subprocess.Popen(  # noqa: S603 (our own worker, fixed arguments)
+                [
+                    sys.executable, "-m", "celery", "-A", "config.celery_app", "worker",
+                    "-Q", "events,crm,default", "-c", "2", "--without-heartbeat",
+                    "--without-gossip", "--without-mingle", "-l", "INFO",
+                ],
+                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(5)
+
+
+@pytest.fixture
+def queued_for_real() -> Iterator[None]:
+    """This process publishes tasks to Redis instead of running them in line."""
+    celery_app.conf.task_always_eager = False
+    yield
+    celery_app.conf.task_always_eager = True
+
+
+def delivery_of(ext_tracking_id: str) -> CallDelivery | None:
+    with scopes_disabled():
+        return CallDelivery.objects.filter(pbx_call__ext_tracking_id=ext_tracking_id).first()
+
+
+def test_worker_killed_mid_post_then_restarted_still_exactly_one(
+    beeline_pbx, outsider, start_worker, queued_for_real
+):
+    world = world_make(pbx=beeline_pbx)
+    worker = start_worker()
+    # Every amoCRM request takes a while: the kill lands while POST /calls is in flight.
+    faults_set(account=world.account, latency_ms=1500)
+
+    sim = world.simulate(scenario="inbound_missed", external_phone=CLIENT, finalize=False)
+
+    def posting() -> bool:
+        delivery = delivery_of(sim.ext_tracking_id)
+        return delivery is not None and delivery.call_state == CallDelivery.Step.POSTING
+
+    wait_for("the worker to start posting the call", posting)
+    time.sleep(0.3)
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait(10)
+    wait_for("amoCRM to finish the orphaned POST", lambda: world.account.calls.exists(), 10)
+    assert delivery_of(sim.ext_tracking_id).status == CallDelivery.Status.IN_PROGRESS
+
+    start_worker()
+
+    def done() -> bool:
+        deliveries_due_dispatch()  # what the beat does every 30 s
+        delivery = delivery_of(sim.ext_tracking_id)
+        return delivery is not None and delivery.status == CallDelivery.Status.DONE
+
+    wait_for("the restarted worker to finish the call", done, 90)
+    assert world.account.contacts.count() == 1
+    assert world.account.calls.count() == 1
+    assert world.account.tasks.count() == 1
+    # The pop-up depends on the worker seeing the call while it still rang (it may lag).
+    assert world.account.events.count() <= 1
+    delivery = delivery_of(sim.ext_tracking_id)
+    assert delivery.amo_call_id == world.account.calls.get().pk
