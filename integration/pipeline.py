@@ -32,6 +32,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -44,7 +45,15 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.client import AmoClient, CallDraft, ContactDraft, ItemResult, PhoneCallEvent, TaskDraft
+from crm.client import (
+    AmoClient,
+    AmoContact,
+    CallDraft,
+    ContactDraft,
+    ItemResult,
+    PhoneCallEvent,
+    TaskDraft,
+)
 from crm.errors import (
     AmoAuthError,
     AmoError,
@@ -206,17 +215,21 @@ class DrainResult:
     rounds: int = 0
     retry_in: timedelta | None = None  # earliest transient retry scheduled, if any
     busy: bool = False  # another process holds the organization's drain
+    more: bool = False  # stopped at its time budget with work left (the caller re-queues)
 
 
 def deliveries_drain(
-    *, organization_id: int, now: datetime | None = None, max_rounds: int = 200
+    *, organization_id: int, now: datetime | None = None, max_seconds: float = 240.0
 ) -> DrainResult:
-    """Deliver every due delivery of one organization, 50 per round, until none is left.
+    """Deliver every due delivery of one organization, 50 per round, until none is left or
+    ``max_seconds`` passed (then ``more`` is set: the task queues itself again, so a busy
+    account never holds a worker past the task time limit).
 
     Single-flight: when another process is draining this organization, mark it dirty (that
     process drains again before it stops) and return ``busy``.
     """
     result = DrainResult()
+    started = time.monotonic()
     dirty = _redis_dirty_key(organization_id)
     _redis().set(dirty, 1, ex=3600)
     while True:
@@ -224,7 +237,10 @@ def deliveries_drain(
             if not acquired:
                 result.busy = True
                 return result
-            while result.rounds < max_rounds:
+            while True:
+                if time.monotonic() - started > max_seconds:
+                    result.more = True
+                    return result
                 _redis().delete(dirty)
                 ids = _deliveries_claim(organization_id=organization_id, now=now)
                 if not ids:
@@ -236,7 +252,7 @@ def deliveries_drain(
                     result.retry_in = retry
         # Released first, then checked: a drain that found the lock taken set the flag before
         # trying, so either we see it here or it got the lock after our release.
-        if result.rounds >= max_rounds or not _redis().get(dirty):
+        if not _redis().get(dirty):
             return result
 
 
@@ -502,25 +518,28 @@ def _step_contacts(organization: Organization, client: AmoClient, work: list[_Wo
     # A group missed call's task goes to the contact's responsible user when that user is one
     # of the mapped managers; a contact known from the index needs one search to learn it.
     mapped_users = _mapped_users(organization) if any(w.group for w in work) else set()
+
+    def wants_owner(w: _Work) -> bool:
+        return w.group and w.task_wanted and w.delivery.task_state != Step.DONE
+
+    to_search = sorted(
+        {w.phone_national for w in work if w.delivery.contact_id is None or wants_owner(w)}
+    )
     searched: dict[str, tuple[int, int | None] | None] = {}
+    for national, found in _contacts_search(client, to_search).items():
+        if found:
+            best = min(found, key=lambda c: c.id)
+            searched[national] = (best.id, best.responsible_user_id)
+            _index_store(organization, national, best.id, created=False)
+        else:
+            searched[national] = None
     for w in work:
-        wants_owner = w.group and w.task_wanted and w.delivery.task_state != Step.DONE
-        if w.delivery.contact_id is not None and not wants_owner:
-            continue
-        if w.phone_national not in searched:
-            found = client.contacts_find_by_phone(w.phone_national)
-            if found:
-                best = min(found, key=lambda c: c.id)
-                searched[w.phone_national] = (best.id, best.responsible_user_id)
-                _index_store(organization, w.phone_national, best.id, created=False)
-            else:
-                searched[w.phone_national] = None
-        hit = searched[w.phone_national]
+        hit = searched.get(w.phone_national)
         if hit is None:
             continue
         if w.delivery.contact_id is None:
             _store(w.delivery, contact_id=hit[0])
-        if wants_owner and hit[1] and hit[1] in mapped_users:
+        if wants_owner(w) and hit[1] and hit[1] in mapped_users:
             w.task_user = hit[1]
     # New numbers: one batched create, one contact per number, for the directions allowing it.
     creators: dict[str, _Work] = {}
@@ -562,6 +581,24 @@ def _step_contacts(organization: Organization, client: AmoClient, work: list[_Wo
                 % {"setting": setting},
             )
             w.handled = True
+
+
+def _contacts_search(client: AmoClient, nationals: list[str]) -> dict[str, list[AmoContact]]:
+    """One search per number. Several may be in flight at once: the shared limiter still
+    spaces their starts, and the account's budget is then spent at its pace instead of at the
+    pace of one round trip after another (PIPELINE_SEARCH_CONCURRENCY; 1 = one by one)."""
+    workers = int(_setting("PIPELINE_SEARCH_CONCURRENCY", 1))
+    if workers <= 1 or len(nationals) <= 1:
+        return {n: client.contacts_find_by_phone(n) for n in nationals}
+
+    def one(national: str) -> tuple[str, list[AmoContact]]:
+        try:
+            return national, client.contacts_find_by_phone(national)
+        finally:
+            connection.close()  # this thread's own connection (the token read)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return dict(pool.map(one, nationals))
 
 
 def _contacts_create(client: AmoClient, drafts: list[ContactDraft]) -> list[int | str]:

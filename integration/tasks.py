@@ -21,7 +21,9 @@ def pipeline_drain(organization_id: int) -> int:
     from integration import pipeline
 
     result = pipeline.deliveries_drain(organization_id=organization_id)
-    if result.retry_in is not None:
+    if result.more:
+        pipeline_drain.delay(organization_id)
+    elif result.retry_in is not None:
         pipeline_drain.apply_async(
             (organization_id,), countdown=max(1.0, result.retry_in.total_seconds())
         )

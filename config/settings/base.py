@@ -152,6 +152,8 @@ CELERY_TASK_QUEUES_NAMES = ("events", "crm", "default")
 CELERY_TASK_ROUTES = {
     "pbx.tasks.*": {"queue": "events"},
     "crm.tasks.*": {"queue": "crm"},
+    # The ringing pop-up must not wait behind amoCRM batches on the crm queue.
+    "integration.tasks.pipeline_ring_notify": {"queue": "events"},
     "integration.tasks.pipeline_*": {"queue": "crm"},
 }
 CELERY_TASK_SOFT_TIME_LIMIT = 60
@@ -260,6 +262,9 @@ PIPELINE_LEASE_SECONDS = 300  # a claimed delivery not finished by then is taken
 PIPELINE_RETRY_BASE_SECONDS = 10  # transient failures: 10 s, 20 s, 40 s … (+-20 % jitter)
 PIPELINE_RETRY_MAX_SECONDS = 900
 PIPELINE_GIVE_UP_SECONDS = 24 * 3600  # then the call is marked failed (retry button)
+# Contact searches of one round in flight at once (the shared limiter still paces them): a
+# round trip to amoCRM is longer than the limiter's 1/6 s, so one by one would waste budget.
+PIPELINE_SEARCH_CONCURRENCY = env.int("PIPELINE_SEARCH_CONCURRENCY", default=3)
 # Reconciliation with Beeline statistics: the window looked at, and how long after its end a
 # call must be before we decide its events were lost (they may still be on their way).
 PBX_RECONCILE_HOURS = env.int("PBX_RECONCILE_HOURS", default=2)
