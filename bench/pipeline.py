@@ -185,6 +185,7 @@ def throughput(args: argparse.Namespace, deadline: float) -> bool:
     started = time.monotonic()
     for call_id in ids:  # what pbx does once per finished call
         call_finished.send(sender=PbxCall, organization_id=org.pk, call_id=call_id)
+    handed_off = time.monotonic() - started
     logged = 0
     while time.monotonic() < deadline:
         logged = Call.objects.filter(account=account).count()
@@ -194,6 +195,12 @@ def throughput(args: argparse.Namespace, deadline: float) -> bool:
     wall = time.monotonic() - started
     requests_made = ApiRequest.objects.filter(account=account).count() - baseline_requests
     too_many = ApiRequest.objects.filter(account=account, status=429).count()
+    stamps = list(
+        ApiRequest.objects.filter(account=account)
+        .order_by("id")
+        .values_list("created_at", flat=True)[baseline_requests:]
+    )
+    busy = (stamps[-1] - stamps[0]).total_seconds() if len(stamps) > 1 else 0.0
     unknown = args.numbers - len(known)
     minimum_requests = (
         args.numbers  # one search per distinct number (then the index answers)
@@ -209,6 +216,10 @@ def throughput(args: argparse.Namespace, deadline: float) -> bool:
         f"    amoCRM requests:          {requests_made} ({requests_made / len(ids):.3f} per call)"
     )
     print(f"    429 received:             {too_many}")
+    print(
+        f"    (hand-off of all calls took {handed_off:.1f} s; first to last amoCRM request "
+        f"{busy:.1f} s = {len(stamps) / busy if busy else 0:.2f} requests/s)"
+    )
     print(
         f"    theoretical minimum:      {minimum:.1f} s ({minimum_requests} requests at "
         f"{AMO_LIMIT}/s, batches of {BATCH})"

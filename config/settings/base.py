@@ -257,14 +257,13 @@ PBX_HTTP_RETRY_DELAYS = (0.5, 2.0)  # safe reads only
 PBX_EVENT_RETENTION_DAYS = env.int("PBX_EVENT_RETENTION_DAYS", default=30)
 
 # --- Call pipeline (integration) ------------------------------------------------------------
-PIPELINE_BATCH_SIZE = 50  # amoCRM batch requests (calls, tasks, contacts) carry at most this
+# Deliveries taken per drain round; amoCRM requests inside carry at most 50 items each
+# (crm.client.BATCH_SIZE). Bigger rounds mean fewer half-empty task/contact batches.
+PIPELINE_CLAIM_SIZE = 150
 PIPELINE_LEASE_SECONDS = 300  # a claimed delivery not finished by then is taken up again
 PIPELINE_RETRY_BASE_SECONDS = 10  # transient failures: 10 s, 20 s, 40 s … (+-20 % jitter)
 PIPELINE_RETRY_MAX_SECONDS = 900
 PIPELINE_GIVE_UP_SECONDS = 24 * 3600  # then the call is marked failed (retry button)
-# Contact searches of one round in flight at once (the shared limiter still paces them): a
-# round trip to amoCRM is longer than the limiter's 1/6 s, so one by one would waste budget.
-PIPELINE_SEARCH_CONCURRENCY = env.int("PIPELINE_SEARCH_CONCURRENCY", default=3)
 # Reconciliation with Beeline statistics: the window looked at, and how long after its end a
 # call must be before we decide its events were lost (they may still be on their way).
 PBX_RECONCILE_HOURS = env.int("PBX_RECONCILE_HOURS", default=2)

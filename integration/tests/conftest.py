@@ -110,9 +110,6 @@ def world_make(*, name: str = "Рога и копыта", pbx: Any) -> World:
 @pytest.fixture
 def world(beeline_pbx: Any, outsider: Any, settings: Any, monkeypatch: Any) -> World:
     settings.PBX_HTTP_RETRY_DELAYS = (0, 0)
-    # Searches in threads would not see this test's uncommitted transaction (the concurrent
-    # path runs in the worker test and the benchmark).
-    settings.PIPELINE_SEARCH_CONCURRENCY = 1
     # amoCRM's own 429 backoff sleeps up to seconds; the emulator's 429s come at once here.
     monkeypatch.setattr("crm.client._backoff", lambda attempt, floor: 0.0)
     return world_make(pbx=beeline_pbx)

@@ -18,7 +18,7 @@ from integration import pipeline
 from integration.models import AuditEntry, CallDelivery, ManagerMapping, Organization
 from integration.pipeline import deliveries_drain, deliveries_resume_healthy, delivery_retry
 from integration.tenancy import organization_scope
-from pbx.models import PbxNumber
+from pbx.models import PbxCall, PbxNumber
 from sandbox.amocrm.services import faults_set, tokens_revoke
 
 from .conftest import install
@@ -165,15 +165,10 @@ def test_crash_after_each_remote_write_then_rerun_gives_exactly_one(world, monke
     # The claim's lease runs out, the beat's sweep drains again.
     drain(world, minutes=10)
 
-    delivery = exactly_one_of_each(world, world.account.calls.get() and _sim(world))
+    with organization_scope(world.organization):
+        sim = PbxCall.objects.get()  # simulate() died before returning its result
+    delivery = exactly_one_of_each(world, sim)
     assert delivery.attempts == 2
-
-
-def _sim(world):
-    class Sim:
-        ext_tracking_id = world.account.calls.get().uniq
-
-    return Sim
 
 
 @pytest.mark.parametrize("method", ["calls_add", "tasks_add"])
@@ -257,17 +252,27 @@ def test_revoked_tokens_pause_until_reauthorized(world):
     exactly_one_of_each(world, sim)
 
 
-def test_refused_call_fails_with_reason_and_retry_delivers_it(world, outsider):
+GHOST = 999_999_999  # an amoCRM user id the account does not have: amoCRM refuses the call
+
+
+def remap_anna(world, *, to: int, old: int | None = None) -> None:
     with organization_scope(world.organization):
-        ManagerMapping.objects.filter(amo_user_id=world.anna.pk).update(amo_user_id=999_999_999)
+        ManagerMapping.objects.filter(amo_user_id=old or world.anna.pk).update(amo_user_id=to)
+
+
+def refused_call(world):
+    remap_anna(world, to=GHOST)
     sim = world.simulate(scenario="inbound_answered", external_phone=CLIENT)
     delivery = world.delivery(sim.ext_tracking_id)
     assert delivery.status == CallDelivery.Status.FAILED
     assert "amoCRM" in delivery.last_error
     assert not world.account.calls.exists()
+    remap_anna(world, to=world.anna.pk, old=GHOST)
+    return sim, delivery
 
-    with organization_scope(world.organization):
-        ManagerMapping.objects.filter(amo_user_id=999_999_999).update(amo_user_id=world.anna.pk)
+
+def test_refused_call_fails_with_reason_and_retry_delivers_it(world, outsider):
+    sim, delivery = refused_call(world)
     assert delivery_retry(organization=outsider, call_id=delivery.pbx_call_id) is False
     with TestCase.captureOnCommitCallbacks(execute=True):
         assert delivery_retry(organization=world.organization, call_id=delivery.pbx_call_id)
@@ -294,7 +299,7 @@ def test_repeat_caller_costs_no_search(world):
 
 @pytest.mark.django_db(transaction=True)
 def test_two_simultaneous_calls_from_one_new_number_make_one_contact(world, settings):
-    settings.PIPELINE_BATCH_SIZE = 1  # each drain round takes one call: they really race
+    settings.PIPELINE_CLAIM_SIZE = 1  # each drain round takes one call: they really race
     first = world.simulate(scenario="inbound_answered", external_phone=CLIENT, finalize=False)
     second = world.simulate(
         scenario="inbound_missed", abonent_phone="9161110002", external_phone=CLIENT,
@@ -328,3 +333,43 @@ def test_two_simultaneous_calls_from_one_new_number_make_one_contact(world, sett
     assert world.account.contacts.count() == 1
     assert world.account.calls.count() == 2
     assert world.account.tasks.count() == 1
+
+
+# --- the beat's safety nets, admin, routing -------------------------------------------------
+
+
+def test_a_handed_off_call_without_delivery_is_adopted_by_the_sweep(world):
+    sim = world.simulate(scenario="inbound_answered", external_phone=CLIENT, finalize=False)
+    with organization_scope(world.organization):  # pbx handed it off, our receiver never ran
+        PbxCall.objects.filter(ext_tracking_id=sim.ext_tracking_id).update(
+            status="finished", handed_off_at=timezone.now() - timedelta(minutes=5)
+        )
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        pipeline.deliveries_due_dispatch()
+
+    assert world.delivery(sim.ext_tracking_id).status == CallDelivery.Status.DONE
+    assert world.account.calls.count() == 1
+
+
+def test_admin_retries_failed_deliveries(world, admin_client):
+    sim, delivery = refused_call(world)
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = admin_client.post(
+            "/admin/integration/calldelivery/",
+            {"action": "retry_deliveries", "_selected_action": [delivery.pk]},
+        )
+
+    assert response.status_code == 302
+    assert world.delivery(sim.ext_tracking_id).status == CallDelivery.Status.DONE
+    page = admin_client.get(f"/admin/integration/calldelivery/{delivery.pk}/change/")
+    assert page.status_code == 200
+
+
+def test_ringing_pop_up_does_not_queue_behind_amocrm_batches():
+    from config.celery_app import app
+
+    route = app.amqp.router.route({}, "integration.tasks.pipeline_ring_notify")
+    assert route["queue"].name == "events"
+    assert app.amqp.router.route({}, "integration.tasks.pipeline_drain")["queue"].name == "crm"

@@ -678,8 +678,8 @@ def _tasks_list(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
     if completed in ("0", "1"):
         rows = rows.filter(is_completed=completed == "1")
     extra = {
-        k: v
-        for k, v in request.GET.items()
+        k: str(request.GET.get(k, ""))
+        for k in request.GET
         if k.startswith("filter[") and k not in ("filter[entity_id][]",)
     }
     if ids:
