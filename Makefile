@@ -7,8 +7,9 @@ PY := $(BIN)/python
 DEMO_HOST ?= 127.0.0.1
 DEMO_PORT ?= 8000
 APPS := config integration pbx crm cabinet sandbox
+TEMPLATE_DIRS = $(shell find . -path ./.venv -prune -o -type d -name templates -print)
 
-.PHONY: install test lint format demo run migrate messages clean
+.PHONY: install test lint format demo run migrate messages bench widget clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,12 +26,12 @@ lint: install ## ruff (lint + format check), mypy on the apps, djLint on the tem
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(APPS)
-	$(BIN)/djlint --lint templates $(wildcard */templates)
+	$(BIN)/djlint --lint $(TEMPLATE_DIRS)
 
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
-	$(BIN)/djlint --reformat templates $(wildcard */templates) || true
+	$(BIN)/djlint --reformat $(TEMPLATE_DIRS) || true
 
 migrate: install
 	$(PY) manage.py migrate --noinput
@@ -40,6 +41,13 @@ demo: install ## fresh machine -> running portal with the sandbox; prints the UR
 
 run: install ## the Procfile processes (production-like; needs the production env variables)
 	$(BIN)/honcho start
+
+bench: install ## webhook ingestion and call pipeline benchmarks (loopback only; print figures)
+	$(PY) bench/ingest.py
+	$(PY) bench/pipeline.py
+
+widget: install ## the widget zip for upload to amoCRM (PUBLIC_URL baked in) -> dist/
+	$(PY) manage.py build_widget
 
 messages: install
 	$(PY) manage.py makemessages -l en -l ru --ignore '.venv/*'

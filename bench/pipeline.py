@@ -297,7 +297,7 @@ def main() -> int:
     parser.add_argument("--latency-calls", type=int, default=100)
     parser.add_argument("--orgs", type=int, default=50)
     parser.add_argument("--rate", type=float, default=5.0, help="calls/second in part 2")
-    parser.add_argument("--settle", type=int, default=1, help="PBX_CALL_SETTLE_SECONDS")
+    parser.add_argument("--settle", type=int, default=2, help="PBX_CALL_SETTLE_SECONDS")
     parser.add_argument("--workers", type=int, default=8, help="Celery worker processes")
     parser.add_argument("--deadline", type=float, default=600.0, help="hard stop, seconds")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/8")

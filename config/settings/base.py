@@ -240,7 +240,7 @@ AUDIT_RETENTION = timedelta(days=90)
 
 # --- Beeline (pbx) ---------------------------------------------------------------------------
 # A call is handed on this long after its last leg was released (late legs of group calls).
-PBX_CALL_SETTLE_SECONDS = env.int("PBX_CALL_SETTLE_SECONDS", default=5)
+PBX_CALL_SETTLE_SECONDS = env.int("PBX_CALL_SETTLE_SECONDS", default=2)
 PBX_WEBHOOK_MAX_BYTES = env.int("PBX_WEBHOOK_MAX_BYTES", default=256 * 1024)
 # Requested lifetime; Beeline may grant less, and we renew before the granted expiry.
 PBX_SUBSCRIPTION_SECONDS = env.int("PBX_SUBSCRIPTION_SECONDS", default=86400)

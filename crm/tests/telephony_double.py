@@ -1,8 +1,10 @@
 """A test double at the Beeline boundary for the widget API (WIDGET_TELEPHONY_BACKEND).
 
-The real backend (integration layer: ManagerMapping + pbx click-to-call) lands later; these
-tests pin the HTTP/JWT contract of the widget API and the widget's UI. Mappings are set per
-test through ``MAPPINGS``; calls are recorded in ``CALLS``.
+It lets crm/tests/test_widget_api.py pin the HTTP/JWT contract of the widget API without the
+integration layer. The real backend (integration.widget.TelephonyBackend) is tested against
+both emulators in integration/tests/test_widget.py and, in Chromium, in
+crm/tests/test_widget_browser.py. Mappings are set per test through ``MAPPINGS``; calls are
+recorded in ``CALLS``.
 """
 
 from __future__ import annotations
