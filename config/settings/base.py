@@ -232,7 +232,7 @@ LOGGING: dict[str, Any] = {
     "loggers": {
         "django.server": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
-        "celery": {"level": "INFO"},
+        "celery": {"level": LOG_LEVEL},
     },
 }
 
