@@ -19,7 +19,6 @@ import http.client
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,14 +31,13 @@ from pathlib import Path
 
 import psycopg
 import redis
-import requests
 from cryptography.fernet import Fernet
+from harness import PG, free_port, percentile, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 GUNICORN = str(Path(PYTHON).with_name("gunicorn"))
 FIXTURE = ROOT / "pbx" / "tests" / "fixtures" / "inbound_answered" / "01_received.xml"
-PG = "postgres://postgres@127.0.0.1:5432"
 HEADERS = {"Content-Type": "application/xml; charset=UTF-8", "X-Forwarded-Proto": "https"}
 
 # The bare baseline: one insert of the raw body per request, nothing else.
@@ -94,26 +92,7 @@ class Result:
         return self.accepted / self.elapsed if self.elapsed else 0.0
 
     def pct(self, p: float) -> float:
-        data = sorted(self.latencies_ms)
-        if not data:
-            return float("nan")
-        return data[min(len(data) - 1, int(round(p / 100 * (len(data) - 1))))]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_ready(url: str, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        try:
-            requests.get(url, timeout=0.5)
-            return
-        except requests.RequestException:
-            time.sleep(0.1)
-    raise RuntimeError(f"server at {url} did not start")
+        return percentile(self.latencies_ms, p)
 
 
 def _post(port: int, path: str, body: bytes) -> int:

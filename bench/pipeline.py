@@ -25,7 +25,6 @@ import math
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -36,41 +35,14 @@ from pathlib import Path
 
 import psycopg
 import redis
-import requests
 from cryptography.fernet import Fernet
+from harness import PG, free_port, percentile, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 GUNICORN = str(Path(PYTHON).with_name("gunicorn"))
-PG = "postgres://postgres@127.0.0.1:5432"
 AMO_LIMIT = 7  # amoCRM's documented requests/second (amocrm-api.md §8), the emulator's too
 BATCH = 50
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_ready(url: str, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        try:
-            requests.get(url, timeout=0.5)
-            return
-        except requests.RequestException:
-            time.sleep(0.1)
-    raise RuntimeError(f"server at {url} did not start")
-
-
-def pct(data: list[float], p: float) -> float:
-    data = sorted(data)
-    if not data:
-        return float("nan")
-    return data[min(len(data) - 1, int(round(p / 100 * (len(data) - 1))))]
-
-
-# --- world building (runs in this process, against the bench database) -----------------------
 
 
 def org_make(index: int, *, with_pbx: bool):
@@ -282,7 +254,7 @@ def latency(args: argparse.Namespace, deadline: float) -> bool:
             logged[uniq] = at.timestamp()
         time.sleep(0.5)
     delays = [logged[u] - released[u] for u in logged]
-    p50, p95 = pct(delays, 50), pct(delays, 95)
+    p50, p95 = percentile(delays, 50), percentile(delays, 95)
     print(f"    calls logged:             {len(logged)}/{len(released)} (errors: {len(errors)})")
     print(f"    Released → call in amoCRM p50 {p50:.2f} s, p95 {p95:.2f} s   target p95 < 3 s")
     if errors:

@@ -73,6 +73,16 @@ class CallSettings(TenantModel):
     create_task_missed = models.BooleanField(
         _("Создание задач (перезвонить) при пропущенных звонках"), default=True
     )
+    # The seven switches in the manual's order (product.md §7).
+    SWITCHES = (
+        "notify_incoming",
+        "create_contact_incoming",
+        "log_call_incoming",
+        "notify_outgoing",
+        "create_contact_outgoing",
+        "log_call_outgoing",
+        "create_task_missed",
+    )
     missed_task_delay_minutes = models.PositiveIntegerField(
         _("срок задачи «перезвонить», минут"), default=60
     )

@@ -124,16 +124,7 @@ def audit_prune(*, older_than: datetime) -> int:
 
 def call_settings_update(*, organization: Organization, values: dict[str, bool]) -> CallSettings:
     """Apply the «Настройки звонков» switches; unknown names raise ValueError (no silent typos)."""
-    allowed = {
-        "notify_incoming",
-        "create_contact_incoming",
-        "log_call_incoming",
-        "notify_outgoing",
-        "create_contact_outgoing",
-        "log_call_outgoing",
-        "create_task_missed",
-    }
-    unknown = set(values) - allowed
+    unknown = set(values) - set(CallSettings.SWITCHES)
     if unknown:
         raise ValueError(f"unknown call settings: {sorted(unknown)}")
     with organization_scope(organization), transaction.atomic():

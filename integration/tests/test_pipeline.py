@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from integration.models import CallDelivery
+from integration.models import CallDelivery, CallSettings
 from sandbox.amocrm.services import contact_create
 
 CLIENT = "+79031112233"
@@ -49,15 +49,7 @@ CASES = {
     "out_answered": ("outbound_answered", False, True),
     "out_missed": ("outbound_no_answer", False, False),
 }
-SWITCHES = [
-    "notify_incoming",
-    "create_contact_incoming",
-    "log_call_incoming",
-    "notify_outgoing",
-    "create_contact_outgoing",
-    "log_call_outgoing",
-    "create_task_missed",
-]
+SWITCHES = list(CallSettings.SWITCHES)
 
 
 @pytest.mark.parametrize("switched_off", [None, *SWITCHES])
