@@ -91,3 +91,31 @@ def pbx_events_prune() -> int:
     return services.events_prune(
         older_than=timezone.now() - timedelta(days=settings.PBX_EVENT_RETENTION_DAYS)
     )
+
+
+@shared_task(acks_late=True)
+def statistics_reconcile_task(organization_id: int) -> int:
+    """Recover this organization's calls whose events never arrived (a lost webhook)."""
+    from pbx.reconcile import statistics_reconcile
+
+    try:
+        return len(statistics_reconcile(organization=organization_id))
+    except (BeelineError, BeelineNotConfigured) as exc:
+        # The next beat tries again; a Beeline outage is already visible in Диагностика.
+        logger.warning(
+            "statistics reconciliation failed",
+            extra={"organization_id": organization_id, "error": str(exc)},
+        )
+        return 0
+
+
+@shared_task(acks_late=True)
+def statistics_reconcile_all() -> int:
+    """Beat: one reconciliation task per organization with a working Beeline token."""
+    from pbx.reconcile import statistics_reconcile_due
+
+    organization_ids = statistics_reconcile_due()
+    for position, organization_id in enumerate(organization_ids):
+        # Spread the statistics reads over the first minute instead of one burst.
+        statistics_reconcile_task.apply_async((organization_id,), countdown=position % 60)
+    return len(organization_ids)

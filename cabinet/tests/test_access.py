@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
@@ -88,3 +90,38 @@ def test_non_staff_user_gets_nothing_extra(client: Client, org):
     user = get_user_model().objects.create_user("someone", password="pw", is_staff=False)
     client.force_login(user)
     assert client.get(reverse("cabinet:dashboard", args=[org.pk])).status_code == 302
+
+
+# Every form of the cabinet that writes, as a form would post it (logout and switch included).
+CSRF_WRITES = [
+    ("cabinet:logout", False, {}),
+    ("cabinet:organization_switch", True, {}),
+    ("cabinet:call_settings", True, {}),  # every switch off
+    ("cabinet:organization_delete", True, {"confirmation": "{name}"}),
+    ("cabinet:numbers", True, {}),
+    ("cabinet:keys", True, {"token": "some-token"}),
+    ("cabinet:managers", True, {}),
+    ("cabinet:managers_refresh", True, {}),
+    ("cabinet:diagnostics_check", True, {}),
+]
+
+
+@pytest.mark.parametrize(("name", "with_org", "data"), CSRF_WRITES, ids=[w[0] for w in CSRF_WRITES])
+def test_every_form_is_refused_without_its_csrf_token(org, name, with_org, data):
+    browser = Client(enforce_csrf_checks=True)
+    login_page = browser.get(reverse("cabinet:login")).content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login_page)
+    assert token
+    browser.post(
+        reverse("cabinet:login"), {"key": org.access_key, "csrfmiddlewaretoken": token.group(1)}
+    )
+    dashboard = reverse("cabinet:dashboard", args=[org.pk])
+    assert browser.get(dashboard).status_code == 200
+    url = reverse(name, args=[org.pk] if with_org else [])
+    body = {key: value.format(name=org.name) for key, value in data.items()}
+
+    assert browser.post(url, body).status_code == 403
+
+    org.refresh_from_db()  # not deleted
+    assert call_settings_for(organization=org).notify_incoming  # not switched off
+    assert browser.get(dashboard).status_code == 200  # still logged in

@@ -140,3 +140,41 @@ def test_calls_waiting_too_long_are_a_warning(cabinet: Client, org):
     page = cabinet.get(url).content.decode()
     assert _statuses(page)["undelivered"] == "warning"
     assert "ждут дольше 15 минут: 2" in page
+
+
+def test_amocrm_limits_of_the_last_day_are_counted(installed_cabinet: Client, set_up_org, outsider):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from crm.services import AUDIT_BANNED, AUDIT_RATE_LIMITED
+    from integration.models import AuditEntry
+    from integration.services import audit_record
+
+    url = reverse("cabinet:diagnostics", args=[set_up_org.pk])
+    audit_record(organization=outsider, kind=AUDIT_RATE_LIMITED, message="429")  # not ours
+    old = audit_record(organization=set_up_org, kind=AUDIT_RATE_LIMITED, message="429")
+    with organization_scope(set_up_org):
+        AuditEntry.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(hours=25))
+    assert _statuses(installed_cabinet.get(url).content.decode())["amo_limits"] == "ok"
+
+    for _ in range(3):
+        audit_record(organization=set_up_org, kind=AUDIT_RATE_LIMITED, message="429")
+    page = installed_cabinet.get(url).content.decode()
+    assert _statuses(page)["amo_limits"] == "warning"
+    assert "Превышений лимита запросов (429): 3" in page
+
+    audit_record(organization=set_up_org, kind=AUDIT_BANNED, message="403")
+    page = installed_cabinet.get(url).content.decode()
+    assert _statuses(page)["amo_limits"] == "error"
+    assert "блокировок (402/403): 1" in page
+
+
+def test_a_pbx_without_abonents_is_an_error_with_the_fix(cabinet: Client, org, sandbox_http):
+    from sandbox.beeline.services import pbx_create
+
+    empty = pbx_create(name="Пустая АТС", abonents=[], numbers=[])
+    beeline_token_save(organization=org, token=empty.token)
+    page = cabinet.get(reverse("cabinet:diagnostics", args=[org.pk])).content.decode()
+    assert _statuses(page)["abonents"] == "error"
+    assert "Добавить сотрудников" in page

@@ -8,13 +8,13 @@ from django.db import connection
 
 from crm import services
 from crm.client import CallDraft, PhoneCallEvent, TaskDraft
-from crm.errors import AmoUnpaid
+from crm.errors import AmoBanned, AmoUnpaid
 from crm.models import AmoAccountState, ContactIndex
 from crm.selectors import amo_health, amo_users_for
 from crm.tests.conftest import amo_account_make, install
 from integration.models import Organization
 from integration.tenancy import organization_scope
-from sandbox.amocrm.services import contact_create, faults_set
+from sandbox.amocrm.services import account_ban, account_unban, contact_create, faults_set
 
 
 def test_users_cache_holds_profile_phones_normalized(installed):
@@ -245,6 +245,26 @@ def test_unpaid_account_stops_traffic_and_raises_an_alert(installed, sandbox_htt
     assert health.banned_24h == 1
 
     faults_set(account=installed.account, unpaid=False)
+    assert services.amo_resume(organization=org)
+    assert services.amo_client(organization=org).account().id == installed.account.pk
+
+
+def test_banned_account_stops_traffic_and_raises_an_alert(installed, sandbox_http):
+    org = installed.organization
+    account_ban(account=installed.account)
+
+    with pytest.raises(AmoBanned):
+        services.amo_client(organization=org).account()
+
+    sent = len(sandbox_http.calls)
+    with pytest.raises(AmoBanned):
+        services.amo_client(organization=org)
+    assert len(sandbox_http.calls) == sent  # nothing was sent while paused
+    health = amo_health(organization=org)
+    assert health.paused_reason == AmoAccountState.PauseReason.BANNED
+    assert health.banned_24h == 1
+
+    account_unban(account=installed.account)
     assert services.amo_resume(organization=org)
     assert services.amo_client(organization=org).account().id == installed.account.pk
 

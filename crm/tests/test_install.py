@@ -8,8 +8,10 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
+from crm.errors import AmoInstallError
 from crm.models import AmoCredentials, AmoUser
 from crm.selectors import amo_authorize_url
+from crm.services import amo_referer_validate
 from crm.tests.conftest import install
 from integration.models import CallSettings, Organization
 from integration.tenancy import organization_scope
@@ -103,6 +105,29 @@ def test_foreign_referer_is_refused_without_sending_our_secret(referer, sandbox_
     assert response.status_code == 400
     assert "не от amoCRM" in response.content.decode()
     assert not any("access_token" in call.request.url for call in sandbox_http.calls)
+
+
+@pytest.mark.parametrize(
+    ("referer", "host"),
+    [
+        ("acme.amocrm.ru", "acme.amocrm.ru"),
+        ("https://Acme.amocrm.com/", "acme.amocrm.com"),
+        ("acme-2.kommo.com", "acme-2.kommo.com"),
+    ],
+)
+def test_amocrm_and_kommo_account_hosts_are_accepted(referer, host, settings):
+    settings.AMOCRM_API_BASE_URL = ""
+
+    assert amo_referer_validate(referer) == host
+
+
+def test_sandbox_host_is_accepted_only_while_amocrm_traffic_is_redirected(settings):
+    sandbox_host = urlsplit(settings.AMOCRM_API_BASE_URL).netloc
+    assert amo_referer_validate(sandbox_host) == sandbox_host
+
+    settings.AMOCRM_API_BASE_URL = ""
+    with pytest.raises(AmoInstallError):
+        amo_referer_validate(sandbox_host)
 
 
 def test_slow_amocrm_gets_a_page_saying_what_to_do(amo_account, outsider):

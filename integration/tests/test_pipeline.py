@@ -4,8 +4,10 @@ CallDelivery → the amoCRM emulator. Assertions are on what amoCRM ends up hold
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 
 from integration.models import CallDelivery, CallSettings
+from integration.tenancy import organization_scope
 from sandbox.amocrm.services import contact_create
 
 CLIENT = "+79031112233"
@@ -104,3 +106,37 @@ def test_settings_change_exactly_what_product_md_says(world, case, is_known, swi
     assert delivery.status == expected, delivery.skip_reason or delivery.last_error
     if expected == CallDelivery.Status.SKIPPED_BY_SETTING:
         assert delivery.skip_reason
+
+
+# --- call_status / call_result and the task's due time -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("scenario", "status", "result"),
+    [
+        ("inbound_answered", 4, "Разговор состоялся"),
+        ("inbound_missed", 6, "Пропущенный звонок"),
+        ("outbound_no_answer", 6, "Не дозвонился"),
+        ("outbound_busy", 7, "Номер занят"),
+    ],
+)
+def test_call_status_and_result_follow_the_outcome(world, scenario, status, result):
+    known(world)
+    world.simulate(scenario=scenario, external_phone=CLIENT)
+    call = world.account.calls.get()
+    assert (call.call_status, call.call_result) == (status, result)
+
+
+@pytest.mark.parametrize("minutes", [None, 15])
+def test_missed_call_task_is_due_after_the_configured_delay(world, minutes):
+    if minutes is not None:
+        with organization_scope(world.organization):
+            CallSettings.objects.filter(organization=world.organization).update(
+                missed_task_delay_minutes=minutes
+            )
+    before = timezone.now().timestamp()
+    world.simulate(scenario="inbound_missed", external_phone=CLIENT)
+    after = timezone.now().timestamp()
+    delay = 60 * (60 if minutes is None else minutes)  # default: one hour
+    task = world.account.tasks.get()
+    assert before + delay - 1 <= task.complete_till <= after + delay + 1

@@ -211,6 +211,25 @@ def test_amocrm_answering_500_for_ten_minutes_loses_nothing(world):
     exactly_one_of_each(world, sim)
 
 
+def test_transient_failures_give_up_after_24_hours_then_retry_delivers(world):
+    faults_set(account=world.account, error_rate=1.0, fail_status=500)
+    sim = world.simulate(scenario="inbound_missed", external_phone=CLIENT)
+    delivery = world.delivery(sim.ext_tracking_id)
+    assert delivery.status == CallDelivery.Status.PENDING
+    with organization_scope(world.organization):  # the first attempt was a day ago
+        CallDelivery.objects.filter(pk=delivery.pk).update(
+            first_attempt_at=timezone.now() - timedelta(hours=24, minutes=1)
+        )
+    drain(world)
+    delivery = world.delivery(sim.ext_tracking_id)
+    assert delivery.status == CallDelivery.Status.FAILED and "500" in delivery.last_error
+
+    faults_set(account=world.account)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        assert delivery_retry(organization=world.organization, call_id=delivery.pbx_call_id)
+    exactly_one_of_each(world, sim)
+
+
 def test_a_429_storm_ends_with_exactly_one(world):
     faults_set(account=world.account, fail_next=12, fail_status=429)
     sim = world.simulate(scenario="inbound_missed", external_phone=CLIENT)

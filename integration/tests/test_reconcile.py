@@ -68,3 +68,22 @@ def test_answered_outbound_dropped_call_is_recovered_as_answered(world):
         call = PbxCall.objects.get(pk=call_id)
     assert (call.direction, call.outcome, call.talk_seconds) == ("out", "answered", 30)
     assert world.account.calls.get().call_status == 4
+
+
+def test_the_beat_task_recovers_dropped_calls(world, monkeypatch):
+    """The scheduled entry (pbx.tasks.statistics_reconcile_all) runs end to end."""
+    from types import SimpleNamespace
+
+    from pbx import reconcile, tasks
+
+    world.simulate(scenario="inbound_missed", external_phone=CLIENT, drop=True, stepwise=False)
+    later = timezone.now() + timedelta(seconds=600)
+    monkeypatch.setattr(reconcile, "timezone", SimpleNamespace(now=lambda: later))
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        assert tasks.statistics_reconcile_all() >= 1
+
+    with organization_scope(world.organization):
+        call = PbxCall.objects.select_related("delivery").get()
+    assert call.recovered and call.delivery.status == CallDelivery.Status.DONE
+    assert world.account.calls.count() == 1

@@ -72,3 +72,16 @@ def test_production_refuses_to_start_naming_the_variable(variable, value):
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert variable in result.stderr.splitlines()[-1]
+
+
+def test_production_never_mounts_the_sandbox_even_when_asked():
+    probe = (
+        "from django.apps import apps; from django.urls import resolve, Resolver404\n"
+        "print('apps', [a.name for a in apps.get_app_configs() if a.name.startswith('sandbox')])\n"
+        "try:\n    resolve('/sandbox/'); print('mounted')\n"
+        "except Resolver404:\n    print('not mounted')\n"
+    )
+    result = _manage({"SANDBOX_ENABLED": "true"}, "shell", "-c", probe)
+    assert result.returncode == 0, result.stderr
+    assert "apps []" in result.stdout
+    assert "not mounted" in result.stdout

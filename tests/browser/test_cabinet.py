@@ -66,3 +66,32 @@ def test_login_walk_the_tabs_and_save_call_settings(page, org, outsider, screens
     page.get_by_role("button", name="EN").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Call settings")
     screenshot(page, "10-call-settings-en")
+
+
+def test_leaving_with_unsaved_changes_asks_first(page, org):
+    from playwright.sync_api import expect
+
+    page.goto("/cabinet/login")
+    page.get_by_label("Ключ доступа").fill(org.access_key)
+    page.get_by_role("button", name="Войти").click()
+    nav = page.get_by_role("navigation")
+    nav.get_by_role("link", name="НАСТРОЙКИ ЗВОНКОВ", exact=True).click()
+    dialogs: list[str] = []
+
+    def stay(dialog) -> None:
+        dialogs.append(dialog.type)
+        dialog.dismiss()
+
+    page.on("dialog", stay)
+    page.get_by_label(re.compile("Уведомления при входящих звонках")).uncheck(force=True)
+    nav.get_by_role("link", name="DASHBOARD", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Настройки звонков")
+    assert dialogs == ["beforeunload"]
+
+    # Saved: leaving is silent.
+    page.get_by_role("button", name="Сохранить").click()
+    expect(page.locator("#toasts .toast")).to_have_text("Сохранено")
+    nav.get_by_role("link", name="DASHBOARD", exact=True).click()
+    expect(nav.locator('[aria-current="page"]')).to_have_text("DASHBOARD")
+    assert dialogs == ["beforeunload"]
+    assert call_settings_for(organization=org).notify_incoming is False
