@@ -170,6 +170,8 @@ def main() -> int:
     parser.add_argument("--deadline", type=float, default=180.0, help="hard stop, seconds")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/4")
     args = parser.parse_args()
+    # A plain `kill` (or timeout) must still run the cleanup below, or workers are orphaned.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args.events = max(1, min(args.events, 20_000))
     deadline = time.monotonic() + args.deadline
 

@@ -275,6 +275,8 @@ def main() -> int:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/8")
     parser.add_argument("--skip", choices=["throughput", "latency"], default=None)
     args = parser.parse_args()
+    # A plain `kill` (or timeout) must still run the cleanup below, or workers are orphaned.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args.calls = max(1, min(args.calls, 5000))
     args.numbers = max(2, min(args.numbers, args.calls))
     args.latency_calls = max(1, min(args.latency_calls, 1000))
