@@ -456,23 +456,38 @@ def amo_users_refresh(*, organization: Organization) -> list[AmoUser]:
     users = amo_client(organization=organization).users(with_phone=True)
     now = timezone.now()
     with organization_scope(organization), transaction.atomic():
-        seen = []
+        rows = []
         for user in users:
             phone = phone_parse(user.phone_number)
-            AmoUser.objects.update_or_create(
-                organization=organization,
-                amo_id=user.id,
-                defaults={
-                    "name": user.name[:255],
-                    "email": (user.email or "")[:255],
-                    "phone_raw": (user.phone_number or "")[:64],
-                    "phone_national": phone.national if phone else "",
-                    "is_admin": user.is_admin,
-                    "active": user.is_active,
-                    "fetched_at": now,
-                },
+            rows.append(
+                AmoUser(
+                    organization=organization,
+                    amo_id=user.id,
+                    name=user.name[:255],
+                    email=(user.email or "")[:255],
+                    phone_raw=(user.phone_number or "")[:64],
+                    phone_national=phone.national if phone else "",
+                    is_admin=user.is_admin,
+                    active=user.is_active,
+                    fetched_at=now,
+                )
             )
-            seen.append(user.id)
+        # One upsert for the whole list (the Managers tab's «load» button on big accounts).
+        AmoUser.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["organization", "amo_id"],
+            update_fields=[
+                "name",
+                "email",
+                "phone_raw",
+                "phone_national",
+                "is_admin",
+                "active",
+                "fetched_at",
+            ],
+        )
+        seen = [user.id for user in users]
         AmoUser.objects.filter(organization=organization).exclude(amo_id__in=seen).update(
             active=False, fetched_at=now
         )

@@ -1012,10 +1012,14 @@ def ring_notify(
         )
         if not users:
             return []
-        for user_id in users:
-            RingNotice.objects.get_or_create(
-                organization_id=organization_id, pbx_call_id=call_id, amo_user_id=user_id
-            )
+        # One statement for all managers: this runs while the phone rings.
+        RingNotice.objects.bulk_create(
+            [
+                RingNotice(organization_id=organization_id, pbx_call_id=call_id, amo_user_id=u)
+                for u in users
+            ],
+            ignore_conflicts=True,
+        )
         with transaction.atomic():
             claimed = list(
                 RingNotice.objects.select_for_update(skip_locked=True)

@@ -72,7 +72,7 @@ _call_half = itertools.count(random.randint(8_000_000, 8_900_000))
 class Leg:
     target_id: str
     personality: str  # Originator / Terminator / Click-to-Dial
-    remote_address: str  # tel:+7XXXXXXXXXX
+    remote_address: str  # "tel:+7" and 10 digits, as Beeline writes it
     start_ms: int
     release_ms: int
     answer_ms: int | None = None
