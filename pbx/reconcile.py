@@ -30,7 +30,7 @@ from pbx import signals
 from pbx.assembly import ms_to_datetime
 from pbx.client import StatRecord
 from pbx.models import Abonent, BeelineCredentials, PbxCall, PbxNumber
-from pbx.services import _client_for
+from pbx.services import beeline_client_for
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def statistics_reconcile(
     """
     now = now or timezone.now()
     hours = hours or settings.PBX_RECONCILE_HOURS
-    credentials, client = _client_for(organization)
+    credentials, client = beeline_client_for(organization)
     org_id = credentials.organization_id
     date_from = now - timedelta(hours=hours)
     rows = client.statistics(date_from=date_from, date_to=now)

@@ -64,7 +64,10 @@ def webhook_url(*, credentials: BeelineCredentials) -> str:
     return f"{settings.PUBLIC_URL}{path}"
 
 
-def _client_for(organization: Organization | int) -> tuple[BeelineCredentials, BeelineClient]:
+def beeline_client_for(
+    organization: Organization | int,
+) -> tuple[BeelineCredentials, BeelineClient]:
+    """The organization's credentials and a client on its token; BeelineNotConfigured if none."""
     credentials = credentials_for(organization=organization)
     if credentials is None or not credentials.api_token:
         raise BeelineNotConfigured()
@@ -205,7 +208,7 @@ def pbx_sync(*, organization: Organization) -> tuple[int, int]:
     A rejected token flags the credentials (Диагностика shows it) and raises; an unreachable
     Beeline raises ``BeelineUnavailable`` for the caller to retry.
     """
-    credentials, client = _client_for(organization)
+    credentials, client = beeline_client_for(organization)
     try:
         abonents = client.abonents_list()
         numbers = client.numbers_list()
@@ -283,7 +286,7 @@ def subscription_renew(
     replaced token.
     """
     now = now or timezone.now()
-    credentials, client = _client_for(organization)
+    credentials, client = beeline_client_for(organization)
     org_id = credentials.organization_id
     requested = settings.PBX_SUBSCRIPTION_SECONDS
     try:
@@ -749,7 +752,7 @@ def click_to_call(*, organization: Organization, abonent: Abonent, phone: str) -
     # Beeline expects 10 national digits for Russian numbers (beeline-api.md §4).
     dial = parsed.national if parsed.e164.startswith("+7") else parsed.e164.lstrip("+")
     try:
-        client = _client_for(organization)[1]
+        client = beeline_client_for(organization)[1]
     except BeelineNotConfigured as exc:
         raise ClickToCallError(str(exc)) from None
     try:

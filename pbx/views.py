@@ -13,9 +13,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from pbx import services
-from pbx.client import BeelineClient
-from pbx.errors import BeelineError, BeelineNotFound
-from pbx.selectors import credentials_for, recording_ref_from_token
+from pbx.errors import BeelineError, BeelineNotConfigured, BeelineNotFound
+from pbx.selectors import recording_ref_from_token
 from pbx.xsi import CALL_EVENT_TYPES, SUBSCRIPTION_TERMINATED, XsiParseError, xsi_event_parse
 
 logger = logging.getLogger(__name__)
@@ -87,10 +86,10 @@ def recording(request: HttpRequest, token: str) -> HttpResponse | StreamingHttpR
     not_found = _("Запись разговора не найдена.")
     if ref is None:
         return _text(404, not_found)
-    credentials = credentials_for(organization=ref.organization_id)
-    if credentials is None or not credentials.api_token:
+    try:
+        _credentials, client = services.beeline_client_for(ref.organization_id)
+    except BeelineNotConfigured:
         return _text(404, not_found)
-    client = BeelineClient(credentials.api_token)
     try:
         upstream = client.record_download(
             ext_tracking_id=ref.ext_tracking_id,
