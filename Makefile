@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 DEMO_HOST ?= 127.0.0.1
 DEMO_PORT ?= 8000
-APPS := config integration pbx crm cabinet sandbox
+APPS := config core pbx crm integration cabinet sandbox
 TEMPLATE_DIRS = $(shell find . -path ./.venv -prune -o -type d -name templates -print)
 
 .PHONY: install test lint format demo run migrate messages bench widget clean

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from integration.models import CallSettings, Organization
+from core.models import Organization
+from integration.models import CallSettings
 from integration.services import ManagerMappingInput
 
 if TYPE_CHECKING:
