@@ -22,9 +22,10 @@ install: $(VENV)/.installed ## create the virtualenv and install everything the 
 test: install ## the whole suite against PostgreSQL and Redis (DATABASE_URL / REDIS_URL override)
 	$(BIN)/pytest
 
-lint: install ## ruff (lint + format check), mypy on the apps, djLint on the templates
+lint: install ## ruff (lint + format check), the import contracts, mypy on the apps, djLint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/mypy $(APPS)
 	$(BIN)/djlint --lint $(TEMPLATE_DIRS)
 
