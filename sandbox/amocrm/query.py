@@ -209,19 +209,22 @@ class ListQuery:
         return rows
 
     def apply_order(self, rows: QuerySet[Any], fields: dict[str, str]) -> QuerySet[Any]:
-        """``order[created_at]=asc|desc``; ``fields`` maps API names to model fields."""
+        """``order[created_at]=asc|desc`` (several keys sort in the order given); ``fields``
+        maps API names to model fields."""
         node = self.take("order")
         if node is None:
             return rows
-        if isinstance(node, str) or len(node) != 1:
-            raise QueryProblem(("order",), "expected one order[field]=asc|desc", "InvalidType")
-        ((name, direction),) = node.items()
-        if name not in fields:
-            raise unsupported(("order", name))
-        if direction not in ("asc", "desc"):
-            raise QueryProblem(("order", name), "expected asc or desc", "InvalidType")
-        prefix = "-" if direction == "desc" else ""
-        return rows.order_by(f"{prefix}{fields[name]}", f"{prefix}id")
+        if isinstance(node, str) or not node:
+            raise QueryProblem(("order",), "expected order[field]=asc|desc", "InvalidType")
+        keys = []
+        for name, direction in node.items():
+            if name not in fields:
+                raise unsupported(("order", name))
+            if direction not in ("asc", "desc"):
+                raise QueryProblem(("order", name), "expected asc or desc", "InvalidType")
+            keys.append(("-" if direction == "desc" else "") + fields[name])
+        last = keys[-1].startswith("-")
+        return rows.order_by(*keys, "-id" if last else "id")
 
     def finish(self) -> None:
         for name in self.params:
