@@ -478,10 +478,10 @@ def _notes_add(
             errors.add("InvalidType", "", "Expected object")
             continue
         unknown_keys(item, _NOTE_KEYS, errors)
-        target = entity_id if entity_id is not None else item.get("entity_id")
+        target: Any = entity_id if entity_id is not None else item.get("entity_id")
         if not is_int(target):
             errors.add("InvalidType", "entity_id", "This value should be of type int.")
-        elif not model.filter(pk=target).exists():
+        elif not model.filter(pk=int(target)).exists():
             errors.add("NotSupportedChoice", "entity_id", "Entity not found")
         _note_params_errors(item.get("note_type"), item.get("params"), errors)
         for key in ("created_by", "responsible_user_id"):
@@ -788,7 +788,7 @@ def _tasks_update(
     Completing a task is ``{"is_completed": true, "result": {"text": "…"}}`` (amocrm-api.md §6).
     """
     user_ids = set(ctx.account.users.values_list("pk", flat=True))
-    ids = [i.get("id") for i in items if isinstance(i, dict) and is_int(i.get("id"))]
+    ids = [int(i["id"]) for i in items if isinstance(i, dict) and is_int(i.get("id"))]
     tasks = {t.pk: t for t in ctx.account.tasks.filter(pk__in=ids)}
     all_errors = []
     prepared: list[tuple[Task, dict[str, Any], str, int]] = []
@@ -796,7 +796,8 @@ def _tasks_update(
         errors = ItemErrors(request_id_of(item, index))
         all_errors.append(errors)
         changes = _task_changes(ctx, item, errors, user_ids, create=False)
-        task = tasks.get(item.get("id")) if isinstance(item, dict) else None
+        task_id: Any = item.get("id") if isinstance(item, dict) else None
+        task = tasks.get(int(task_id)) if is_int(task_id) else None
         if task is None:
             if single:
                 return problem_response(404, "Task not found")  # GUESS: 404 for a PATCH

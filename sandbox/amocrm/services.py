@@ -2,9 +2,10 @@
 
 Public API (names and signatures are relied on elsewhere): ``account_create``,
 ``oauth_code_issue``, ``install_run``, ``uninstall_run``, ``tokens_issue``,
-``access_token_expire``, ``faults_set``. Read the received data through the related names
-``account.contacts``, ``account.calls``, ``account.tasks``, ``account.events``,
-``account.unsorted``.
+``access_token_expire``, ``faults_set``; for test data ``contact_create``, ``lead_create``,
+``task_create``, ``note_add``. Read the received data through the related names
+``account.contacts``, ``account.leads``, ``account.calls``, ``account.notes``,
+``account.tasks``, ``account.events``, ``account.unsorted``.
 """
 
 from __future__ import annotations
