@@ -41,7 +41,7 @@ from harness import PG, free_port, percentile, wait_ready
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 GUNICORN = str(Path(PYTHON).with_name("gunicorn"))
-AMO_LIMIT = 7  # amoCRM's documented requests/second (amocrm-api.md §8), the emulator's too
+AMO_LIMIT = 7  # amoCRM's documented requests/second (docs/amocrm-api.md §8), the emulator's too
 BATCH = 50
 
 

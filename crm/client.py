@@ -1,4 +1,4 @@
-"""The one door to amoCRM's API (reference: ../shared/docs/amocrm-api.md).
+"""The one door to amoCRM's API (reference: docs/amocrm-api.md).
 
 Every request goes through the module's ``_request()``: a mandatory timeout, errors mapped to
 ``crm.errors``, JSON (hal/problem) parsed. ``AmoClient`` adds what an account needs on top: the
@@ -183,7 +183,7 @@ class ContactDraft:
 
 @dataclass(frozen=True, slots=True)
 class CallDraft:
-    """One entry of ``POST /api/v4/calls`` (amocrm-api.md §5). None fields are not sent."""
+    """One entry of ``POST /api/v4/calls`` (docs/amocrm-api.md §5). None fields are not sent."""
 
     direction: str  # "inbound" | "outbound"
     duration: int
@@ -206,7 +206,7 @@ class CallDraft:
 
 @dataclass(frozen=True, slots=True)
 class TaskDraft:
-    """One entry of ``POST /api/v4/tasks`` (amocrm-api.md §6)."""
+    """One entry of ``POST /api/v4/tasks`` (docs/amocrm-api.md §6)."""
 
     text: str
     complete_till: int
@@ -223,7 +223,7 @@ class TaskDraft:
 
 @dataclass(frozen=True, slots=True)
 class PhoneCallEvent:
-    """A ringing notification for ``users`` (amocrm-api.md §7.1)."""
+    """A ringing notification for ``users`` (docs/amocrm-api.md §7.1)."""
 
     phone_number: str
     users: Sequence[int] = field(default_factory=tuple)
@@ -255,7 +255,7 @@ def _problem_text(body: Any, fallback: str) -> str:
 
 
 def _retry_after(response: requests.Response) -> float:
-    # Whether amoCRM sends Retry-After is a GUESS (amocrm-api.md §8): default to one second.
+    # Whether amoCRM sends Retry-After is a GUESS (docs/amocrm-api.md §8): default to one second.
     try:
         return max(0.0, min(float(response.headers.get("Retry-After", "1")), MAX_BACKOFF))
     except ValueError:
@@ -599,7 +599,7 @@ class AmoClient:
 
     # Reference: https://www.amocrm.ru/developers/content/crm_platform/unsorted-api (sip)
     def unsorted_sip_add(self, items: Sequence[dict[str, Any]]) -> list[str]:
-        """Add SIP unsorted entries (dicts shaped as amocrm-api.md §7.3); returns their uids."""
+        """Add SIP unsorted entries (dicts shaped as docs/amocrm-api.md §7.3); returns their uids."""
         uids: list[str] = []
         for _, chunk in _chunks(items):
             data = self._call("POST", "/api/v4/leads/unsorted/sip", json=list(chunk))
@@ -652,7 +652,7 @@ def _item_results(data: Any, request_ids: list[str], key: str) -> list[ItemResul
                 )
             )
         else:
-            # Per-item attribution of errors is a GUESS (amocrm-api.md §5): without a
+            # Per-item attribution of errors is a GUESS (docs/amocrm-api.md §5): without a
             # request_id, every item that did not succeed carries the batch's error text.
             text = errors.get(rid) or "; ".join(unattributed) or "amoCRM не принял звонок."
             results.append(ItemResult(request_id=rid, error=text))

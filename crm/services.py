@@ -60,7 +60,7 @@ REFRESH_MARGIN = timedelta(minutes=10)
 # The beat job refreshes every token with less than this left: access tokens live 24 h, so each
 # pair is renewed daily and no refresh token ever nears its 3-month death.
 DUE_MARGIN = timedelta(hours=6)
-# amoCRM gives the install request 3 s in all (amocrm-api.md §1.2); we keep a margin.
+# amoCRM gives the install request 3 s in all (docs/amocrm-api.md §1.2); we keep a margin.
 INSTALL_BUDGET = 2.5
 REFRESH_TIMEOUT = (3.05, 10.0)
 
@@ -593,7 +593,7 @@ def amo_disconnect(*, account_id: str, client_uuid: str, signature: str) -> Disc
     """amoCRM's uninstall hook: verify, mark the organization disconnected, drop its tokens.
 
     A wrong signature or a foreign client id raises AmoSignatureInvalid and changes nothing.
-    Data other than the tokens is kept (architecture.md flow 8). Idempotent.
+    Data other than the tokens is kept (docs/architecture.md flow 8). Idempotent.
     """
     expected = amo_disconnect_signature(client_uuid=client_uuid, account_id=account_id)
     if not (

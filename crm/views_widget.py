@@ -1,7 +1,7 @@
 """The widget API: ``GET /amocrm/widget/status`` and ``POST /amocrm/widget/call`` [contract].
 
 The widget JS calls them through amoCRM's ``$authorizedAjax``, which adds a disposable JWT in
-``X-Auth-Token`` (HS256 with our client secret; amocrm-api.md §2.2). Every answer is JSON:
+``X-Auth-Token`` (HS256 with our client secret; docs/amocrm-api.md §2.2). Every answer is JSON:
 ``{"ok": true, …}`` or ``{"ok": false, "code": "…", "message": "…"}`` with a 4xx/5xx status.
 """
 
@@ -58,7 +58,7 @@ def widget_caller(request: HttpRequest) -> WidgetCaller:
 
     Checks the signature, ``aud`` (our origin), ``exp``/``nbf``, ``client_uuid`` (our client
     id), then the organization by ``account_id``. Replays within the token's lifetime are not
-    refused: amoCRM itself does not enforce single use (GUESS, amocrm-api.md §2.2).
+    refused: amoCRM itself does not enforce single use (GUESS, docs/amocrm-api.md §2.2).
     """
     token = request.headers.get("X-Auth-Token", "").strip()
     if not token:

@@ -11,7 +11,7 @@ from core.tenancy import TenantModel
 
 
 class CallSettings(TenantModel):
-    """The seven switches of «Настройки звонков» (product.md §7); all on by default."""
+    """The seven switches of «Настройки звонков» (docs/architecture.md «The seven call settings»); all on by default."""
 
     organization = models.OneToOneField(
         Organization, on_delete=models.CASCADE, related_name="call_settings"
@@ -33,7 +33,7 @@ class CallSettings(TenantModel):
     create_task_missed = models.BooleanField(
         _("Создание задач (перезвонить) при пропущенных звонках"), default=True
     )
-    # The seven switches in the manual's order (product.md §7).
+    # The seven switches in the manual's order (docs/architecture.md «The seven call settings»).
     SWITCHES = (
         "notify_incoming",
         "create_contact_incoming",

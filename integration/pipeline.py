@@ -1,6 +1,6 @@
 """The call pipeline: every finished PBX call into amoCRM, per the seven settings, exactly once.
 
-Flow (architecture.md flow 4): ``call_finished`` → ``delivery_enqueue`` (one ``CallDelivery``
+Flow (docs/architecture.md flow 4): ``call_finished`` → ``delivery_enqueue`` (one ``CallDelivery``
 per call) → ``deliveries_drain`` for the organization, which claims up to 150 due deliveries and
 takes them through three steps, batched (50 per request) where amoCRM accepts arrays:
 
@@ -78,7 +78,7 @@ TAG = "BeelineConnector"
 Status = CallDelivery.Status
 Step = CallDelivery.Step
 
-# amoCRM call_status (amocrm-api.md §5, CONFIRMED enum; mapping as iqtek-ng, CONFIRMED-3P).
+# amoCRM call_status (docs/amocrm-api.md §5, CONFIRMED enum; mapping as iqtek-ng, CONFIRMED-3P).
 CALL_STATUS: dict[str, int] = {
     PbxCall.Outcome.ANSWERED.value: 4,
     PbxCall.Outcome.MISSED.value: 6,

@@ -5,7 +5,7 @@ our calls. A row with no call of ours (same direction and client number, start w
 ``MATCH_WINDOW``) becomes a ``PbxCall`` marked ``recovered`` and is handed on through
 ``call_finished`` like any other finished call. Beeline-only: pbx knows nothing of amoCRM.
 
-Statistics carry no extTrackingId (beeline-api.md §8: only a synthetic fixture has
+Statistics carry no extTrackingId (docs/beeline-api.md §8: only a synthetic fixture has
 ``externalTrackingId``; used when present), so a recovered call gets a synthetic tracking id
 and no recording link. Rows still within ``PBX_RECONCILE_GRACE_SECONDS`` of their end are left
 alone: their events may simply not have arrived yet.

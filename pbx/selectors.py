@@ -55,7 +55,7 @@ class PbxHealth:
     last_event_at: datetime | None
     abonent_count: int
     numbers: list[PbxNumber] = field(default_factory=list)
-    # Phones listed both as an abonent and as a multichannel number (product.md step 1 says a
+    # Phones listed both as an abonent and as a multichannel number (docs/architecture.md «Setup rules from the customer's manual» says a
     # number must not be in both: the widget does not work then).
     abonent_phones_also_multichannel: list[str] = field(default_factory=list)
     events_24h: int = 0

@@ -1,6 +1,6 @@
 """Writes of the Beeline side: token, sync, subscriptions, event storage, call assembly.
 
-Keyword-only, typed, ``<entity>_<action>`` (style.md). pbx knows nothing of amoCRM: finished
+Keyword-only, typed, ``<entity>_<action>`` (docs/architecture.md «Code conventions»). pbx knows nothing of amoCRM: finished
 calls leave through ``pbx.signals`` only.
 """
 
@@ -60,7 +60,7 @@ def webhook_secret_hash(secret: str) -> str:
 
 
 def webhook_url(*, credentials: BeelineCredentials) -> str:
-    """The callback URL Beeline posts events to [contract: architecture.md Public URLs]."""
+    """The callback URL Beeline posts events to [contract: docs/architecture.md Public URLs]."""
     path = reverse("pbx:beeline_events", kwargs={"secret": credentials.webhook_secret})
     return f"{settings.PUBLIC_URL}{path}"
 
@@ -194,7 +194,7 @@ def _numbers_apply(
             )
             number.phone = phone_national(item.phone) or item.phone[:20]
             number.name = item.name[:255] or number.name
-            # GUESS (beeline-api.md §3): /numbers lists the company's incoming numbers, which
+            # GUESS (docs/beeline-api.md §3): /numbers lists the company's incoming numbers, which
             # are the multichannel ones; abonents' own numbers come from /abonents.
             number.is_multichannel = True
             number.synced_at = now
@@ -478,7 +478,7 @@ def webhook_organization_id(*, secret: str) -> int | None:
     return org_id
 
 
-# One statement, no savepoint: the webhook's only write (beeline-api.md §9.4 dedupe on eventID).
+# One statement, no savepoint: the webhook's only write (docs/beeline-api.md §9.4 dedupe on eventID).
 _EVENT_INSERT = f"""
     INSERT INTO {PbxEvent._meta.db_table}
         (organization_id, event_id, event_type, ext_tracking_id, target_id, subscription_id,
@@ -742,7 +742,7 @@ def click_to_call(*, organization: Organization, abonent: Abonent, phone: str) -
     parsed = phone_parse(phone)
     if parsed is None:
         raise InvalidPhoneNumber(_("Не удалось распознать номер телефона «%s».") % phone[:40])
-    # Beeline expects 10 national digits for Russian numbers (beeline-api.md §4).
+    # Beeline expects 10 national digits for Russian numbers (docs/beeline-api.md §4).
     dial = parsed.national if parsed.e164.startswith("+7") else parsed.e164.lstrip("+")
     try:
         client = beeline_client_for(organization)[1]
@@ -769,7 +769,7 @@ def click_to_call(*, organization: Organization, abonent: Abonent, phone: str) -
 def pbx_number_rename(*, organization: Organization, number_id: str, name: str) -> PbxNumber:
     """Name a company number the way the PBX portal shows it («Организация» in the cabinet).
 
-    ``number_id`` is Beeline's numberId. GET /numbers carries no name (beeline-api.md §3), so
+    ``number_id`` is Beeline's numberId. GET /numbers carries no name (docs/beeline-api.md §3), so
     the admin types it; the pipeline tags contacts with it (an empty name falls back to the
     phone). Raises ``PbxNumber.DoesNotExist`` for a number that is not the organization's.
     """

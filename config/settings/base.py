@@ -125,7 +125,7 @@ SESSION_COOKIE_AGE = 60 * 60 * 12
 CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 
-# --- Product configuration [contract: architecture.md "Configuration"] -----------------------
+# --- Product configuration [contract: docs/architecture.md "Configuration"] -----------------------
 SECRET_KEY = env.str("SECRET_KEY", default="")
 # Comma-separated Fernet keys, newest first. The newest encrypts; all of them decrypt.
 FIELD_ENCRYPTION_KEYS: list[str] = env.list("FIELD_ENCRYPTION_KEYS", default=[])
@@ -278,7 +278,7 @@ PBX_RECONCILE_HOURS = env.int("PBX_RECONCILE_HOURS", default=2)
 PBX_RECONCILE_GRACE_SECONDS = 120
 
 # --- amoCRM (crm) ----------------------------------------------------------------------------
-# Paced well below amoCRM's 7 requests/second per account (amocrm-api.md §8): at 5/s any 8
+# Paced well below amoCRM's 7 requests/second per account (docs/amocrm-api.md §8): at 5/s any 8
 # requests span 1.4 s, so up to 0.4 s of transit jitter cannot make amoCRM count 8 in a second.
 AMOCRM_RATE_LIMIT_PER_SECOND = env.int("AMOCRM_RATE_LIMIT_PER_SECOND", default=5)
 # The widget API's telephony side (crm.telephony.TelephonyBackend), provided by integration.
