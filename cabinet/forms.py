@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from integration.selectors import ManagerRow
     from pbx.models import PbxNumber
 
-# One line per switch: what happens, and what switching it off costs (docs/architecture.md «The seven call settings»).
+# One line per switch: what happens, and what switching it off costs
+# (docs/architecture.md «The seven call settings»).
 CALL_SETTING_HINTS = {
     "notify_incoming": _(
         "Менеджер видит всплывающее уведомление о входящем звонке. "

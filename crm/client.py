@@ -599,7 +599,7 @@ class AmoClient:
 
     # Reference: https://www.amocrm.ru/developers/content/crm_platform/unsorted-api (sip)
     def unsorted_sip_add(self, items: Sequence[dict[str, Any]]) -> list[str]:
-        """Add SIP unsorted entries (dicts shaped as docs/amocrm-api.md §7.3); returns their uids."""
+        """Add SIP unsorted entries (shaped as docs/amocrm-api.md §7.3); returns their uids."""
         uids: list[str] = []
         for _, chunk in _chunks(items):
             data = self._call("POST", "/api/v4/leads/unsorted/sip", json=list(chunk))

@@ -11,7 +11,10 @@ from core.tenancy import TenantModel
 
 
 class CallSettings(TenantModel):
-    """The seven switches of «Настройки звонков» (docs/architecture.md «The seven call settings»); all on by default."""
+    """The seven switches of «Настройки звонков», all on by default.
+
+    See docs/architecture.md «The seven call settings».
+    """
 
     organization = models.OneToOneField(
         Organization, on_delete=models.CASCADE, related_name="call_settings"

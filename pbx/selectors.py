@@ -55,8 +55,9 @@ class PbxHealth:
     last_event_at: datetime | None
     abonent_count: int
     numbers: list[PbxNumber] = field(default_factory=list)
-    # Phones listed both as an abonent and as a multichannel number (docs/architecture.md «Setup rules from the customer's manual» says a
-    # number must not be in both: the widget does not work then).
+    # Phones listed both as an abonent and as a multichannel number: a number must not be in
+    # both, the widget does not work then (docs/architecture.md «Setup rules from the
+    # customer's manual»).
     abonent_phones_also_multichannel: list[str] = field(default_factory=list)
     events_24h: int = 0
     event_errors_24h: int = 0

@@ -1,6 +1,7 @@
 """Writes of the Beeline side: token, sync, subscriptions, event storage, call assembly.
 
-Keyword-only, typed, ``<entity>_<action>`` (docs/architecture.md «Code conventions»). pbx knows nothing of amoCRM: finished
+Keyword-only, typed, ``<entity>_<action>`` (docs/architecture.md «Code conventions»).
+pbx knows nothing of amoCRM: finished
 calls leave through ``pbx.signals`` only.
 """
 
@@ -478,7 +479,8 @@ def webhook_organization_id(*, secret: str) -> int | None:
     return org_id
 
 
-# One statement, no savepoint: the webhook's only write (docs/beeline-api.md §9.4 dedupe on eventID).
+# One statement, no savepoint: the webhook's only write
+# (docs/beeline-api.md §9.4: dedupe on eventID).
 _EVENT_INSERT = f"""
     INSERT INTO {PbxEvent._meta.db_table}
         (organization_id, event_id, event_type, ext_tracking_id, target_id, subscription_id,

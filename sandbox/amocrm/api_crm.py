@@ -1,4 +1,5 @@
-"""The emulated amoCRM API, continued: leads, pipelines, notes and tasks (docs/amocrm-api.md §5–§6b).
+"""The emulated amoCRM API, continued: leads, pipelines, notes and tasks
+(docs/amocrm-api.md §5–§6b).
 
 Same rules as ``sandbox.amocrm.api``: PHP-style query strings, every accepted filter applied,
 anything else refused with 400 naming it. Bodies and answers after the official SDK
@@ -785,7 +786,8 @@ def _tasks_update(
 ) -> HttpResponse:
     """``PATCH /api/v4/tasks`` (array, each with ``id``) and ``PATCH /api/v4/tasks/{id}``.
 
-    Completing a task is ``{"is_completed": true, "result": {"text": "…"}}`` (docs/amocrm-api.md §6).
+    Completing a task is ``{"is_completed": true, "result": {"text": "…"}}``
+    (docs/amocrm-api.md §6).
     """
     user_ids = set(ctx.account.users.values_list("pk", flat=True))
     ids = [int(i["id"]) for i in items if isinstance(i, dict) and is_int(i.get("id"))]
