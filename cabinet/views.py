@@ -40,12 +40,13 @@ from crm.errors import AmoError
 from crm.models import AmoUser
 from crm.selectors import amo_authorize_url, amo_users_for
 from crm.services import amo_users_refresh
-from integration.pipeline import delivery_retry
+from integration.delivery.operations import delivery_retry
 from integration.selectors import call_journal, call_settings_for, manager_rows_for
 from integration.services import ManagerMappingConflict, call_settings_update, manager_mappings_save
+from pbx.connection import beeline_token_save
 from pbx.errors import BeelineError, BeelineTokenRejected
+from pbx.numbers import pbx_number_rename
 from pbx.selectors import numbers_for, pbx_health
-from pbx.services import beeline_token_save, pbx_number_rename
 
 logger = logging.getLogger(__name__)
 

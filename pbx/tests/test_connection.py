@@ -7,10 +7,11 @@ from django.db import connection
 
 from core.models import AuditEntry
 from core.tenancy import organization_scope, scopes_disabled
+from pbx.connection import beeline_token_save, pbx_sync
+from pbx.credentials import webhook_url
 from pbx.errors import BeelineTokenRejected, BeelineUnavailable
 from pbx.models import Abonent, BeelineCredentials, PbxNumber, Subscription
 from pbx.selectors import abonents_for, numbers_for, pbx_health
-from pbx.services import beeline_token_save, pbx_sync, webhook_url
 from sandbox.beeline.models import Pbx
 from sandbox.beeline.services import abonent_add, faults_set
 
