@@ -17,7 +17,6 @@ from pbx.credentials import beeline_client_for
 from pbx.errors import (
     BeelineError,
     BeelineNotConfigured,
-    BeelineUnavailable,
     ClickToCallError,
     ClickToCallRefused,
     InvalidPhoneNumber,
@@ -51,10 +50,10 @@ def click_to_call(*, organization: Organization, abonent: Abonent, phone: str) -
         raise ClickToCallError(str(exc)) from None
     try:
         answer = client.abonent_call(pattern=abonent.user_id, phone_number=dial)
-    except BeelineUnavailable as exc:
-        raise ClickToCallError(exc.message) from None
     except BeelineError as exc:
-        raise ClickToCallRefused(exc.message) from None
+        # Beeline said no (its description tells the manager why), or could not be asked now.
+        failure = ClickToCallRefused if exc.permanent else ClickToCallError
+        raise failure(exc.message) from None
     audit_record(
         organization=organization,
         kind="beeline.click_to_call",

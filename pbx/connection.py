@@ -20,7 +20,7 @@ from core.services import audit_record
 from core.tenancy import organization_scope
 from pbx.client import BeelineAbonent, BeelineClient, BeelineNumber
 from pbx.credentials import beeline_client_for, credentials_flag, webhook_secret_hash
-from pbx.errors import BeelineError, BeelineTokenRejected, BeelineUnavailable
+from pbx.errors import BeelineError, BeelineTokenRejected
 from pbx.models import Abonent, BeelineCredentials, PbxNumber
 from pbx.subscriptions import subscription_renew
 
@@ -44,18 +44,14 @@ def beeline_token_save(*, organization: Organization, token: str) -> TokenSaveRe
     """
     token = token.strip()
     if not token:
-        raise BeelineTokenRejected(_("Вставьте токен Beeline API."), permanent=True)
+        raise BeelineTokenRejected(_("Вставьте токен Beeline API."))
     client = BeelineClient(token)
     try:
         abonents = client.abonents_list()
         numbers = client.numbers_list()
-    except BeelineUnavailable:
-        raise
     except BeelineError as exc:
-        if isinstance(exc, BeelineTokenRejected) or exc.permanent:
-            raise BeelineTokenRejected(
-                exc.message, status=exc.status, code=exc.code, permanent=True
-            ) from None
+        if exc.permanent:  # whatever Beeline refused, this token cannot be saved
+            raise BeelineTokenRejected(exc.message, status=exc.status, code=exc.code) from None
         raise
     now = timezone.now()
     with transaction.atomic(), organization_scope(organization):

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from core.models import AuditEntry, Organization
 from core.services import audit_record
 from pbx.client import BeelineClient
-from pbx.errors import BeelineError, BeelineNotConfigured, BeelineTokenRejected
+from pbx.errors import BeelineError, BeelineNotConfigured
 from pbx.models import BeelineCredentials
 from pbx.selectors import credentials_for
 
@@ -44,11 +44,7 @@ def beeline_client_for(
 
 def credentials_flag(*, credentials: BeelineCredentials, error: BeelineError, kind: str) -> None:
     """Mark the connection as failing; the first failure of a streak goes to the audit log."""
-    status = (
-        BeelineCredentials.Status.REJECTED
-        if isinstance(error, BeelineTokenRejected)
-        else BeelineCredentials.Status.FAILING
-    )
+    status = BeelineCredentials.Status.REJECTED if error.auth else BeelineCredentials.Status.FAILING
     changed = credentials.status != status or credentials.last_error != error.message
     credentials.status = status
     credentials.last_error = error.message

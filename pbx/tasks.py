@@ -14,7 +14,7 @@ from core.tenancy import OrganizationTask, scopes_disabled
 from pbx import subscriptions
 from pbx.calls import call_finalize, call_finalize_due
 from pbx.connection import pbx_sync
-from pbx.errors import BeelineError, BeelineNotConfigured, BeelineUnavailable
+from pbx.errors import BeelineError, BeelineNotConfigured
 from pbx.events import event_process, events_prune
 from pbx.models import BeelineCredentials
 from pbx.reconcile import statistics_reconcile, statistics_reconcile_due
@@ -59,7 +59,7 @@ def subscription_renew_due() -> int:
 @shared_task(
     base=OrganizationTask,
     acks_late=True,
-    autoretry_for=(BeelineUnavailable,),
+    autoretry_for=(BeelineError,),
     retry_backoff=5,
     retry_backoff_max=300,
     retry_jitter=True,
@@ -70,8 +70,8 @@ def pbx_sync_task(organization_id: int) -> None:
     try:
         pbx_sync(organization=organization)
     except (BeelineNotConfigured, BeelineError) as exc:
-        if isinstance(exc, BeelineUnavailable):
-            raise
+        if isinstance(exc, BeelineError) and exc.transient:
+            raise  # Beeline down or asking us to slow down: retried with backoff
         logger.warning("pbx sync failed", extra={"organization_id": organization_id})
 
 
