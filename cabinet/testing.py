@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.test import Client, TestCase
 from django.urls import reverse
@@ -15,6 +16,8 @@ from integration.models import CallDelivery
 from pbx.calls import call_finalize_due
 from pbx.models import PbxCall
 from pbx.testing import call_play as pbx_call_play
+from sandbox.beeline.models import Pbx
+from sandbox.beeline.services import SimulatedCall
 
 # Every organization page of the cabinet, by URL name (each takes the organization id).
 ORGANIZATION_PAGES = [
@@ -32,7 +35,7 @@ def login_with_key(client: Client, organization: Organization) -> None:
     assert response.status_code == 302, response.content.decode()[:500]
 
 
-def call_play(pbx, **kwargs):
+def call_play(pbx: Pbx, **kwargs: Any) -> SimulatedCall:
     """Play a call on the sandbox PBX through our webhook, then let it settle into the
     pipeline (Celery is eager in tests; the settle delay is passed by finalizing 'later')."""
     kwargs.setdefault("abonent_phone", "9161110001")

@@ -378,10 +378,11 @@ def amo_client(*, organization: Organization) -> AmoClient:
     with organization_scope(organization):
         state = AmoAccountState.objects.filter(organization=organization).first()
     if state is not None and state.paused_reason:
-        error_class = {
+        pause_errors: dict[str, type[AmoPaused]] = {
             AmoAccountState.PauseReason.UNPAID: AmoUnpaid,
             AmoAccountState.PauseReason.BANNED: AmoBanned,
-        }.get(state.paused_reason, AmoPaused)
+        }
+        error_class = pause_errors.get(state.paused_reason, AmoPaused)
         raise error_class(f"Запросы к amoCRM приостановлены: {state.get_paused_reason_display()}.")
     return AmoClient(
         base_url=api_base_url(organization.amo_host),

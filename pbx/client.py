@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import requests
@@ -42,6 +42,9 @@ class _Model(BaseModel):
         # Beeline sends null for absent optional strings; treat them as "".
         annotation = cls.model_fields[info.field_name].annotation
         return "" if value is None and annotation is str else value
+
+
+ModelT = TypeVar("ModelT", bound=_Model)
 
 
 class BeelineAbonent(_Model):
@@ -200,7 +203,7 @@ class BeelineClient:
         )
 
     @staticmethod
-    def _parse_list(model: type[_Model], response: requests.Response) -> list[Any]:
+    def _parse_list(model: type[ModelT], response: requests.Response) -> list[ModelT]:
         try:
             payload = response.json()
             if not isinstance(payload, list):
@@ -212,7 +215,7 @@ class BeelineClient:
             ) from exc
 
     @staticmethod
-    def _parse_one(model: type[_Model], response: requests.Response) -> Any:
+    def _parse_one(model: type[ModelT], response: requests.Response) -> ModelT:
         try:
             return model.model_validate(response.json())
         except (ValueError, ValidationError) as exc:

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -24,6 +24,8 @@ CallFieldValue = bool | int | str | list[str] | None
 
 class BeelineCredentials(TenantModel):
     """The organization's Beeline API token and the secret of its event webhook URL."""
+
+    objects: ClassVar[models.Manager[BeelineCredentials]]
 
     class Status(models.TextChoices):
         ACTIVE = "active", _("Работает")
@@ -61,6 +63,8 @@ class BeelineCredentials(TenantModel):
 class Abonent(TenantModel):
     """An employee in the Beeline PBX (GET /abonents)."""
 
+    objects: ClassVar[models.Manager[Abonent]]
+
     user_id = models.CharField(_("userId"), max_length=255)
     phone = models.CharField(_("телефон"), max_length=20, blank=True, db_index=True)
     first_name = models.CharField(_("имя"), max_length=255, blank=True)
@@ -97,6 +101,8 @@ class Abonent(TenantModel):
 class PbxNumber(TenantModel):
     """An incoming (usually multichannel) number of the company (GET /numbers)."""
 
+    objects: ClassVar[models.Manager[PbxNumber]]
+
     number_id = models.CharField(_("numberId"), max_length=255)
     phone = models.CharField(_("номер"), max_length=20, db_index=True)
     name = models.CharField(_("название"), max_length=255, blank=True)
@@ -124,6 +130,8 @@ class PbxNumber(TenantModel):
 
 class Subscription(TenantModel):
     """A Beeline event subscription (PUT /subscription). Only one is ``active`` at a time."""
+
+    objects: ClassVar[models.Manager[Subscription]]
 
     class Status(models.TextChoices):
         ACTIVE = "active", _("активна")
@@ -163,6 +171,8 @@ class Subscription(TenantModel):
 
 class PbxEvent(TenantModel):
     """One raw XSI event as Beeline sent it; stored before any processing."""
+
+    objects: ClassVar[models.Manager[PbxEvent]]
 
     event_id = models.CharField(_("eventID"), max_length=128)
     event_type = models.CharField(_("тип"), max_length=64, db_index=True)
@@ -256,6 +266,8 @@ class PbxEvent(TenantModel):
 class PbxCall(TenantModel):
     """One call as Beeline reported it: all events sharing an ``extTrackingId``."""
 
+    objects: ClassVar[models.Manager[PbxCall]]
+
     class Direction(models.TextChoices):
         IN = "in", _("входящий")
         OUT = "out", _("исходящий")
@@ -335,6 +347,8 @@ class PbxCall(TenantModel):
 
 class PbxCallLeg(TenantModel):
     """One abonent's (or number's) side of a call: ``(targetId, callId)``."""
+
+    objects: ClassVar[models.Manager[PbxCallLeg]]
 
     # Not named "call": "call_id" is the XSI callId of the leg (the brief's interface).
     pbx_call = models.ForeignKey(PbxCall, on_delete=models.CASCADE, related_name="legs")
