@@ -77,6 +77,37 @@ def organization_create(
     return org
 
 
+def organization_access_key_rotate(*, organization: Organization) -> str:
+    """«Сменить ключ»: a new access key replaces the old one, which stops opening the cabinet
+    at once; the key generation goes up, so every session unlocked with the old key is logged
+    out of this organization (cabinet/access.py). Returns the new key (show it once)."""
+    key = access_key_generate()
+    with transaction.atomic():
+        locked = Organization.objects.select_for_update().get(pk=organization.pk)
+        locked.access_key_hash = access_key_hash(key)
+        locked.access_key_encrypted = key
+        locked.access_key_generation += 1
+        locked.save(
+            update_fields=[
+                "access_key_hash",
+                "access_key_encrypted",
+                "access_key_generation",
+                "updated_at",
+            ]
+        )
+    organization.access_key_hash = locked.access_key_hash
+    organization.access_key_encrypted = key
+    organization.access_key_generation = locked.access_key_generation
+    audit_record(
+        organization=organization,
+        kind="access_key.rotated",
+        level=AuditEntry.Level.WARNING,
+        message="Ключ доступа заменён: все сеансы со старым ключом завершены.",
+    )
+    logger.info("access key rotated", extra={"organization_id": organization.pk})
+    return key
+
+
 def organization_set_status(
     *, organization: Organization, status: Organization.Status, reason: str = ""
 ) -> None:

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from pbx import services
 from pbx.errors import BeelineError, BeelineNotConfigured, BeelineNotFound
-from pbx.selectors import recording_ref_from_token
+from pbx.recording_links import recording_ref_from_token
 from pbx.xsi import CALL_EVENT_TYPES, SUBSCRIPTION_TERMINATED, XsiParseError, xsi_event_parse
 
 logger = logging.getLogger(__name__)
