@@ -213,12 +213,6 @@ def support_audit(request: HttpRequest, organization: Organization, action: str)
     """Write what a staff member did for the customer to the organization's audit log."""
     if request_role(request) != Role.SUPPORT_ACTING:
         return
-    from integration.services import audit_record
+    from integration.services import audit_staff_action
 
-    user = request.user
-    audit_record(
-        organization=organization,
-        kind="support.acted",
-        message=f"Сотрудник поддержки {user.get_username()}: {action}",
-        data={"staff_user_id": user.pk, "staff_username": user.get_username()},
-    )
+    audit_staff_action(organization=organization, user=request.user, action=action)

@@ -300,7 +300,10 @@ def organization_remove(request: HttpRequest, organization: Organization) -> Htt
         return access.forbidden(
             request,
             organization,
-            _("Удалить организацию может только её владелец по ключу доступа или суперпользователь."),
+            _(
+                "Удалить организацию может только её владелец по ключу доступа "
+                "или суперпользователь."
+            ),
         )
     form = OrganizationDeleteForm(request.POST, organization=organization)
     if not form.is_valid():

@@ -341,6 +341,17 @@ def _oauth_post(*, base_url: str, body: dict[str, str], timeout: tuple[float, fl
         raise AmoTransientError("amoCRM вернул непонятный ответ на запрос токена.") from exc
 
 
+def token_probe(*, base_url: str, access_token: str, timeout: tuple[float, float]) -> None:
+    """``GET /api/v4/account`` with a bare access token (no refresh, no pacing): returns if
+    amoCRM accepts the token, raises the ``crm.errors`` class of its answer otherwise."""
+    _request(
+        "GET",
+        f"{base_url}/api/v4/account",
+        headers={"Authorization": f"Bearer {access_token}"},
+        timeout=timeout,
+    )
+
+
 def oauth_redirect_uri() -> str:
     return f"{settings.PUBLIC_URL}/amocrm/oauth/callback"
 

@@ -102,5 +102,9 @@ def disconnect(request: HttpRequest) -> HttpResponse:
     except AmoSignatureInvalid:
         logger.warning("amo disconnect: bad signature")
         return HttpResponse("invalid signature", status=403, content_type="text/plain")
-    logger.info("amo disconnect", extra={"organization_id": result.organization_id})
-    return HttpResponse("ok", content_type="text/plain")
+    logger.info(
+        "amo disconnect",
+        extra={"organization_id": result.organization_id, "outcome": result.outcome},
+    )
+    # amoCRM ignores the answer; the outcome helps whoever replays or debugs the hook.
+    return HttpResponse(result.outcome, content_type="text/plain")

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -22,6 +24,50 @@ def mask_secret(value: str, visible: int = 4) -> str:
     return f"{value[:visible]}…" if len(value) > visible * 3 else "•" * 8
 
 
+ACT_FOR_CUSTOMER = "integration.act_for_customer"
+
+
+class TenantAdmin(admin.ModelAdmin):
+    """Admin of tenant data for support staff [docs/security.md].
+
+    Viewing and editing follow Django's model permissions. Actions that act for a customer
+    (retry, token refresh, resync, key or secret rotation…) are declared with
+    ``permissions=["act_for_customer"]``, so they need ``integration.act_for_customer``. Every
+    change made here is written to the organization's audit log with the staff member's name.
+    """
+
+    def has_act_for_customer_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm(ACT_FOR_CUSTOMER))
+
+    def audit(self, request: HttpRequest, organization: Any, action: str) -> None:
+        from integration.services import audit_staff_action
+
+        audit_staff_action(organization=organization, user=request.user, action=action)
+
+    def _organization_of(self, obj: Model) -> int | None:
+        if isinstance(obj, Organization):
+            return obj.pk
+        return getattr(obj, "organization_id", None)
+
+    def _audit_admin_edit(self, request: HttpRequest, obj: Model, verb: str) -> None:
+        org_id = self._organization_of(obj)
+        if org_id and Organization.objects.filter(pk=org_id).exists():
+            self.audit(request, org_id, f"{verb} в админке: {obj._meta.verbose_name} «{obj}»")
+
+    def log_addition(self, request: HttpRequest, obj: Model, message: Any) -> Any:
+        self._audit_admin_edit(request, obj, "добавлено")
+        return super().log_addition(request, obj, message)
+
+    def log_change(self, request: HttpRequest, obj: Model, message: Any) -> Any:
+        self._audit_admin_edit(request, obj, "изменено")
+        return super().log_change(request, obj, message)
+
+    def log_deletion(self, request: HttpRequest, obj: Model, object_repr: str) -> Any:
+        if not isinstance(obj, Organization):
+            self._audit_admin_edit(request, obj, "удалено")
+        return super().log_deletion(request, obj, object_repr)
+
+
 class CallSettingsInline(admin.StackedInline):
     model = CallSettings
     can_delete = False
@@ -29,7 +75,7 @@ class CallSettingsInline(admin.StackedInline):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(TenantAdmin):
     list_display = (
         "name",
         "amo_account_id",
@@ -40,7 +86,10 @@ class OrganizationAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "installed_at", "disconnected_at")
     search_fields = ("name", "amo_subdomain", "amo_host", "=amo_account_id")
+    # amo_host is where the client secret goes on every token refresh: set by the install flow
+    # (validated referer) only, never typed in here.
     readonly_fields = (
+        "amo_host",
         "access_key_masked",
         "installed_at",
         "disconnected_at",
@@ -62,6 +111,33 @@ class OrganizationAdmin(admin.ModelAdmin):
     )
     inlines = (CallSettingsInline,)
     date_hierarchy = "installed_at"
+    actions = ("rotate_access_key", "revoke_recording_links")
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # Deleting a customer's data is irreversible: superusers only.
+        return bool(request.user.is_superuser)
+
+    @admin.action(description=_("Выдать новый ключ доступа"), permissions=["act_for_customer"])
+    def rotate_access_key(self, request: HttpRequest, queryset: QuerySet[Organization]) -> None:
+        from integration.services import organization_access_key_rotate
+
+        for organization in queryset:
+            organization_access_key_rotate(organization=organization)
+            self.audit(request, organization, "выдан новый ключ доступа")
+        self.message_user(request, _("Ключи заменены: %(n)s") % {"n": queryset.count()})
+
+    @admin.action(
+        description=_("Отозвать ссылки на записи разговоров"), permissions=["act_for_customer"]
+    )
+    def revoke_recording_links(
+        self, request: HttpRequest, queryset: QuerySet[Organization]
+    ) -> None:
+        from pbx.recording_links import recording_links_revoke
+
+        for organization in queryset:
+            recording_links_revoke(organization=organization)
+            self.audit(request, organization, "отозваны ссылки на записи разговоров")
+        self.message_user(request, _("Ссылки отозваны: %(n)s") % {"n": queryset.count()})
 
     @admin.display(description=_("amoCRM"), ordering="amo_host")
     def amo_link(self, obj: Organization) -> str:
@@ -77,7 +153,7 @@ class OrganizationAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(TenantAdmin):
     list_display = ("created_at", "organization", "level", "kind", "message")
     list_filter = ("level", "kind", "created_at")
     search_fields = ("message", "kind", "organization__name", "=organization__amo_account_id")
@@ -105,7 +181,7 @@ class MappedFilter(admin.SimpleListFilter):
 
 
 @admin.register(ManagerMapping)
-class ManagerMappingAdmin(admin.ModelAdmin):
+class ManagerMappingAdmin(TenantAdmin):
     list_display = ("organization", "abonent", "enabled", "amo_user_id", "updated_at")
     list_filter = ("enabled", MappedFilter, "organization")
     search_fields = (
@@ -121,7 +197,7 @@ class ManagerMappingAdmin(admin.ModelAdmin):
 
 
 @admin.register(CallDelivery)
-class CallDeliveryAdmin(admin.ModelAdmin):
+class CallDeliveryAdmin(TenantAdmin):
     """Support's view of the pipeline: what became of each call, and «retry» for failed ones."""
 
     list_display = (
@@ -151,13 +227,17 @@ class CallDeliveryAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.action(description=_("Повторить передачу в amoCRM"))
+    @admin.action(description=_("Повторить передачу в amoCRM"), permissions=["act_for_customer"])
     def retry_deliveries(self, request: HttpRequest, queryset: QuerySet[CallDelivery]) -> None:
         from integration.pipeline import delivery_retry
 
         retried = 0
         for delivery in queryset.select_related("organization"):
-            retried += delivery_retry(
-                organization=delivery.organization, call_id=delivery.pbx_call_id
-            )
+            if delivery_retry(organization=delivery.organization, call_id=delivery.pbx_call_id):
+                retried += 1
+                self.audit(
+                    request,
+                    delivery.organization,
+                    f"повтор передачи звонка #{delivery.pbx_call_id} в amoCRM",
+                )
         self.message_user(request, _("Поставлено в очередь: %(n)s") % {"n": retried})

@@ -145,6 +145,17 @@ def audit_record(
         )
 
 
+def audit_staff_action(*, organization: Organization | int, user: Any, action: str) -> AuditEntry:
+    """Support staff acted for the customer (cabinet or admin): the log names the staff member."""
+    username = user.get_username()
+    return audit_record(
+        organization=organization,
+        kind="support.acted",
+        message=f"Сотрудник поддержки {username}: {action}",
+        data={"staff_user_id": user.pk, "staff_username": username},
+    )
+
+
 def audit_prune(*, older_than: datetime) -> int:
     from integration.tenancy import scopes_disabled
 

@@ -447,34 +447,105 @@ def subscription_renew_due(*, now: datetime | None = None, limit: int | None = N
 # --- Events -------------------------------------------------------------------------------
 
 
-# secret hash -> (organization id, looked up at): saves a query per event on the hot path. A
-# revoked secret keeps working in a process for at most this long (secrets are never rotated
-# today; deleting an organization cascades, and its events then fail the FK and are dropped).
+# secret hash -> (organization id, cached until (monotonic)): saves a query per event on the hot
+# path. A replaced or deleted secret keeps working in a process for at most _SECRET_CACHE_SECONDS
+# (deleting an organization cascades, and its late events then fail the FK and are dropped).
 _SECRET_CACHE: dict[str, tuple[int, float]] = {}
 _SECRET_CACHE_SECONDS = 60.0
 _SECRET_CACHE_MAX = 10_000
 
 
-def webhook_organization_id(*, secret: str) -> int | None:
+def webhook_organization_id(*, secret: str, now: datetime | None = None) -> int | None:
     """The organization a webhook secret belongs to, looked up by its hash (so response time
-    does not depend on how much of a guess matched)."""
+    does not depend on how much of a guess matched). The previous secret of a rotation is
+    accepted until its grace deadline."""
     if not secret or len(secret) > 128:
         return None
     digest = webhook_secret_hash(secret)
     cached = _SECRET_CACHE.get(digest)
-    if cached is not None and time.monotonic() - cached[1] < _SECRET_CACHE_SECONDS:
+    if cached is not None and time.monotonic() < cached[1]:
         return cached[0]
+    now = now or timezone.now()
+    cache_for = _SECRET_CACHE_SECONDS
     with scopes_disabled():
         org_id = (
             BeelineCredentials.objects.filter(webhook_secret_hash=digest)
             .values_list("organization_id", flat=True)
             .first()
         )
+        if org_id is None:
+            previous = (
+                BeelineCredentials.objects.filter(
+                    previous_webhook_secret_hash=digest,
+                    previous_webhook_secret_valid_until__gt=now,
+                )
+                .values_list("organization_id", "previous_webhook_secret_valid_until")
+                .first()
+            )
+            if previous is not None:
+                org_id = previous[0]
+                cache_for = min(cache_for, (previous[1] - now).total_seconds())
     if org_id is not None:
         if len(_SECRET_CACHE) >= _SECRET_CACHE_MAX:
             _SECRET_CACHE.clear()
-        _SECRET_CACHE[digest] = (org_id, time.monotonic())
+        _SECRET_CACHE[digest] = (org_id, time.monotonic() + cache_for)
     return org_id
+
+
+def webhook_secret_rotate(
+    *, organization: Organization, now: datetime | None = None
+) -> Subscription:
+    """A new secret for the organization's event URL, and a Beeline subscription to the new URL.
+
+    The old URL keeps being accepted for PBX_WEBHOOK_SECRET_GRACE_SECONDS (events in flight,
+    Beeline's retries to the old subscription), and for as long as no subscription to the new
+    URL could be made (``webhook_secrets_expire``). Raises BeelineNotConfigured without a token;
+    a Beeline failure of the re-subscription is raised too (the beat keeps retrying it).
+    """
+    now = now or timezone.now()
+    secret = secrets.token_urlsafe(32)
+    with transaction.atomic(), organization_scope(organization):
+        credentials = BeelineCredentials.objects.select_for_update().filter().first()
+        if credentials is None or not credentials.api_token:
+            raise BeelineNotConfigured()
+        credentials.previous_webhook_secret_hash = credentials.webhook_secret_hash
+        credentials.previous_webhook_secret_valid_until = now + timedelta(
+            seconds=settings.PBX_WEBHOOK_SECRET_GRACE_SECONDS
+        )
+        credentials.webhook_secret = secret
+        credentials.webhook_secret_hash = webhook_secret_hash(secret)
+        credentials.webhook_secret_rotated_at = now
+        credentials.save()
+    _SECRET_CACHE.clear()
+    audit_record(
+        organization=organization,
+        kind="beeline.webhook_secret_rotated",
+        message=_("Адрес для событий Beeline заменён; прежний действует до %(until)s.")
+        % {"until": timezone.localtime(credentials.previous_webhook_secret_valid_until)},
+    )
+    return subscription_renew(organization=organization, now=now)
+
+
+def webhook_secrets_expire(*, now: datetime | None = None) -> int:
+    """Beat: forget previous webhook secrets past their grace deadline — but only once Beeline
+    posts to the new URL (an active subscription made after the rotation); until then the old
+    URL stays valid for another grace period. Returns the secrets forgotten."""
+    now = now or timezone.now()
+    grace = timedelta(seconds=settings.PBX_WEBHOOK_SECRET_GRACE_SECONDS)
+    with scopes_disabled():
+        due = BeelineCredentials.objects.filter(
+            previous_webhook_secret_valid_until__lte=now
+        ).exclude(previous_webhook_secret_hash="")
+        switched = Subscription.objects.filter(
+            organization_id=OuterRef("organization_id"),
+            status=Subscription.Status.ACTIVE,
+            created_at__gte=OuterRef("webhook_secret_rotated_at"),
+        )
+        forgotten = due.filter(Exists(switched)).update(
+            previous_webhook_secret_hash="", previous_webhook_secret_valid_until=None
+        )
+        due.filter(~Exists(switched)).update(previous_webhook_secret_valid_until=now + grace)
+    return forgotten
 
 
 # One statement, no savepoint: the webhook's only write (beeline-api.md §9.4 dedupe on eventID).

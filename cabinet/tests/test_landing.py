@@ -5,9 +5,9 @@ from urllib.parse import parse_qs, urlsplit
 from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.test import Client, RequestFactory
+from django.urls import reverse
 
 from crm.oauth_state import OAuthStateCookie
-from django.urls import reverse
 
 
 def test_landing_explains_and_offers_install_and_login(client: Client, db):
@@ -50,7 +50,9 @@ def test_anonymous_visitors_create_no_session_rows(client: Client, org, sandbox_
     # The install flow still recognises its state when amoCRM sends the browser back.
     from sandbox.amocrm.services import account_create, oauth_code_issue
 
-    account = account_create(subdomain="anonymousvisitor", name="Anon", users=[{"name": "A", "is_admin": True}])
+    account = account_create(
+        subdomain="anonymousvisitor", name="Anon", users=[{"name": "A", "is_admin": True}]
+    )
     state = parse_qs(urlsplit(client.get(reverse("cabinet:install"))["Location"]).query)["state"]
     done = client.get(
         "/amocrm/oauth/callback",

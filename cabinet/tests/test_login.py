@@ -96,9 +96,12 @@ def test_attempts_refused_for_one_address_do_not_count_towards_the_global_level(
 
     # 60 attempts from one address used 10 of the global 20: nobody else is slowed down.
     for n in range(9):
-        assert Client(REMOTE_ADDR=f"198.51.100.{n}").post(
-            LOGIN, {"key": access_key_generate()}
-        ).status_code == 200
+        assert (
+            Client(REMOTE_ADDR=f"198.51.100.{n}")
+            .post(LOGIN, {"key": access_key_generate()})
+            .status_code
+            == 200
+        )
     customer = Client(REMOTE_ADDR="198.51.100.200")
     assert customer.post(LOGIN, {"key": org.access_key}).status_code == 302
 
