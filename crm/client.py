@@ -135,8 +135,9 @@ class AmoTask(_Model):
 
 
 class TokenPair(_Model):
-    access_token: str
-    refresh_token: str
+    # repr=False: a pair printed in a log line, a traceback or a debugger never shows the tokens.
+    access_token: str = Field(repr=False)
+    refresh_token: str = Field(repr=False)
     expires_in: int = 86400
     token_type: str = "Bearer"
 
@@ -404,6 +405,9 @@ class StaticToken:
 
     def __init__(self, token: str) -> None:
         self._token = token
+
+    def __repr__(self) -> str:
+        return "StaticToken(…)"
 
     def access_token(self) -> str:
         return self._token

@@ -181,6 +181,7 @@ class PbxEventAdmin(TenantAdmin):
         "processed_at",
         "error",
     )
+    fields = readonly_fields  # the raw body is never a form field
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
