@@ -37,9 +37,13 @@ def _adopt_request_id(task: Any = None, **_: Any) -> None:
 @signals.setup_logging.connect
 def _keep_django_logging(**_: Any) -> None:
     """Workers log through Django's LOGGING (one JSON line, secrets redacted): with a receiver
-    on this signal Celery installs no handler of its own on the root logger."""
+    on this signal Celery installs no handler of its own (root, ``celery.task``). What Celery
+    would then skip is done here: stray prints on stdout/stderr go to a logger too, so they pass
+    the same redacting handler."""
     import logging.config
 
     from django.conf import settings
 
     logging.config.dictConfig(settings.LOGGING)
+    if app.conf.worker_redirect_stdouts:
+        app.log.redirect_stdouts(app.conf.worker_redirect_stdouts_level)
