@@ -27,11 +27,11 @@ class StaffAdminSite(OTPAdminSite):
         # Keep the "admin" URL namespace (OTPAdminSite would default to "otpadmin").
         super().__init__(name)
 
-    @property  # type: ignore[override]
+    @property
     def login_form(self) -> Any:
         return OTPAdminAuthenticationForm if staff_2fa_required() else AdminAuthenticationForm
 
-    @property  # type: ignore[override]
+    @property
     def login_template(self) -> str | None:
         return OTPAdminSite.login_template if staff_2fa_required() else None
 

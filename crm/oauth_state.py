@@ -32,7 +32,7 @@ class OAuthStateCookie(dict[str, Any]):
         except (KeyError, signing.BadSignature):
             return cls()
         try:
-            loaded = json.loads(data)
+            loaded = json.loads(data or "")
         except ValueError:
             return cls()
         return cls(loaded) if isinstance(loaded, dict) else cls()

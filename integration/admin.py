@@ -62,10 +62,11 @@ class TenantAdmin(admin.ModelAdmin):
         self._audit_admin_edit(request, obj, "изменено")
         return super().log_change(request, obj, message)
 
-    def log_deletion(self, request: HttpRequest, obj: Model, object_repr: str) -> Any:
-        if not isinstance(obj, Organization):
-            self._audit_admin_edit(request, obj, "удалено")
-        return super().log_deletion(request, obj, object_repr)
+    def log_deletions(self, request: HttpRequest, queryset: Any) -> Any:
+        for obj in queryset:
+            if not isinstance(obj, Organization):
+                self._audit_admin_edit(request, obj, "удалено")
+        return super().log_deletions(request, queryset)
 
 
 class CallSettingsInline(admin.StackedInline):

@@ -38,8 +38,16 @@ def honcho(
     no_env_file.write_text("")
     with open(log, "ab") as out:
         return subprocess.Popen(  # noqa: S603 (fixed arguments: our own Procfile)
-            [f"{VENV_BIN}/honcho", "--no-colour", "-e", str(no_env_file), "start",
-             "-p", str(port), process],  # fmt: skip
+            [
+                f"{VENV_BIN}/honcho",
+                "--no-colour",
+                "-e",
+                str(no_env_file),
+                "start",
+                "-p",
+                str(port),
+                process,
+            ],  # fmt: skip
             cwd=ROOT,
             env=env,
             stdout=out,

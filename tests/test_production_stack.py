@@ -36,8 +36,7 @@ def production_env(tmp_path: Path) -> dict[str, str]:
         "AMOCRM_CLIENT_ID": "00000000-0000-0000-0000-000000000000",
         "AMOCRM_CLIENT_SECRET": "client-secret-of-the-stack-test",
         "DATABASE_URL": (
-            f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
-            f"/{db['NAME']}"
+            f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
         ),
         "REDIS_URL": settings.REDIS_URL,
         "STATIC_ROOT": str(tmp_path / "staticfiles"),

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 import requests
 import sentry_sdk
-from django.conf import settings
 from django.db import connection
 from sentry_sdk.transport import Transport
 

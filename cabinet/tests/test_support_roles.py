@@ -288,3 +288,20 @@ def test_without_two_factor_required_the_admin_login_is_plain(settings, db):
     assert 'name="otp_token"' not in page
     with scopes_disabled():
         assert not TOTPDevice.objects.exists()
+
+
+def test_the_first_totp_device_is_made_from_the_command_line(db):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    user = _staff("newcomer")
+    out = StringIO()
+    call_command("staff_totp", "newcomer", stdout=out)
+    assert "otpauth://totp/" in out.getvalue()
+    assert TOTPDevice.objects.get(user=user).confirmed
+    with pytest.raises(CommandError):
+        call_command("staff_totp", "newcomer", stdout=StringIO())  # no silent replacement
+    get_user_model().objects.create_user("customer-ish", password=PASSWORD)
+    with pytest.raises(CommandError):
+        call_command("staff_totp", "customer-ish", stdout=StringIO())

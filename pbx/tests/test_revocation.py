@@ -184,9 +184,7 @@ def test_rotation_resubscribes_at_beeline_and_keeps_the_old_url_for_a_grace_peri
         )
         return (
             Client()
-            .generic(
-                "POST", f"/beeline/events/{secret}", data=body, content_type="application/xml"
-            )
+            .generic("POST", f"/beeline/events/{secret}", data=body, content_type="application/xml")
             .status_code
         )
 
