@@ -1,4 +1,4 @@
-"""The one door to amoCRM's API (reference: ../shared/docs/amocrm-api.md).
+"""The one door to amoCRM's API (reference: docs/amocrm-api.md).
 
 Every request goes through the module's ``_request()``: a mandatory timeout, errors mapped to
 ``crm.errors``, JSON (hal/problem) parsed. ``AmoClient`` adds what an account needs on top: the
