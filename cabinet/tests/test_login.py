@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 from django.conf import settings
 from django.test import Client, override_settings
 from django.urls import reverse
@@ -8,6 +9,12 @@ from cabinet.access import SESSION_ORGANIZATIONS
 from integration.access_keys import access_key_generate
 
 LOGIN = "/cabinet/login"
+
+
+@pytest.fixture(autouse=True)
+def _one_throttle_window(monkeypatch):
+    """Every attempt of a test falls in the same one-minute window."""
+    monkeypatch.setattr("cabinet.throttling._now", lambda: 1_800_000_030.0)
 
 
 def test_login_page_asks_for_the_key(client: Client):
