@@ -31,6 +31,7 @@ from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 
 from config.admin_site import staff_2fa_required
 from integration.models import Organization
@@ -187,8 +188,6 @@ def organization_required(
             organization = organization_for_request(request, org_id)
             request.organization = organization  # type: ignore[attr-defined]
             if request.cabinet_role == Role.SUPPORT and not support_may_read:  # type: ignore[attr-defined]
-                from django.utils.translation import gettext as _
-
                 return forbidden(
                     request,
                     organization,
