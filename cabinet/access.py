@@ -10,7 +10,7 @@ on) may open any organization:
 
 - **support** (``is_staff``, no special permission) reads Dashboard (the call journal) and
   Диагностика, and never sees an access key or a token;
-- **support acting for the customer** needs the ``integration.act_for_customer`` permission;
+- **support acting for the customer** needs the ``core.act_for_customer`` permission;
   it opens every tab and may change settings, managers, retry calls, replace the Beeline token
   and rotate the key, and each such change is written to the organization's audit log with the
   staff member's name (``support_audit``). The access key itself is never shown to staff;
@@ -33,14 +33,14 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
-from config.admin_site import staff_2fa_required
-from integration.models import Organization
-from integration.tenancy import organization_scope
+from core.admin_site import staff_2fa_required
+from core.models import Organization
+from core.tenancy import organization_scope
 
 # {organization id (str): access key generation it was unlocked with}
 SESSION_ORGANIZATIONS = "cabinet_unlocked"
 SESSION_CURRENT = "cabinet_current"
-ACT_FOR_CUSTOMER = "integration.act_for_customer"
+ACT_FOR_CUSTOMER = "core.act_for_customer"
 _CACHE_ATTR = "_cabinet_unlocked_ids"
 
 
@@ -212,6 +212,6 @@ def support_audit(request: HttpRequest, organization: Organization, action: str)
     """Write what a staff member did for the customer to the organization's audit log."""
     if request_role(request) != Role.SUPPORT_ACTING:
         return
-    from integration.services import audit_staff_action
+    from core.services import audit_staff_action
 
     audit_staff_action(organization=organization, user=request.user, action=action)

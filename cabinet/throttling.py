@@ -1,6 +1,6 @@
 """Login throttling: fixed one-minute windows counted in Redis (through the Django cache).
 
-Each client address (``config.client_ip``: REMOTE_ADDR, or X-Forwarded-For behind
+Each client address (``core.client_ip``: REMOTE_ADDR, or X-Forwarded-For behind
 ``TRUSTED_PROXY_COUNT`` proxies of ours) gets ``CABINET_LOGIN_ATTEMPTS_PER_IP`` attempts a
 minute. Attempts refused for that address are not counted any further, so one address cannot
 push everybody else towards the global level. The global level does not lock anyone out: above
@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
 
-from config.client_ip import client_address
+from core.client_ip import client_address
 
 logger = logging.getLogger(__name__)
 

@@ -34,26 +34,17 @@ from cabinet.forms import (
 from cabinet.responses import form_response, saved_response, toast_trigger
 from cabinet.throttling import login_attempt_allowed
 from cabinet.widget_state import widget_state
+from core.models import Organization
+from core.selectors import organization_by_access_key
+from core.services import organization_access_key_rotate, organization_delete
 from crm.errors import AmoError
 from crm.models import AmoUser
 from crm.oauth_state import OAuthStateCookie
 from crm.selectors import amo_authorize_url, amo_users_for
 from crm.services import amo_users_refresh
-from integration.models import Organization
 from integration.pipeline import delivery_retry
-from integration.selectors import (
-    call_journal,
-    call_settings_for,
-    manager_rows_for,
-    organization_by_access_key,
-)
-from integration.services import (
-    ManagerMappingConflict,
-    call_settings_update,
-    manager_mappings_save,
-    organization_access_key_rotate,
-    organization_delete,
-)
+from integration.selectors import call_journal, call_settings_for, manager_rows_for
+from integration.services import ManagerMappingConflict, call_settings_update, manager_mappings_save
 from pbx.errors import BeelineError, BeelineTokenRejected
 from pbx.recording_links import recording_links_revoke
 from pbx.selectors import numbers_for, pbx_health

@@ -4,6 +4,6 @@ from django.contrib.admin.apps import AdminConfig
 
 
 class BeetelAdminConfig(AdminConfig):
-    """django.contrib.admin with the support staff's site (config/admin_site.py)."""
+    """django.contrib.admin with the support staff's site (core/admin_site.py)."""
 
-    default_site = "config.admin_site.StaffAdminSite"
+    default_site = "core.admin_site.StaffAdminSite"

@@ -32,7 +32,7 @@ from django.core import signing
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import F
 
-from integration.models import Organization
+from core.models import Organization
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ def recording_ref_from_token(*, token: str) -> RecordingRef | None:
 def recording_links_revoke(*, organization: Organization) -> int:
     """Stop every recording link of the organization made so far; returns the new generation.
     Links made from now on work (amoCRM keeps the old ones: they answer 404)."""
-    from integration.services import audit_record
+    from core.services import audit_record
 
     Organization.objects.filter(pk=organization.pk).update(
         recording_links_generation=F("recording_links_generation") + 1

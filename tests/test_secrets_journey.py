@@ -21,11 +21,11 @@ from sentry_sdk.transport import Transport
 
 from config.celery_app import app as celery_app
 from config.sentry import sentry_init
+from core.models import Organization
+from core.tenancy import organization_scope, scopes_disabled
 from crm.errors import AmoError
 from crm.models import AmoCredentials
 from crm.services import amo_tokens_refresh
-from integration.models import Organization
-from integration.tenancy import organization_scope, scopes_disabled
 from pbx.models import BeelineCredentials
 from sandbox.amocrm.services import account_create, oauth_code_issue
 from sandbox.amocrm.widget_host.views import disposable_token

@@ -7,9 +7,9 @@ from __future__ import annotations
 from django.test import Client
 from django.urls import reverse
 
-from cabinet.tests.conftest import login_with_key
-from integration.models import AuditEntry, Organization
-from integration.tenancy import organization_scope
+from cabinet.testing import login_with_key
+from core.models import AuditEntry, Organization
+from core.tenancy import organization_scope
 
 LOGIN = "/cabinet/login"
 
@@ -76,3 +76,35 @@ def test_pages_showing_a_key_are_never_cached(cabinet: Client, org):
     response = cabinet.get(reverse("cabinet:keys", args=[org.pk]))
     assert org.access_key in response.content.decode()
     assert "no-store" in response["Cache-Control"]
+
+
+def test_revoking_recording_links_from_the_cabinet(cabinet: Client, org, outsider):
+    from django.utils import timezone
+
+    from pbx.models import PbxCall
+    from pbx.recording_links import recording_ref_from_token
+    from pbx.selectors import call_recording_url
+
+    def link_of(organization) -> str:
+        with organization_scope(organization):
+            call = PbxCall.objects.create(
+                organization=organization,
+                ext_tracking_id=f"revoke-{organization.pk}",
+                direction="in",
+                answered_at=timezone.now(),
+                recording_user_id="9161110001@ip.beeline.ru",
+            )
+        return call_recording_url(call=call).rsplit("/", 1)[1]
+
+    mine, theirs = link_of(org), link_of(outsider)
+
+    response = cabinet.post(reverse("cabinet:recording_links_revoke", args=[org.pk]))
+
+    assert response.status_code == 302
+    assert recording_ref_from_token(token=mine) is None
+    assert recording_ref_from_token(token=theirs) is not None
+    assert (
+        cabinet.post(reverse("cabinet:recording_links_revoke", args=[outsider.pk])).status_code
+        == 404
+    )
+    assert recording_ref_from_token(token=theirs) is not None

@@ -68,7 +68,6 @@ def test_expired_sessions_are_cleared_by_the_beat_task(client: Client, org):
     from django.utils import timezone
 
     from cabinet.tasks import sessions_clear_expired
-    from config.settings.base import CELERY_BEAT_SCHEDULE
 
     client.post(reverse("cabinet:login"), {"key": org.access_key})
     live = Session.objects.get()
@@ -79,5 +78,5 @@ def test_expired_sessions_are_cleared_by_the_beat_task(client: Client, org):
     sessions_clear_expired.delay()
 
     assert list(Session.objects.values_list("session_key", flat=True)) == [live.session_key]
-    scheduled = {entry["task"] for entry in CELERY_BEAT_SCHEDULE.values()}
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert "cabinet.tasks.sessions_clear_expired" in scheduled

@@ -12,10 +12,11 @@ from django.urls import reverse
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from cabinet.tests.conftest import ORGANIZATION_PAGES, calls_make
-from integration.models import AuditEntry, CallDelivery, Organization
+from cabinet.testing import ORGANIZATION_PAGES, calls_make
+from core.models import AuditEntry, Organization
+from core.tenancy import organization_scope, scopes_disabled
+from integration.models import CallDelivery
 from integration.selectors import call_settings_for
-from integration.tenancy import organization_scope, scopes_disabled
 
 READABLE = ["cabinet:dashboard", "cabinet:diagnostics"]
 ACTING_ONLY = [name for name in ORGANIZATION_PAGES if name not in READABLE]
@@ -179,7 +180,7 @@ def test_admin_delete_of_an_organization_needs_a_superuser(client: Client, org):
         )
     )
     client.force_login(user)
-    url = reverse("admin:integration_organization_delete", args=[org.pk])
+    url = reverse("admin:core_organization_delete", args=[org.pk])
     assert client.post(url, {"post": "yes"}).status_code == 403
     assert Organization.objects.filter(pk=org.pk).exists()
 
@@ -207,7 +208,7 @@ def test_admin_actions_for_customers_need_the_permission(client: Client, org):
 
 
 def test_admin_shows_amo_host_read_only(admin_client: Client, org):
-    url = reverse("admin:integration_organization_change", args=[org.pk])
+    url = reverse("admin:core_organization_change", args=[org.pk])
     page = admin_client.get(url).content.decode()
     assert 'name="amo_host"' not in page
     admin_client.post(

@@ -24,7 +24,7 @@ if (BASE_DIR / ".env").is_file():
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
 INSTALLED_APPS = [
-    # django.contrib.admin with the staff site of config/admin_site.py (two-factor when required)
+    # django.contrib.admin with the staff site of core/admin_site.py (two-factor when required)
     "config.apps.BeetelAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "core",
     "integration",
     "pbx",
     "crm",
@@ -57,7 +58,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
-    "integration.tenancy.AdminUnscopedMiddleware",
+    "core.tenancy.AdminUnscopedMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -95,13 +96,20 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+# Seconds; every Redis client of the application (core.redis) fails within these when Redis is
+# down or frozen, instead of hanging a request or a worker.
+REDIS_CONNECT_TIMEOUT = env.float("REDIS_CONNECT_TIMEOUT", default=1.0)
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=2.0)
 
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "beetel",
-        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        "OPTIONS": {
+            "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+            "socket_timeout": REDIS_SOCKET_TIMEOUT,
+        },
     }
 }
 
@@ -132,7 +140,7 @@ SESSION_SAVE_EVERY_REQUEST = False
 CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 
-# --- Product configuration [contract: architecture.md "Configuration"] -----------------------
+# --- Product configuration [contract: docs/architecture.md "Configuration"] -----------------------
 SECRET_KEY = env.str("SECRET_KEY", default="")
 # Comma-separated Fernet keys, newest first. The newest encrypts; all of them decrypt.
 FIELD_ENCRYPTION_KEYS: list[str] = env.list("FIELD_ENCRYPTION_KEYS", default=[])
@@ -164,7 +172,7 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
 AXES_RESET_ON_SUCCESS = True
-AXES_CLIENT_IP_CALLABLE = "config.client_ip.client_address"
+AXES_CLIENT_IP_CALLABLE = "core.client_ip.client_address"
 AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
 # The cabinet's key login (cabinet/throttling.py): per client address, and the global level
 # above which every address is held to the stricter limit (slower guessing, nobody locked out).
@@ -214,7 +222,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # a name that does not exist yet is simply never sent (a later issue fills it in).
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "audit-prune": {
-        "task": "integration.tasks.audit_prune",
+        "task": "core.tasks.audit_prune",
         "schedule": crontab(minute=17, hour=3),
     },
     # Every token is refreshed hours before it expires, so refresh tokens never reach 3 months.
@@ -331,7 +339,7 @@ PBX_RECONCILE_HOURS = env.int("PBX_RECONCILE_HOURS", default=2)
 PBX_RECONCILE_GRACE_SECONDS = 120
 
 # --- amoCRM (crm) ----------------------------------------------------------------------------
-# Paced well below amoCRM's 7 requests/second per account (amocrm-api.md §8): at 5/s any 8
+# Paced well below amoCRM's 7 requests/second per account (docs/amocrm-api.md §8): at 5/s any 8
 # requests span 1.4 s, so up to 0.4 s of transit jitter cannot make amoCRM count 8 in a second.
 AMOCRM_RATE_LIMIT_PER_SECOND = env.int("AMOCRM_RATE_LIMIT_PER_SECOND", default=5)
 # The widget API's telephony side (crm.telephony.TelephonyBackend), provided by integration.

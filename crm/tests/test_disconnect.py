@@ -3,11 +3,11 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from core.models import AuditEntry, Organization
+from core.tenancy import organization_scope
 from crm.models import AmoCredentials
 from crm.services import amo_disconnect_signature
 from crm.signals import amo_disconnected
-from integration.models import AuditEntry, Organization
-from integration.tenancy import organization_scope
 from sandbox.amocrm.services import faults_set, tokens_revoke, uninstall_run
 
 

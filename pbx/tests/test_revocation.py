@@ -12,9 +12,9 @@ from django.core import signing
 from django.test import Client, TestCase
 from django.utils import timezone
 
-from integration.models import Organization
-from integration.services import organization_delete, organization_set_status
-from integration.tenancy import organization_scope, scopes_disabled
+from core.models import Organization
+from core.services import organization_delete, organization_set_status
+from core.tenancy import organization_scope, scopes_disabled
 from pbx import services
 from pbx.models import BeelineCredentials, PbxCall, PbxEvent, Subscription
 from pbx.recording_links import recording_links_revoke, recording_ref_from_token
@@ -139,19 +139,6 @@ def test_links_made_before_opaque_links_still_open_until_revoked(connected, beel
     recording_links_revoke(organization=connected)
 
     assert recording_ref_from_token(token=legacy) is None
-
-
-def test_cabinet_revoke_button(connected, beeline_pbx, client: Client):
-    from cabinet.tests.conftest import login_with_key
-
-    call = _answered_call(connected, beeline_pbx)
-    link = _token(call_recording_url(call=call))
-    login_with_key(client, connected)
-
-    response = client.post(f"/cabinet/{connected.pk}/recordings/revoke")
-
-    assert response.status_code == 302
-    assert recording_ref_from_token(token=link) is None
 
 
 # --- webhook secrets -------------------------------------------------------------------------
