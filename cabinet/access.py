@@ -27,7 +27,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, overload
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -168,9 +168,16 @@ def forbidden(request: HttpRequest, organization: Organization, message: str) ->
     )
 
 
+View = Callable[..., HttpResponse]
+
+
+@overload
+def organization_required(view: View) -> View: ...
+@overload
+def organization_required(*, support_may_read: bool = False) -> Callable[[View], View]: ...
 def organization_required(
-    view: Callable[..., HttpResponse] | None = None, *, support_may_read: bool = False
-) -> Any:
+    view: View | None = None, *, support_may_read: bool = False
+) -> View | Callable[[View], View]:
     """Decorate a view taking ``(request, organization, ...)`` and routed with ``<int:org_id>``.
 
     A visitor with nothing unlocked is sent to the login page; otherwise the organization must be
@@ -180,7 +187,7 @@ def organization_required(
     tenant scope.
     """
 
-    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    def decorate(view: View) -> View:
         @wraps(view)
         def wrapper(request: HttpRequest, org_id: int, *args: Any, **kwargs: Any) -> HttpResponse:
             if not session_has_access(request):

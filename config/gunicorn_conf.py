@@ -22,13 +22,15 @@ access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(L)ss'
 logger_class = "config.gunicorn_conf.RedactingLogger"
 
 
-class RedactingLogger(Logger):
+class RedactingLogger(Logger):  # type: ignore[misc]  # gunicorn ships no types
     """gunicorn's logger with every access-log atom redacted, and a redacting error log."""
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
         self.error_log.addFilter(SecretRedactingFilter())
 
-    def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> dict:
-        atoms = super().atoms(resp, req, environ, request_time)
+    def atoms(
+        self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any
+    ) -> dict[str, Any]:
+        atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
         return {key: redact_value(key, value) for key, value in atoms.items()}

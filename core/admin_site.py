@@ -19,7 +19,7 @@ def staff_2fa_required() -> bool:
     return bool(getattr(settings, "STAFF_REQUIRE_2FA", False))
 
 
-class StaffAdminSite(OTPAdminSite):
+class StaffAdminSite(OTPAdminSite):  # type: ignore[misc]  # django-otp ships no types
     site_header = "Beetel · поддержка"
     site_title = "Beetel"
 
@@ -37,5 +37,5 @@ class StaffAdminSite(OTPAdminSite):
 
     def has_permission(self, request: HttpRequest) -> bool:
         if staff_2fa_required():
-            return super().has_permission(request)
+            return bool(super().has_permission(request))
         return AdminSite.has_permission(self, request)

@@ -7,8 +7,8 @@ from django.utils.translation import gettext_lazy as _
 
 from core import admin as core_admin
 from core.models import Organization
+from integration.delivery.operations import delivery_retry
 from integration.models import CallDelivery, CallSettings, ManagerMapping
-from integration.pipeline import delivery_retry
 
 
 class CallSettingsInline(admin.StackedInline):

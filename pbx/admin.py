@@ -6,7 +6,8 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import TenantAdmin, mask_secret
-from pbx import services
+from pbx import subscriptions
+from pbx.connection import pbx_sync
 from pbx.errors import BeelineError, BeelineNotConfigured
 from pbx.models import (
     Abonent,
@@ -17,6 +18,7 @@ from pbx.models import (
     PbxNumber,
     Subscription,
 )
+from pbx.subscriptions import subscription_renew
 from pbx.xsi import xsi_body_scrub
 
 
@@ -54,7 +56,7 @@ class BeelineCredentialsAdmin(TenantAdmin):
         for credentials in queryset.select_related("organization"):
             self.audit(request, credentials.organization, "обновление абонентов из Beeline")
             try:
-                abonents, numbers = services.pbx_sync(organization=credentials.organization)
+                abonents, numbers = pbx_sync(organization=credentials.organization)
             except (BeelineError, BeelineNotConfigured) as exc:
                 self.message_user(request, f"{credentials.organization}: {exc}", messages.ERROR)
             else:
@@ -71,7 +73,7 @@ class BeelineCredentialsAdmin(TenantAdmin):
         for credentials in queryset.select_related("organization"):
             self.audit(request, credentials.organization, "продление подписки Beeline")
             try:
-                subscription = services.subscription_renew(organization=credentials.organization)
+                subscription = subscription_renew(organization=credentials.organization)
             except (BeelineError, BeelineNotConfigured) as exc:
                 self.message_user(request, f"{credentials.organization}: {exc}", messages.ERROR)
             else:
@@ -90,7 +92,7 @@ class BeelineCredentialsAdmin(TenantAdmin):
     ) -> None:
         for credentials in queryset.select_related("organization"):
             try:
-                services.webhook_secret_rotate(organization=credentials.organization)
+                subscriptions.webhook_secret_rotate(organization=credentials.organization)
             except (BeelineError, BeelineNotConfigured) as exc:
                 self.message_user(request, f"{credentials.organization}: {exc}", messages.ERROR)
             else:

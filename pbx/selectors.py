@@ -117,4 +117,4 @@ def call_recording_url(*, call: PbxCall, generation: int | None = None) -> str |
         user_id=call.recording_user_id,
         generation=generation,
     )
-    return settings.PUBLIC_URL + reverse("pbx:recording", kwargs={"token": token})
+    return f"{settings.PUBLIC_URL}{reverse('pbx:recording', kwargs={'token': token})}"

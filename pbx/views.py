@@ -12,7 +12,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from pbx import services
+from pbx import events
+from pbx.credentials import beeline_client_for
 from pbx.errors import BeelineError, BeelineNotConfigured, BeelineNotFound
 from pbx.recording_links import recording_ref_from_token
 from pbx.xsi import (
@@ -43,7 +44,7 @@ def beeline_events(request: HttpRequest, secret: str, extra: str = "") -> HttpRe
     if the event cannot be stored we answer 503, so a retrying sender tries again.
     """
     try:
-        organization_id = services.webhook_organization_id(secret=secret)
+        organization_id = events.webhook_organization_id(secret=secret)
     except Exception:  # the database is unreachable: ask the sender to come back
         logger.exception("beeline webhook secret lookup failed")
         return _text(503, "temporarily unavailable, retry later")
@@ -72,7 +73,7 @@ def beeline_events(request: HttpRequest, secret: str, extra: str = "") -> HttpRe
         return _text(200, "ignored: no call data")
     try:
         # Stored without our callback URL: the secret must not sit in the events table.
-        stored = services.event_store(
+        stored = events.event_store(
             organization_id=organization_id, event=event, body=xsi_body_scrub(text, secret=secret)
         )
     except Exception:
@@ -96,7 +97,7 @@ def recording(request: HttpRequest, token: str) -> HttpResponse | StreamingHttpR
     if ref is None:
         return _text(404, not_found)
     try:
-        _credentials, client = services.beeline_client_for(ref.organization_id)
+        _credentials, client = beeline_client_for(ref.organization_id)
     except BeelineNotConfigured:
         return _text(404, not_found)
     try:

@@ -56,7 +56,7 @@ def _audit(org: Organization, kind: str = "support.acted") -> list[AuditEntry]:
 def test_support_reads_journal_and_diagnostics_without_keys_or_tokens(
     support: Client, org, outsider, beeline_pbx, name
 ):
-    from pbx.services import beeline_token_save
+    from pbx.connection import beeline_token_save
 
     beeline_token_save(organization=org, token=beeline_pbx.token)
     calls_make(org, 3)
