@@ -136,8 +136,9 @@ class AmoTask(_Model):
 
 
 class TokenPair(_Model):
-    access_token: str
-    refresh_token: str
+    # repr=False: a pair printed in a log line, a traceback or a debugger never shows the tokens.
+    access_token: str = Field(repr=False)
+    refresh_token: str = Field(repr=False)
     expires_in: int = 86400
     token_type: str = "Bearer"
 
@@ -340,6 +341,17 @@ def _oauth_post(*, base_url: str, body: dict[str, str], timeout: tuple[float, fl
         raise AmoTransientError("amoCRM вернул непонятный ответ на запрос токена.") from exc
 
 
+def token_probe(*, base_url: str, access_token: str, timeout: tuple[float, float]) -> None:
+    """``GET /api/v4/account`` with a bare access token (no refresh, no pacing): returns if
+    amoCRM accepts the token, raises the ``crm.errors`` class of its answer otherwise."""
+    _request(
+        "GET",
+        f"{base_url}/api/v4/account",
+        headers={"Authorization": f"Bearer {access_token}"},
+        timeout=timeout,
+    )
+
+
 def oauth_redirect_uri() -> str:
     return f"{settings.PUBLIC_URL}/amocrm/oauth/callback"
 
@@ -392,6 +404,9 @@ class StaticToken:
 
     def __init__(self, token: str) -> None:
         self._token = token
+
+    def __repr__(self) -> str:
+        return "StaticToken(…)"
 
     def access_token(self) -> str:
         return self._token

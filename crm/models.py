@@ -33,6 +33,11 @@ class AmoCredentials(TenantModel):
         _("состояние"), max_length=20, choices=Status.choices, default=Status.OK, db_index=True
     )
     last_error = models.TextField(_("последняя ошибка"), blank=True)
+    # A signed uninstall hook arrived but amoCRM could not yet confirm that our access is really
+    # revoked (it was unreachable): the tokens are kept and the check is retried.
+    disconnect_requested_at = models.DateTimeField(
+        _("запрошено отключение"), null=True, blank=True, db_index=True
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
