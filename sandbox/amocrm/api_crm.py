@@ -276,9 +276,7 @@ def _leads_add(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
             if pipeline is None:
                 errors.add("NotSupportedChoice", "pipeline_id", "Pipeline not found")
         status = item.get("status_id")
-        stage = (
-            next((s for s in pipeline.stages if s.id == status), None) if pipeline else None
-        )
+        stage = next((s for s in pipeline.stages if s.id == status), None) if pipeline else None
         if status is not None and pipeline is not None and stage is None:
             errors.add("NotSupportedChoice", "status_id", "Status not found")
         elif stage is not None and stage.type == 1:

@@ -642,9 +642,7 @@ def lead_create(
 ) -> Lead:
     """A lead in ``pipeline_id`` (default: the main pipeline); ``status_id`` defaults to the
     pipeline's first open stage."""
-    pipeline = (
-        main_pipeline(account) if pipeline_id is None else pipeline_get(account, pipeline_id)
-    )
+    pipeline = main_pipeline(account) if pipeline_id is None else pipeline_get(account, pipeline_id)
     if pipeline is None:
         raise ValueError(f"pipeline {pipeline_id} is not the account's")
     status = status_id if status_id is not None else pipeline.first_open_stage.id
@@ -769,7 +767,9 @@ def note_add(
 # receiver, re-reading the contact through the API, sees the change.
 
 
-def contact_responsible_change(*, contact: Contact, responsible: User, by: User | None = None) -> bool:
+def contact_responsible_change(
+    *, contact: Contact, responsible: User, by: User | None = None
+) -> bool:
     """A manager hands the contact to another user on its card (the account page does this):
     ``responsible_contact`` and ``update_contact`` hooks. Returns False when nothing changed."""
     if responsible.account_id != contact.account_id:

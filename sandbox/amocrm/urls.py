@@ -33,7 +33,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="account_unsorted_decide",
     ),
     path(
-        "accounts/<int:account_id>/pipelines", views.account_pipeline_add, name="account_pipeline_add"
+        "accounts/<int:account_id>/pipelines",
+        views.account_pipeline_add,
+        name="account_pipeline_add",
     ),
     path(
         "accounts/<int:account_id>/actions/<slug:action>",
