@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from crm.models import AmoAccountState, AmoCredentials, AmoUser
+from crm.models import AmoAccountState, AmoCredentials, AmoPipeline, AmoUser, AmoWebhook
 from integration.models import AuditEntry, Organization
 from integration.tenancy import organization_scope
 
@@ -29,6 +29,17 @@ def amo_users_for(*, organization: Organization, include_inactive: bool = False)
         if not include_inactive:
             qs = qs.filter(active=True)
         return list(qs.order_by("name", "amo_id"))
+
+
+def amo_pipelines_for(*, organization: Organization) -> list[AmoPipeline]:
+    """The cached lead pipelines (loaded on «Настройки звонков»), in amoCRM's order."""
+    with organization_scope(organization):
+        return list(AmoPipeline.objects.filter(organization=organization))
+
+
+def amo_webhook_for(*, organization: Organization) -> AmoWebhook | None:
+    with organization_scope(organization):
+        return AmoWebhook.objects.filter(organization=organization).first()
 
 
 def amo_user_get(*, organization: Organization, amo_id: int) -> AmoUser | None:

@@ -63,3 +63,17 @@ def amo_account_sync(organization_id: int) -> None:
         services.amo_account_sync(organization=organization)
     except (AmoAuthError, AmoPaused):
         pass
+
+
+@_crm_task
+def amo_webhooks_subscribe(organization_id: int) -> None:
+    """At install and re-install: subscribe to the contact webhooks routing follows."""
+    from crm.webhooks import amo_webhooks_subscribe as subscribe
+
+    organization = _organization(organization_id)
+    if organization is None:
+        return
+    try:
+        subscribe(organization=organization)
+    except (AmoAuthError, AmoPaused):
+        pass  # stored on the webhook row; Диагностика shows it

@@ -1,4 +1,5 @@
-"""amoCRM calls these: the OAuth redirect URI (install / re-authorize) and the uninstall hook."""
+"""amoCRM calls these: the OAuth redirect URI (install / re-authorize), the uninstall hook and
+the entity webhooks we subscribe to."""
 
 from __future__ import annotations
 
@@ -9,10 +10,16 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm import selectors, services
 from crm.errors import AmoInstallError, AmoSignatureInvalid
+from crm.webhooks import (
+    WebhookBodyInvalid,
+    amo_webhook_organization_id,
+    amo_webhook_parse,
+    amo_webhook_received,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -89,4 +96,22 @@ def disconnect(request: HttpRequest) -> HttpResponse:
         logger.warning("amo disconnect: bad signature")
         return HttpResponse("invalid signature", status=403, content_type="text/plain")
     logger.info("amo disconnect", extra={"organization_id": result.organization_id})
+    return HttpResponse("ok", content_type="text/plain")
+
+
+@csrf_exempt
+@require_POST
+def webhooks(request: HttpRequest, secret: str) -> HttpResponse:
+    """``POST /amocrm/webhooks/<secret>`` [contract]: amoCRM's entity events (form-encoded,
+    PHP bracket keys). Answered at once; the contacts named are re-read by a task. Events of
+    entities we do not follow are answered 200 and ignored."""
+    organization_id = amo_webhook_organization_id(secret=secret)
+    if organization_id is None:
+        return HttpResponse("unknown webhook", status=404, content_type="text/plain")
+    try:
+        content = amo_webhook_parse(request.POST.items())
+        amo_webhook_received(organization_id=organization_id, content=content)
+    except WebhookBodyInvalid as exc:
+        logger.info("amo webhook refused", extra={"organization_id": organization_id})
+        return HttpResponse(str(exc), status=400, content_type="text/plain")
     return HttpResponse("ok", content_type="text/plain")

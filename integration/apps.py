@@ -7,10 +7,13 @@ class IntegrationConfig(AppConfig):
     verbose_name = _("Интеграция")
 
     def ready(self) -> None:
-        from crm.signals import amo_installed
+        from crm.signals import amo_contacts_changed, amo_installed
         from integration import receivers
         from pbx.signals import call_finished, call_ringing
 
         call_ringing.connect(receivers.on_call_ringing, dispatch_uid="integration.ringing")
         call_finished.connect(receivers.on_call_finished, dispatch_uid="integration.finished")
         amo_installed.connect(receivers.on_amo_installed, dispatch_uid="integration.installed")
+        amo_contacts_changed.connect(
+            receivers.on_amo_contacts_changed, dispatch_uid="integration.contacts_changed"
+        )

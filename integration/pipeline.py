@@ -45,11 +45,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.client import (
+    SOURCE_NAME,
     AmoClient,
     AmoContact,
     CallDraft,
     ContactDraft,
     ItemResult,
+    LeadDraft,
     PhoneCallEvent,
     TaskDraft,
 )
@@ -72,6 +74,7 @@ from integration.models import (
     RingNotice,
 )
 from integration.phones import phone_parse
+from integration.routing import routing_contacts_changed
 from integration.services import audit_record
 from integration.tenancy import organization_scope, scopes_disabled
 from pbx.models import PbxCall, PbxCallLeg
@@ -103,6 +106,13 @@ FLAG_NO_ABONENT = "no_abonent"
 FLAG_UNMAPPED = "unmapped_abonent"
 FLAG_DISABLED = "abonent_disabled"
 FLAG_RECOVERED = "recovered"
+FLAG_UNSORTED_OFF = "unsorted_off"  # Unsorted was wanted, the account has it off: a contact
+AUDIT_UNSORTED_OFF = "pipeline.unsorted_off"
+FLAG_LEAD_REFUSED = "lead_refused"  # the lead option is on, amoCRM refused the lead
+AUDIT_LEAD_REFUSED = "pipeline.lead_refused"
+# SIP Unsorted metadata.service_code: who reports the call (our widget's code).
+UNSORTED_SERVICE_CODE = "beetel"
+MAX_LEADS_LOOKED_AT = 5
 RING_RETRY_SECONDS = 0.3
 
 
@@ -290,6 +300,14 @@ class _Work:
     task_user: int | None
     group: bool
     tags: list[str] = field(default_factory=list)
+    # Options beyond the manual: «Неразобранное» for unknown inbound callers, a lead for a new
+    # client (pipeline / stage ids chosen on «Настройки звонков»).
+    unsorted_wanted: bool = False
+    unsorted_pipeline_id: int | None = None
+    to_unsorted: bool = False  # decided: this call goes to Unsorted instead of a contact
+    lead_wanted: bool = False
+    lead_pipeline_id: int | None = None
+    lead_status_id: int | None = None
     error: str = ""  # a permanent problem of this item (ends failed)
     transient: str = ""  # a transient problem of this item (retried)
     handled: bool = False  # already settled or rescheduled by this round
@@ -336,7 +354,7 @@ def _deliver_round(*, organization_id: int, delivery_ids: list[int]) -> timedelt
         _flush(deliveries)
         return retry
     retry = None
-    for step in (_step_contacts, _step_calls, _step_tasks):
+    for step in (_step_contacts, _step_unsorted, _step_leads, _step_calls, _step_tasks):
         active = [w for w in work if not (w.error or w.transient or w.handled)]
         if not active:
             break
@@ -405,6 +423,12 @@ def _work_plan(
         task_user=responsible if not group else None,
         group=group,
         tags=tags,
+        unsorted_wanted=inbound and call_settings.unsorted_enabled,
+        unsorted_pipeline_id=call_settings.unsorted_pipeline_id,
+        to_unsorted=delivery.unsorted_state in (Step.POSTING, Step.DONE),
+        lead_wanted=call_settings.lead_enabled,
+        lead_pipeline_id=call_settings.lead_pipeline_id,
+        lead_status_id=call_settings.lead_status_id,
     )
     if group and item.task_wanted:
         item.task_user = responsible or (mapped_in_order[0] if mapped_in_order else None)
@@ -412,7 +436,7 @@ def _work_plan(
     if phone is None:
         _settle(delivery, Status.SKIPPED_BY_SETTING, _("Номер клиента скрыт или не распознан."))
         return None
-    if not (item.create_allowed or item.log_wanted or item.task_wanted):
+    if not (item.create_allowed or item.log_wanted or item.task_wanted or item.unsorted_wanted):
         _settle(
             delivery,
             Status.SKIPPED_BY_SETTING,
@@ -499,6 +523,7 @@ def _index_store(
 
 
 def _step_contacts(organization: Organization, client: AmoClient, work: list[_Work]) -> None:
+    work = [w for w in work if not w.to_unsorted]  # already on its way to «Неразобранное»
     need = [w for w in work if w.delivery.contact_id is None]
     if need:
         with organization_scope(organization):
@@ -536,6 +561,8 @@ def _step_contacts(organization: Organization, client: AmoClient, work: list[_Wo
             _store(w.delivery, contact_id=hit[0])
         if wants_owner(w) and hit[1] and hit[1] in mapped_users:
             w.task_user = hit[1]
+    _unsorted_decide(organization, client, [w for w in work if w.delivery.contact_id is None])
+    work = [w for w in work if not w.to_unsorted]
     # New numbers: one batched create, one contact per number, for the directions allowing it.
     creators: dict[str, _Work] = {}
     for w in work:
@@ -553,12 +580,16 @@ def _step_contacts(organization: Organization, client: AmoClient, work: list[_Wo
             for w in creators.values()
         ]
         ids = _contacts_create(client, drafts)
+        created: list[int] = []
         for (national, w), contact_id in zip(creators.items(), ids, strict=True):
             if isinstance(contact_id, str):
                 w.error = _("amoCRM не создал контакт: %(e)s") % {"e": contact_id}
                 continue
             _index_store(organization, national, contact_id, created=True)
             _store(w.delivery, contact_id=contact_id, contact_created=True)
+            created.append(contact_id)
+        # «Звонок ответственному»: the new contacts' numbers get their rules.
+        routing_contacts_changed(organization_id=organization.pk, contact_ids=created)
         for w in work:
             if w.delivery.contact_id is None and w.phone_national in creators:
                 _store(w.delivery, contact_id=creators[w.phone_national].delivery.contact_id)
@@ -578,6 +609,32 @@ def _step_contacts(organization: Organization, client: AmoClient, work: list[_Wo
             w.handled = True
 
 
+def _unsorted_decide(organization: Organization, client: AmoClient, unknown: list[_Work]) -> None:
+    """Unknown inbound callers go to «Неразобранное» when the option is on, unless the account
+    has Unsorted switched off: then a contact is created after all, and Диагностика says so."""
+    candidates = [w for w in unknown if w.unsorted_wanted]
+    if not candidates:
+        return
+    if client.account().is_unsorted_on is not False:
+        for w in candidates:
+            w.to_unsorted = True
+        return
+    for w in candidates:
+        w.create_allowed = True
+        if FLAG_UNSORTED_OFF not in w.delivery.flags:
+            _store(w.delivery, flags=[*w.delivery.flags, FLAG_UNSORTED_OFF])
+    audit_record(
+        organization=organization,
+        kind=AUDIT_UNSORTED_OFF,
+        level=AuditEntry.Level.WARNING,
+        message=_(
+            "В аккаунте amoCRM выключено «Неразобранное»: звонки с неизвестных номеров "
+            "записаны в новые контакты (%(n)s)."
+        )
+        % {"n": len(candidates)},
+    )
+
+
 def _contacts_search(client: AmoClient, nationals: list[str]) -> dict[str, list[AmoContact]]:
     # One by one: measured, searches in parallel threads gained nothing at 6 requests/s (the
     # limiter, not the round trip, sets the pace) and risked 429s from bunched arrivals.
@@ -594,6 +651,167 @@ def _contacts_create(client: AmoClient, drafts: list[ContactDraft]) -> list[int 
     # A validation error in one draft rejects the whole batch (nothing is created): one by
     # one, so a single bad contact does not fail its neighbours.
     return [_contacts_create(client, [draft])[0] for draft in drafts]
+
+
+# --- «Неразобранное»: unknown inbound callers (option) ----------------------------------------
+
+
+def _unsorted_item(w: _Work) -> dict[str, Any]:
+    """A SIP Unsorted entry (amocrm-api.md §7.3): the caller, the number called (the
+    multichannel line, else the abonent's own number), duration and recording link. Accepting
+    it in amoCRM makes the contact and lead, with the call on them (``is_call_event_needed``)."""
+    call = w.call
+    answered = call.outcome == PbxCall.Outcome.ANSWERED
+    called_raw = call.line_phone or (call.abonent.phone if call.abonent else "")
+    called = phone_parse(called_raw)
+    started = int(call.started_at.timestamp()) if call.started_at else int(time.time())
+    metadata: dict[str, Any] = {
+        "uniq": call.ext_tracking_id,
+        "duration": int(call.talk_seconds or 0),
+        "service_code": UNSORTED_SERVICE_CODE,
+        "phone": called.e164 if called else (called_raw or w.phone_e164),
+        "from": w.phone_e164,
+        "called_at": started,
+        "is_call_event_needed": True,
+    }
+    link = call_recording_url(call=call) if answered else None
+    if link:
+        metadata["link"] = link
+    if w.responsible:
+        metadata["call_responsible"] = w.responsible
+    item: dict[str, Any] = {
+        "source_uid": call.ext_tracking_id,
+        "source_name": SOURCE_NAME,
+        "created_at": started,
+        "metadata": metadata,
+        "_embedded": {
+            "leads": [{"name": _("Звонок с %(phone)s") % {"phone": w.phone_e164}}],
+            "contacts": [
+                {
+                    "name": w.phone_e164,
+                    "custom_fields_values": [
+                        {
+                            "field_code": "PHONE",
+                            "values": [{"value": w.phone_e164, "enum_code": "WORK"}],
+                        }
+                    ],
+                }
+            ],
+        },
+    }
+    if w.unsorted_pipeline_id:
+        item["pipeline_id"] = w.unsorted_pipeline_id
+    return item
+
+
+def _step_unsorted(organization: Organization, client: AmoClient, work: list[_Work]) -> None:
+    """One SIP Unsorted entry per call, exactly once: ``posting`` is committed before the POST;
+    a delivery met in ``posting`` again is looked up in Unsorted (by ``source_uid``) first."""
+    todo = [w for w in work if w.to_unsorted and w.delivery.unsorted_state != Step.DONE]
+    for w in [w for w in work if w.to_unsorted]:
+        # Unsorted is the follow-up: no call log (amoCRM adds it on accept), no task.
+        if w.delivery.call_state == Step.NONE:
+            _store(w.delivery, call_state=Step.NOT_NEEDED)
+        if w.delivery.task_state == Step.NONE:
+            _store(w.delivery, task_state=Step.NOT_NEEDED)
+    ambiguous = [w for w in todo if w.delivery.unsorted_state == Step.POSTING]
+    for pipeline_id in {w.unsorted_pipeline_id for w in ambiguous}:
+        group = [w for w in ambiguous if w.unsorted_pipeline_id == pipeline_id]
+        found = client.unsorted_sip_find(
+            source_uids=[w.call.ext_tracking_id for w in group], pipeline_id=pipeline_id
+        )
+        for w in group:
+            if w.call.ext_tracking_id in found:
+                _store(
+                    w.delivery, unsorted_state=Step.DONE, unsorted_uid=found[w.call.ext_tracking_id]
+                )
+    post = [w for w in todo if w.delivery.unsorted_state != Step.DONE]
+    _flush([w.delivery for w in work])
+    if not post:
+        return
+    _mark(post, unsorted_state=Step.POSTING)
+    try:
+        uids = _unsorted_post(client, post)
+    except AmoError as exc:
+        if not _ambiguous(exc):
+            _mark(post, unsorted_state=Step.NONE)
+        raise
+    for w, uid in zip(post, uids, strict=True):
+        if uid.startswith("!"):
+            _store(w.delivery, unsorted_state=Step.NONE)
+            w.error = _("amoCRM не принял звонок в «Неразобранное»: %(e)s") % {"e": uid[1:]}
+        else:
+            _store(w.delivery, unsorted_state=Step.DONE, unsorted_uid=uid)
+
+
+def _unsorted_post(client: AmoClient, items: list[_Work]) -> list[str]:
+    """Entry uids in the order of ``items``; "!" + the reason for an entry amoCRM refused."""
+    try:
+        return client.unsorted_sip_add([_unsorted_item(w) for w in items])
+    except AmoPermanentError as exc:
+        if len(items) == 1:
+            return ["!" + exc.message]
+    # A validation error in one entry rejects the batch (nothing is added): one by one.
+    return [_unsorted_post(client, [w])[0] for w in items]
+
+
+# --- a lead for a new client (option) ---------------------------------------------------------
+
+
+def _step_leads(organization: Organization, client: AmoClient, work: list[_Work]) -> None:
+    """A new client's contact (created by us for this call) gets a lead in the chosen pipeline
+    and stage, with the same tags and the manager as responsible; the call is then logged on
+    it (amoCRM puts a call on the contact's only open lead). Once per call: a lead found on the
+    new contact after an unanswered POST is taken as ours."""
+    for w in work:
+        if w.delivery.lead_state == Step.NONE and not (
+            w.lead_wanted and w.delivery.contact_created and w.delivery.contact_id
+        ):
+            _store(w.delivery, lead_state=Step.NOT_NEEDED)
+    todo = [w for w in work if w.delivery.lead_state in (Step.NONE, Step.POSTING)]
+    for w in todo:
+        if w.delivery.lead_state == Step.POSTING and w.delivery.contact_id is not None:
+            leads = client.contact_lead_ids(w.delivery.contact_id)
+            if leads:
+                _store(w.delivery, lead_state=Step.DONE, lead_id=max(leads))
+    post = [w for w in todo if w.delivery.lead_state != Step.DONE]
+    _flush([w.delivery for w in work])
+    if not post:
+        return
+    drafts = [
+        LeadDraft(
+            name=_("Звонок с %(phone)s") % {"phone": w.phone_e164},
+            pipeline_id=w.lead_pipeline_id,
+            status_id=w.lead_status_id,
+            responsible_user_id=w.responsible,
+            contact_ids=[int(w.delivery.contact_id or 0)],
+            tags=tuple(w.tags),
+        )
+        for w in post
+    ]
+    _mark(post, lead_state=Step.POSTING)
+    try:
+        ids = client.leads_add(drafts)
+    except AmoPermanentError as exc:
+        # A lead amoCRM refuses (a pipeline or stage deleted since it was chosen) must not
+        # cost the call its log: the call goes on the contact; Диагностика gets the reason.
+        _mark(post, lead_state=Step.NOT_NEEDED)
+        for w in post:
+            _store(w.delivery, flags=[*w.delivery.flags, FLAG_LEAD_REFUSED])
+        audit_record(
+            organization=organization,
+            kind=AUDIT_LEAD_REFUSED,
+            level=AuditEntry.Level.WARNING,
+            message=_("amoCRM не создал сделку для нового клиента: %(e)s") % {"e": exc.message},
+            data={"count": len(post)},
+        )
+        return
+    except AmoError as exc:
+        if not _ambiguous(exc):
+            _mark(post, lead_state=Step.NONE)
+        raise
+    for w, lead_id in zip(post, ids, strict=True):
+        _store(w.delivery, lead_state=Step.DONE, lead_id=lead_id)
 
 
 # --- step 2: the call log ---------------------------------------------------------------------
@@ -651,13 +869,16 @@ def _step_calls(organization: Organization, client: AmoClient, work: list[_Work]
     for w in todo:
         if w.delivery.call_state == Step.POSTING and w.delivery.contact_id is not None:
             # An earlier POST got no clear answer: look before posting again.
-            uniq = w.call.ext_tracking_id
-            note = next(
-                (n for n in client.contact_call_notes(w.delivery.contact_id) if n.uniq == uniq),
-                None,
-            )
-            if note is not None:
-                _store(w.delivery, call_state=Step.DONE, amo_call_id=note.id)
+            found = _call_note_find(client, w.delivery.contact_id, w.call.ext_tracking_id)
+            if found is not None:
+                entity_type, entity_id, note_id = found
+                _store(
+                    w.delivery,
+                    call_state=Step.DONE,
+                    amo_call_id=note_id,
+                    call_entity_type=entity_type,
+                    call_entity_id=entity_id,
+                )
     post = [w for w in todo if w.delivery.call_state != Step.DONE]
     _flush([w.delivery for w in work])
     if not post:
@@ -671,7 +892,13 @@ def _step_calls(organization: Organization, client: AmoClient, work: list[_Work]
         raise
     for w, result in zip(post, results, strict=True):
         if result.ok:
-            _store(w.delivery, call_state=Step.DONE, amo_call_id=result.id)
+            _store(
+                w.delivery,
+                call_state=Step.DONE,
+                amo_call_id=result.id,
+                call_entity_type=result.entity_type or "contacts",
+                call_entity_id=result.entity_id or w.delivery.contact_id,
+            )
         elif _entity_not_found(result.error):
             # The contact is gone from amoCRM: forget it and find or create it again.
             if w.delivery.contact_id is not None:
@@ -681,6 +908,19 @@ def _step_calls(organization: Organization, client: AmoClient, work: list[_Work]
         else:
             _store(w.delivery, call_state=Step.NONE)
             w.error = _("amoCRM не принял звонок: %(e)s") % {"e": result.error}
+
+
+def _call_note_find(client: AmoClient, contact_id: int, uniq: str) -> tuple[str, int, int] | None:
+    """(entity type, entity id, note id) of the call note with ``uniq``: on the contact, or on
+    one of its leads (where amoCRM puts a call when the contact has one open lead)."""
+    for note in client.contact_call_notes(contact_id):
+        if note.uniq == uniq:
+            return "contacts", contact_id, note.id
+    for lead_id in client.contact_lead_ids(contact_id)[:MAX_LEADS_LOOKED_AT]:
+        for note in client.lead_call_notes(lead_id):
+            if note.uniq == uniq:
+                return "leads", lead_id, note.id
+    return None
 
 
 def _mark(items: Sequence[_Work], **values: Any) -> None:
@@ -842,6 +1082,7 @@ def _finish(work: list[_Work]) -> timedelta | None:
             d.call_state == Step.NOT_NEEDED
             and d.task_state == Step.NOT_NEEDED
             and not d.contact_created
+            and d.unsorted_state != Step.DONE
         ):
             setting = (
                 _("«Добавление звонка при входящих звонках»")

@@ -31,3 +31,12 @@ def on_amo_installed(sender: Any, *, organization_id: int, **_: Any) -> None:
     from integration.pipeline import deliveries_resume
 
     deliveries_resume(organization_id=organization_id)
+
+
+def on_amo_contacts_changed(
+    sender: Any, *, organization_id: int, contact_ids: list[int], **_: Any
+) -> None:
+    """amoCRM reported contacts added, changed or deleted: their routing rules follow."""
+    from integration.routing import routing_contacts_changed
+
+    routing_contacts_changed(organization_id=organization_id, contact_ids=contact_ids)
