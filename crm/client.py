@@ -722,9 +722,7 @@ class AmoClient:
             entries = (data or {}).get("_embedded", {}).get("unsorted", [])
             by_request = _by_request_id(entries)
             for i in range(len(chunk)):
-                entry = by_request.get(str(start + i)) or (
-                    entries[i] if i < len(entries) else None
-                )
+                entry = by_request.get(str(start + i)) or (entries[i] if i < len(entries) else None)
                 if not entry or not entry.get("uid"):
                     raise AmoPermanentError("amoCRM не вернул uid заявки.", body=data)
                 uids.append(str(entry["uid"]))
