@@ -109,7 +109,7 @@ def webhooks(request: HttpRequest, secret: str) -> HttpResponse:
     if organization_id is None:
         return HttpResponse("unknown webhook", status=404, content_type="text/plain")
     try:
-        content = amo_webhook_parse(request.POST.items())
+        content = amo_webhook_parse((key, request.POST.get(key, "")) for key in request.POST)
         amo_webhook_received(organization_id=organization_id, content=content)
     except WebhookBodyInvalid as exc:
         logger.info("amo webhook refused", extra={"organization_id": organization_id})

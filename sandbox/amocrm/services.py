@@ -853,7 +853,7 @@ def unsorted_accept(
             account=account,
             name=str(lead_data.get("name") or f"Звонок от {caller}".strip()),
             responsible=user,
-            price=lead_data.get("price") if isinstance(lead_data.get("price"), int) else 0,
+            price=int(lead_data["price"]) if isinstance(lead_data.get("price"), int) else 0,
             pipeline_id=pipeline.id,
             status_id=status_id,
             contacts=[contact] if contact else [],
