@@ -12,6 +12,7 @@ from integration.models import (
     CallSettings,
     ManagerMapping,
     Organization,
+    RoutingRule,
 )
 
 
@@ -26,6 +27,8 @@ class CallSettingsInline(admin.StackedInline):
     model = CallSettings
     can_delete = False
     extra = 0
+    # Admin runs unscoped: a number picker would offer every organization's numbers.
+    exclude = ("routing_numbers",)
 
 
 @admin.register(Organization)
@@ -161,3 +164,29 @@ class CallDeliveryAdmin(admin.ModelAdmin):
                 organization=delivery.organization, call_id=delivery.pbx_call_id
             )
         self.message_user(request, _("Поставлено в очередь: %(n)s") % {"n": retried})
+
+
+@admin.register(RoutingRule)
+class RoutingRuleAdmin(admin.ModelAdmin):
+    """«Звонок ответственному»: the ICR rules Beetel keeps, read-only (the sync owns them)."""
+
+    list_display = (
+        "organization",
+        "phone_national",
+        "extension",
+        "state",
+        "contact_id",
+        "amo_user_id",
+        "last_error",
+        "updated_at",
+    )
+    list_filter = ("state",)
+    search_fields = ("phone_national", "organization__name", "=organization__amo_account_id")
+    list_select_related = ("organization",)
+    readonly_fields = [f.name for f in RoutingRule._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
