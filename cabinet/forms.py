@@ -91,7 +91,10 @@ def pipeline_choices(pipelines: list[AmoPipeline]) -> list[tuple[str, str]]:
 def stage_choices(pipelines: list[AmoPipeline]) -> list[tuple[str, Any]]:
     """Stages grouped by pipeline; a value names both: ``<pipeline id>:<stage id>``."""
     return [
-        (p.name, [(f"{p.pipeline_id}:{s['id']}", str(s["name"])) for s in p.open_statuses])
+        (
+            p.name,
+            [(f"{p.pipeline_id}:{s['id']}", f"{p.name} → {s['name']}") for s in p.open_statuses],
+        )
         for p in pipelines
         if p.open_statuses
     ]

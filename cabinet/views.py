@@ -36,7 +36,7 @@ from cabinet.throttling import login_attempt_allowed
 from cabinet.widget_state import widget_state
 from crm.errors import AmoError
 from crm.models import AmoUser
-from crm.selectors import amo_authorize_url, amo_pipelines_for, amo_users_for
+from crm.selectors import amo_authorize_url, amo_connected, amo_pipelines_for, amo_users_for
 from crm.services import amo_pipelines_refresh, amo_users_refresh
 from integration.call_options import CallOptionsInvalid, call_options_update
 from integration.models import Organization
@@ -321,6 +321,9 @@ def _call_settings_context(
         "form": form,
         "options_form": options_form,
         "pipelines_loaded": bool(options_form.pipelines),
+        # Loaded by themselves on the first visit, when amoCRM can be asked at all.
+        "pipelines_autoload": not options_form.pipelines
+        and amo_connected(organization=organization),
     }
 
 

@@ -37,6 +37,18 @@ def amo_pipelines_for(*, organization: Organization) -> list[AmoPipeline]:
         return list(AmoPipeline.objects.filter(organization=organization))
 
 
+def amo_connected(*, organization: Organization) -> bool:
+    """Tokens are stored and not revoked: requests to amoCRM can be tried."""
+    with organization_scope(organization):
+        return (
+            AmoCredentials.objects.filter(
+                organization=organization, status=AmoCredentials.Status.OK
+            )
+            .exclude(refresh_token="")
+            .exists()
+        )
+
+
 def amo_webhook_for(*, organization: Organization) -> AmoWebhook | None:
     with organization_scope(organization):
         return AmoWebhook.objects.filter(organization=organization).first()
