@@ -129,4 +129,4 @@ def test_worker_killed_mid_post_then_restarted_still_exactly_one(
     # The pop-up depends on the worker seeing the call while it still rang (it may lag).
     assert world.account.events.count() <= 1
     delivery = delivery_of(sim.ext_tracking_id)
-    assert delivery.amo_call_id == world.account.calls.get().note.pk
+    assert delivery.amo_call_id == world.account.calls.get().pk

@@ -38,7 +38,7 @@ def test_inbound_answered_unknown_number_creates_contact_and_logs_call(world):
     assert not world.account.tasks.exists()
     delivery = world.delivery(sim.ext_tracking_id)
     assert delivery.status == CallDelivery.Status.DONE
-    assert (delivery.contact_id, delivery.amo_call_id) == (contact.pk, call.note.pk)
+    assert (delivery.contact_id, delivery.amo_call_id) == (contact.pk, call.pk)
     assert delivery.contact_created is True
 
 

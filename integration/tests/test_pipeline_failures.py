@@ -42,7 +42,7 @@ def exactly_one_of_each(world, sim, *, task=True):
     assert world.account.tasks.count() == (1 if task else 0)
     delivery = world.delivery(sim.ext_tracking_id)
     assert delivery.status == CallDelivery.Status.DONE, delivery.last_error
-    assert delivery.amo_call_id == call.note.pk
+    assert delivery.amo_call_id == call.pk
     return delivery
 
 

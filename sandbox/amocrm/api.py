@@ -716,10 +716,8 @@ def calls_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
                 payload=item,
                 received_at=now,
             )
-            # The call shows on the card as a call note (what GET …/notes reads back). A call
-            # in amoCRM is that note, so the id in the answer is the note's (GUESS: the only
-            # way an integration can find its call again, /api/v4/calls having no GET).
-            note = services.note_add(
+            # The call shows on the card as a call note (what GET …/notes reads back).
+            services.note_add(
                 account=ctx.account,
                 entity_type=entity_type,
                 entity_id=entity_id,
@@ -732,7 +730,7 @@ def calls_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
             )
             added.append(
                 {
-                    "id": note.pk,
+                    "id": call.pk,
                     "entity_id": entity_id,
                     "entity_type": entity_type,
                     "account_id": ctx.account.pk,
