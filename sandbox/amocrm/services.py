@@ -746,8 +746,12 @@ def note_add(
     request_id: str = "",
     call: Call | None = None,
 ) -> Note:
+    """A note; the note a logged call leaves takes the call's id: in amoCRM a call *is* a call
+    note, so the id ``POST /api/v4/calls`` answers is the one ``GET …/notes`` shows (call ids
+    and note ids start in ranges far apart, see the migrations)."""
     now = clock.now()
     return Note.objects.create(
+        pk=call.pk if call is not None else None,
         account=account,
         entity_type=entity_type,
         entity_id=entity_id,
