@@ -16,11 +16,12 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from core.models import AuditEntry, Organization
+from core.tenancy import organization_scope
 from crm.errors import AmoError
 from crm.selectors import AmoHealth, amo_health, amo_users_for
 from crm.services import amo_users_refresh
-from integration.models import AuditEntry, Organization
-from integration.pipeline import AUDIT_LEAD_REFUSED, AUDIT_UNSORTED_OFF
+from integration.delivery.rules import AUDIT_LEAD_REFUSED, AUDIT_UNSORTED_OFF
 from integration.routing import RoutingHealth, routing_health
 from integration.selectors import (
     ManagerRow,
@@ -29,10 +30,10 @@ from integration.selectors import (
     calls_undelivered,
     manager_rows_for,
 )
-from integration.tenancy import organization_scope
+from pbx.connection import pbx_sync
 from pbx.errors import BeelineError, BeelineNotConfigured
 from pbx.selectors import PbxHealth, pbx_health
-from pbx.services import pbx_sync, subscription_ensure
+from pbx.subscriptions import subscription_ensure
 
 logger = logging.getLogger(__name__)
 

@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from core.models import Organization
 from integration.call_options import CallOptions
-from integration.models import CallSettings, Organization
+from integration.models import CallSettings
 from integration.services import ManagerMappingInput
 
 if TYPE_CHECKING:
@@ -15,7 +16,8 @@ if TYPE_CHECKING:
     from integration.selectors import ManagerRow
     from pbx.models import PbxNumber
 
-# One line per switch: what happens, and what switching it off costs (product.md §7).
+# One line per switch: what happens, and what switching it off costs
+# (docs/architecture.md «The seven call settings»).
 CALL_SETTING_HINTS = {
     "notify_incoming": _(
         "Менеджер видит всплывающее уведомление о входящем звонке. "
@@ -67,7 +69,8 @@ class CallSettingsForm(forms.ModelForm):
         help_texts = CALL_SETTING_HINTS
 
 
-# One line each for the options beyond the manual (product.md «Beyond the manual»).
+# One line each for the options beyond the manual
+# (docs/architecture.md «Options beyond the manual»).
 CALL_OPTION_HINTS = {
     "routing_enabled": _(
         "Звонок известного клиента сначала идёт его ответственному менеджеру: Beetel держит "

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from crm import services
+from core.models import Organization
+from core.tenancy import OrganizationTask
+from crm import services, webhooks
 from crm.errors import AmoAuthError, AmoPaused, AmoTransientError
-from integration.models import Organization
 
-# Transient amoCRM failures (timeouts, 5xx, 429 after our backoff) retry with backoff + jitter.
+# Work for one organization, inside its scope. Transient amoCRM failures (timeouts, 5xx, 429
+# after our backoff) retry with backoff + jitter.
 _crm_task = shared_task(
+    base=OrganizationTask,
     autoretry_for=(AmoTransientError,),
     retry_backoff=30,
     retry_backoff_max=600,
@@ -68,12 +71,10 @@ def amo_account_sync(organization_id: int) -> None:
 @_crm_task
 def amo_webhooks_subscribe(organization_id: int) -> None:
     """At install and re-install: subscribe to the contact webhooks routing follows."""
-    from crm.webhooks import amo_webhooks_subscribe as subscribe
-
     organization = _organization(organization_id)
     if organization is None:
         return
     try:
-        subscribe(organization=organization)
+        webhooks.amo_webhooks_subscribe(organization=organization)
     except (AmoAuthError, AmoPaused):
         pass  # stored on the webhook row; Диагностика shows it

@@ -1,6 +1,6 @@
 """amoCRM entity webhooks: our subscription and what arrives at ``/amocrm/webhooks/<secret>``.
 
-We subscribe through the API (``POST /api/v4/webhooks``, amocrm-api.md §10) at install and
+We subscribe through the API (``POST /api/v4/webhooks``, docs/amocrm-api.md §10) at install and
 re-install, with a secret in the URL because amoCRM does not sign these hooks. A hook only says
 "these contacts changed": ``amo_contacts_changed`` is sent with their ids, and the receiver reads
 each contact through the API before acting (a forged or stale hook cannot change anything by
@@ -26,12 +26,12 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from core.models import AuditEntry, Organization
+from core.services import audit_record
+from core.tenancy import organization_scope, scopes_disabled
 from crm.errors import AmoError
 from crm.models import AmoWebhook
 from crm.signals import amo_contacts_changed
-from integration.models import AuditEntry, Organization
-from integration.services import audit_record
-from integration.tenancy import organization_scope, scopes_disabled
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,8 @@ def amo_webhook_ensure(*, organization: Organization) -> AmoWebhook:
 
 def amo_webhook_url(*, webhook: AmoWebhook) -> str:
     """Where amoCRM posts entity events for this organization [contract: Public URLs]."""
-    return settings.PUBLIC_URL + reverse("crm:webhooks", kwargs={"secret": webhook.secret})
+    path = reverse("crm:webhooks", kwargs={"secret": webhook.secret})
+    return f"{settings.PUBLIC_URL}{path}"
 
 
 def amo_webhooks_subscribe(*, organization: Organization) -> AmoWebhook:

@@ -1,7 +1,7 @@
-"""The options of «Настройки звонков» beyond the manual's seven switches (product.md «Beyond the
-manual»): «Звонок ответственному» with its numbers, unknown inbound callers to «Неразобранное»
-in a chosen pipeline, and a lead for a new client in a chosen pipeline and stage. All off by
-default. Pipelines and stages are checked against the cache loaded from amoCRM.
+"""The options of «Настройки звонков» beyond the manual's seven switches (docs/architecture.md
+«Options beyond the manual»): «Звонок ответственному» with its numbers, unknown inbound callers
+to «Неразобранное» in a chosen pipeline, and a lead for a new client in a chosen pipeline and
+stage. All off by default. Pipelines and stages are checked against the cache loaded from amoCRM.
 """
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from core.models import Organization
+from core.services import audit_record
+from core.task_queue import task_enqueue
+from core.tenancy import organization_scope
 from crm.selectors import amo_pipelines_for, amo_webhook_for
-from integration.models import CallSettings, Organization
+from integration.models import CallSettings
 from integration.routing import routing_sync_request
-from integration.services import audit_record
-from integration.tenancy import organization_scope
 from pbx.models import PbxNumber
 
 
@@ -57,8 +59,6 @@ def _validate(organization: Organization, options: CallOptions) -> None:
 def call_options_update(*, organization: Organization, options: CallOptions) -> CallSettings:
     """Save the options. Switching routing on or off, or changing its numbers, queues a full
     routing sync (which removes Beetel's rules when routing is off). Raises CallOptionsInvalid."""
-    from crm import tasks as crm_tasks
-
     _validate(organization, options)
     with organization_scope(organization), transaction.atomic():
         numbers = list(
@@ -102,5 +102,5 @@ def call_options_update(*, organization: Organization, options: CallOptions) -> 
         if webhook is None or webhook.subscribed_at is None:
             # Installed before routing existed, or the subscription failed: try again now.
             org_id = organization.pk
-            transaction.on_commit(lambda: crm_tasks.amo_webhooks_subscribe.delay(org_id))
+            transaction.on_commit(lambda: task_enqueue("crm.tasks.amo_webhooks_subscribe", org_id))
     return settings

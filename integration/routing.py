@@ -1,7 +1,7 @@
 """«Звонок ответственному»: Beeline's ICR rules kept in step with amoCRM.
 
 Beeline has no CRM lookup at call time, so a known client reaches their own manager only
-through ICR rules (beeline-api.md §3): ``/icr/route`` maps a client's number to an extension,
+through ICR rules (docs/beeline-api.md §3): ``/icr/route`` maps a client's number to an extension,
 ``/icr/numbers`` lists the incoming numbers the rules apply to. For every amoCRM contact whose
 responsible user is a mapped, enabled manager («Менеджеры»), each of the contact's phones gets a
 rule to that manager's abonent extension; on the numbers the customer chose.
@@ -17,14 +17,13 @@ Kept in step three ways, all through ``_rules_reconcile``:
 Only rules Beetel made are ever changed or deleted: a ``RoutingRule`` row is written (pending)
 before the rule is sent, and ``remote_extension`` records what we put there; a rule someone
 else made for the same number is reported, not overwritten. Writes to Beeline go in batches of
-``ROUTING_BATCH_SIZE`` with a pause between them (Beeline's limits are unknown, beeline-api.md
+``ROUTING_BATCH_SIZE`` with a pause between them (Beeline's limits are unknown, docs/beeline-api.md
 §1); amoCRM requests go through the account's shared rate limiter. One sync per organization
 runs at a time (a PostgreSQL advisory lock); a second one is told ``RoutingBusy`` and retried.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -33,28 +32,29 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.locks import advisory_lock
+from core.models import AuditEntry, Organization
+from core.phones import Phone, phone_parse
+from core.services import audit_record
+from core.task_queue import task_enqueue
+from core.tenancy import organization_scope, scopes_disabled
 from crm.client import AmoClient, AmoContact
 from crm.services import amo_client
 from integration.models import (
-    AuditEntry,
     CallSettings,
     ManagerMapping,
-    Organization,
     RoutingNumber,
     RoutingRule,
     RoutingStatus,
 )
-from integration.phones import Phone, phone_parse
-from integration.services import audit_record
-from integration.tenancy import organization_scope, scopes_disabled
 from pbx.client import BeelineClient, IcrItemResult, IcrRule
+from pbx.credentials import beeline_client_for
 from pbx.models import Abonent
-from pbx.services import beeline_client_for
 
 logger = logging.getLogger(__name__)
 
@@ -77,22 +77,20 @@ def routing_enabled(*, organization: Organization | int) -> bool:
 
 def routing_contacts_changed(*, organization_id: int, contact_ids: Sequence[int]) -> bool:
     """Queue a sync of these contacts' rules after commit (amoCRM webhook, or contacts the
-    pipeline created). Nothing is queued while routing is off. Returns whether it queued."""
-    from integration import tasks
-
+    delivery created). Nothing is queued while routing is off. Returns whether it queued."""
     if not contact_ids or not routing_enabled(organization=organization_id):
         return False
     ids = sorted({int(c) for c in contact_ids})
-    transaction.on_commit(lambda: tasks.routing_contacts_sync.delay(organization_id, ids))
+    transaction.on_commit(
+        lambda: task_enqueue("integration.tasks.routing_contacts_sync", organization_id, ids)
+    )
     return True
 
 
 def routing_sync_request(*, organization: Organization) -> None:
     """Queue a full sync after commit (the option or the numbers or the managers changed)."""
-    from integration import tasks
-
     org_id = organization.pk
-    transaction.on_commit(lambda: tasks.routing_sync_full.delay(org_id))
+    transaction.on_commit(lambda: task_enqueue("integration.tasks.routing_sync_full", org_id))
 
 
 # --- locking and pacing ---------------------------------------------------------------------
@@ -100,24 +98,23 @@ def routing_sync_request(*, organization: Organization) -> None:
 
 @contextmanager
 def _organization_lock(organization_id: int) -> Iterator[None]:
-    digest = hashlib.blake2b(f"routing:{organization_id}".encode(), digest_size=8)
-    key = int.from_bytes(digest.digest(), "big", signed=True)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
-        if not cursor.fetchone()[0]:
+    """Single-flight per organization across processes; RoutingBusy when another has it."""
+    with advisory_lock(f"routing:{organization_id}", wait=False) as acquired:
+        if not acquired:
             raise RoutingBusy(organization_id)
-    try:
         yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+def _pause() -> None:
+    """Between two writes to Beeline (its limits are unknown, docs/beeline-api.md §1)."""
+    time.sleep(float(settings.ROUTING_BATCH_PAUSE_SECONDS))
 
 
 def _batches(items: Sequence[RoutingRule]) -> Iterator[Sequence[RoutingRule]]:
     size = int(settings.ROUTING_BATCH_SIZE)
     for start in range(0, len(items), size):
         if start:
-            time.sleep(float(settings.ROUTING_BATCH_PAUSE_SECONDS))
+            _pause()
         yield items[start : start + size]
 
 
@@ -165,7 +162,7 @@ def _targets(contacts: Iterable[AmoContact], managers: dict[int, Abonent]) -> di
 
 def _remote_rules(client: BeelineClient) -> dict[str, str]:
     """Beeline's rules as national digits → extension. Whether Beeline writes the client
-    number as "+7…" or as 10 digits is a GUESS (beeline-api.md §3 shows "+7…"): both parse."""
+    number as "+7…" or as 10 digits is a GUESS (docs/beeline-api.md §3 shows "+7…"): both parse."""
     rules: dict[str, str] = {}
     for rule in client.icr_routes_list():
         phone = phone_parse(rule.inbound_number)
@@ -188,7 +185,7 @@ class SyncResult:
 
 
 def _rule_for_beeline(row: RoutingRule, extension: str) -> IcrRule:
-    # Sent as E.164 ("+7…"), the form beeline-api.md §3 shows; 10 digits may work too (GUESS).
+    # Sent as E.164 ("+7…"), the form docs/beeline-api.md §3 shows; 10 digits may work too (GUESS).
     return IcrRule.model_validate({"inboundNumber": row.phone_e164, "extension": extension})
 
 
@@ -543,8 +540,6 @@ def routing_remove_all(*, organization: Organization) -> SyncResult:
 def routing_due_dispatch(*, now: datetime | None = None) -> list[int]:
     """The beat: a full sync for every organization with routing on, or with rules of ours left
     to remove; spread over time so thousands of accounts do not hit the APIs at once."""
-    from integration import tasks
-
     with scopes_disabled():
         org_ids = sorted(
             set(
@@ -557,7 +552,7 @@ def routing_due_dispatch(*, now: datetime | None = None) -> list[int]:
         )
     spacing = float(settings.ROUTING_DISPATCH_SPACING_SECONDS)
     for index, org_id in enumerate(org_ids):
-        tasks.routing_sync_full.apply_async((org_id,), countdown=index * spacing)
+        task_enqueue("integration.tasks.routing_sync_full", org_id, countdown=index * spacing)
     return org_ids
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from core.tenancy import organization_scope
 from integration.call_options import CallOptions, call_options_update
 from integration.routing import routing_due_dispatch
-from integration.tenancy import organization_scope
 from integration.tests.test_routing import CLIENT, IVAN, MARIA, routing_world_make
 from pbx.models import PbxNumber
 from sandbox.amocrm.models import WebhookSubscription

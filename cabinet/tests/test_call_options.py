@@ -11,14 +11,13 @@ import pytest
 from django.test import Client, TestCase
 from django.urls import reverse
 
+from cabinet.testing import call_play, login_with_key
+from core.tenancy import organization_scope
 from integration.models import CallDelivery
 from integration.selectors import call_settings_for
-from integration.tenancy import organization_scope
 from pbx.models import Abonent, PbxNumber
 from sandbox.amocrm.pipelines import pipeline_add
 from sandbox.amocrm.services import contact_create, faults_set
-
-from .conftest import call_play, login_with_key
 
 SEVEN_ON = {
     "notify_incoming": "on",

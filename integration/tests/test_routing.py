@@ -12,19 +12,20 @@ from urllib.parse import urlencode
 import pytest
 from django.test import Client, TestCase
 
+from core.tenancy import organization_scope
 from crm.models import AmoWebhook
-from crm.tests.conftest import install
+from crm.testing import install
 from crm.webhooks import WEBHOOK_SETTINGS, amo_webhook_url
+from integration import routing as routing_module
 from integration.call_options import CallOptions, call_options_update
 from integration.models import RoutingNumber, RoutingRule
 from integration.routing import routing_health, routing_sync_full
 from integration.services import ManagerMappingInput, manager_mappings_save
-from integration.tenancy import organization_scope
-from integration.tests.conftest import World
+from integration.testing import World
 from pbx.client import BeelineClient
+from pbx.connection import beeline_token_save
 from pbx.models import Abonent, PbxNumber
 from pbx.selectors import abonents_for
-from pbx.services import beeline_token_save
 from sandbox.amocrm.models import WebhookSubscription
 from sandbox.amocrm.services import account_create, contact_create
 from sandbox.beeline.models import IcrRoute, Number
@@ -123,7 +124,7 @@ def routing_world_make(*, pbx: Any) -> RoutingWorld:
 @pytest.fixture
 def rworld(beeline_pbx: Any, outsider: Any, settings: Any, monkeypatch: Any) -> RoutingWorld:
     settings.PBX_HTTP_RETRY_DELAYS = (0, 0)
-    monkeypatch.setattr("crm.client._backoff", lambda attempt, floor: 0.0)
+    monkeypatch.setattr("crm.client.backoff_seconds", lambda *args, **kwargs: 0.0)
     return routing_world_make(pbx=beeline_pbx)
 
 
@@ -280,7 +281,9 @@ def test_batched_and_paced(rworld, settings, monkeypatch):
     settings.ROUTING_BATCH_SIZE = 2
     settings.ROUTING_BATCH_PAUSE_SECONDS = 0.25
     pauses: list[float] = []
-    monkeypatch.setattr("integration.routing.time.sleep", pauses.append)
+    monkeypatch.setattr(
+        routing_module, "_pause", lambda: pauses.append(settings.ROUTING_BATCH_PAUSE_SECONDS)
+    )
     for i in range(5):
         rworld.contact(phone=f"+7903111000{i}", responsible=rworld.maria)
     writes: list[int] = []

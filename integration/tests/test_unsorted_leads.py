@@ -12,13 +12,14 @@ from django.conf import settings as django_settings
 from django.test import Client
 from django.utils import timezone
 
+from core.models import AuditEntry
+from core.tenancy import organization_scope
 from crm.errors import AmoTransientError
 from crm.services import amo_pipelines_refresh
 from integration.call_options import CallOptions, call_options_update
-from integration.models import AuditEntry, CallDelivery
-from integration.pipeline import AUDIT_UNSORTED_OFF, FLAG_UNSORTED_OFF
+from integration.delivery.rules import AUDIT_UNSORTED_OFF, FLAG_UNSORTED_OFF
+from integration.models import CallDelivery
 from integration.selectors import call_journal
-from integration.tenancy import organization_scope
 from integration.tests.test_pipeline_failures import drain
 from sandbox.amocrm.pipelines import main_pipeline, pipeline_add
 from sandbox.amocrm.services import contact_create, lead_create

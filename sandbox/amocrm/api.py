@@ -1,4 +1,4 @@
-"""The emulated amoCRM REST API (amocrm-api.md §3–§8): account, users, contacts, calls, the v2
+"""The emulated amoCRM REST API (docs/amocrm-api.md §3–§8): account, users, contacts, calls, the v2
 call notification and SIP Unsorted. Leads, pipelines, notes and tasks are in ``api_crm``.
 
 Shapes follow the reference; where it says GUESS, the emulator picks the stricter plausible
@@ -692,7 +692,7 @@ def calls_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
                 )
                 continue
             # Exactly one open lead (and no customers: the emulator has none) → the call goes
-            # on the lead, otherwise on the contact (CONFIRMED, amocrm-api.md §5).
+            # on the lead, otherwise on the contact (CONFIRMED, docs/amocrm-api.md §5).
             open_leads = list(contact.leads.exclude(status_id__in=(WON, LOST))[:2])
             lead = open_leads[0] if len(open_leads) == 1 else None
             entity_type, entity_id = ("leads", lead.pk) if lead else ("contacts", contact.pk)

@@ -1,5 +1,5 @@
 """«Неразобранное» beyond adding (``sandbox.amocrm.api.unsorted_sip_view``): list, read,
-accept and decline (amocrm-api.md §7.3; SDK ``Unsorted``, ``UnsortedFilter``).
+accept and decline (docs/amocrm-api.md §7.3; SDK ``Unsorted``, ``UnsortedFilter``).
 
 Only new entries are listed or found: an accepted or declined entry has left Unsorted. Accepting
 makes a contact and a lead from the entry's ``_embedded`` (the lead in the entry's pipeline, on

@@ -1,4 +1,4 @@
-"""``/api/v4/webhooks`` of the emulated amoCRM (amocrm-api.md §10; SDK ``Webhooks``).
+"""``/api/v4/webhooks`` of the emulated amoCRM (docs/amocrm-api.md §10; SDK ``Webhooks``).
 
 ``GET`` lists the account's subscriptions (``filter[destination]``), ``POST`` subscribes a
 destination to ``settings`` (event names such as ``update_contact``), ``DELETE`` unsubscribes a

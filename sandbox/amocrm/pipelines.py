@@ -1,10 +1,10 @@
 """The lead pipelines of an emulated account (``GET /api/v4/leads/pipelines``).
 
 Every account has one main pipeline with amoCRM's default stages; more can be added
-(``ExtraPipeline``, from the account page or ``pipeline_add``). Shape after amocrm-api.md §6b
-(CONFIRMED-3P): every pipeline ends with the system stages 142 (won) and 143 (lost), and starts
-with an uneditable «Неразобранное» stage while Unsorted is on. Ids are derived from the account
-(or the extra pipeline's row), like the PHONE field's id, so they are stable across runs.
+(``ExtraPipeline``, from the account page or ``pipeline_add``). Shape after docs/amocrm-api.md
+§6b (CONFIRMED-3P): every pipeline ends with the system stages 142 (won) and 143 (lost), and
+starts with an uneditable «Неразобранное» stage while Unsorted is on. Ids are derived from the
+account (or the extra pipeline's row), like the PHONE field's id, so they are stable across runs.
 """
 
 from __future__ import annotations

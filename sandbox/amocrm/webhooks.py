@@ -1,8 +1,8 @@
 """Entity webhooks of the emulated amoCRM: subscriptions (``/api/v4/webhooks``) and the POSTs
 amoCRM sends when a contact is added, changed, handed to another responsible user or deleted.
 
-Delivery format (amocrm-api.md §10): ``application/x-www-form-urlencoded`` with PHP bracket keys
-(``contacts[update][0][id]=…``), every value a string, plus ``account[subdomain]`` and
+Delivery format (docs/amocrm-api.md §10): ``application/x-www-form-urlencoded`` with PHP
+bracket keys (``contacts[update][0][id]=…``), every value a string, plus ``account[subdomain]`` and
 ``account[id]``; one POST may carry several events. The field set per contact follows the
 documented format page; ``old_responsible_user_id`` on ``responsible`` events is a GUESS. The
 hooks are not signed (CONFIRMED-3P): the receiver must re-read the entity before acting.
@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 HOOK_TIMEOUT_SECONDS = 3
 
-# The events a subscription may ask for (amoCRM's settings list, amocrm-api.md §10: the
+# The events a subscription may ask for (amoCRM's settings list, docs/amocrm-api.md §10: the
 # pattern {action}_{entity}). Only contact events are ever sent by the emulator.
 KNOWN_SETTINGS = frozenset(
     f"{action}_{entity}"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from integration.models import Organization
+from core.models import Organization
 from integration.selectors import call_settings_for
 
 CLIENT = "+79031112233"
@@ -17,8 +17,8 @@ def _connected(emulators) -> Organization:
     """Installed from the emulated amoCRM, Beeline token saved, Иван and Мария mapped."""
     from crm.services import amo_install_complete, amo_users_refresh
     from integration.services import ManagerMappingInput, manager_mappings_save
+    from pbx.connection import beeline_token_save
     from pbx.selectors import abonents_for
-    from pbx.services import beeline_token_save
     from sandbox.amocrm.services import oauth_code_issue
 
     account, pbx = emulators
