@@ -43,9 +43,7 @@ from crm.errors import (
     AmoError,
     AmoInstallError,
     AmoPaused,
-    AmoRateLimited,
     AmoSignatureInvalid,
-    AmoTransientError,
     AmoUnpaid,
 )
 from crm.models import AmoAccountState, AmoCredentials, AmoPipeline, AmoUser
@@ -353,14 +351,14 @@ class _HealthObserver:
                 reason=AmoAccountState.PauseReason.BANNED,
                 detail=error.message,
             )
-        elif isinstance(error, AmoRateLimited):
+        elif error.rate_limited:
             audit_record(
                 organization=self.organization,
                 kind=AUDIT_RATE_LIMITED,
                 level=AuditEntry.Level.WARNING,
                 message=error.message,
             )
-        elif isinstance(error, AmoTransientError):
+        elif error.transient:
             audit_record(
                 organization=self.organization,
                 kind=AUDIT_ERROR,

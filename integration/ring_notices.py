@@ -18,7 +18,7 @@ from django.utils import timezone
 from core.models import Organization
 from core.tenancy import organization_scope
 from crm.client import PhoneCallEvent
-from crm.errors import AmoError, AmoTransientError
+from crm.errors import AmoError
 from crm.services import amo_client
 from integration.delivery.rules import pop_up_wanted
 from integration.models import ManagerMapping, RingNotice
@@ -86,13 +86,11 @@ def ring_notify(
         try:
             amo_client(organization=organization).events_phone_call([event])
             return to_notify
-        except AmoTransientError as exc:
-            if attempt == 1:
+        except AmoError as exc:
+            if exc.transient and attempt == 1:
                 time.sleep(RING_RETRY_SECONDS)
                 continue
-            error = exc.message
-        except AmoError as exc:  # paused, revoked, refused
-            error = exc.message
+            error = exc.message  # still failing, or paused, revoked, refused
         break
     with organization_scope(organization_id):
         RingNotice.objects.filter(pk__in=[pk for pk, _u in claimed]).update(sent_at=None)

@@ -52,6 +52,7 @@ def webhook_organization_id(*, secret: str) -> int | None:
     return org_id
 
 
+# The call columns by name, in the order call_fields() gives them (asked of an empty event).
 _CALL_COLUMNS = tuple(PbxEvent.call_fields(XsiEvent(event_id="", event_type="")))
 # One statement, no savepoint: the webhook's only write (docs/beeline-api.md §9.4: dedupe on
 # eventID). It carries the call fields the webhook has just parsed, so no one parses it again.

@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 from core.models import Organization
 from crm.client import AmoClient, ItemResult
 from crm.contacts import contact_index_forget
-from crm.errors import AmoError, AmoRateLimited, AmoTransientError
+from crm.errors import AmoError
 from integration.delivery.work import Work, flush, mark, store
 from integration.models import CallDelivery
 
@@ -52,7 +52,7 @@ class Posting:
 
 def ambiguous(exc: AmoError) -> bool:
     """Might amoCRM have done the work although we got no answer? (429 is refused up front.)"""
-    return isinstance(exc, AmoTransientError) and not isinstance(exc, AmoRateLimited)
+    return exc.transient and not exc.rate_limited
 
 
 def entity_not_found(error: str | None) -> bool:
