@@ -43,6 +43,7 @@ from crm.selectors import amo_authorize_url, amo_connected, amo_pipelines_for, a
 from crm.services import amo_pipelines_refresh, amo_users_refresh
 from integration.call_options import CallOptionsInvalid, call_options_update
 from integration.delivery.operations import delivery_retry
+from integration.routing import routing_mapping_changed
 from integration.selectors import call_journal, call_settings_for, manager_rows_for
 from integration.services import ManagerMappingConflict, call_settings_update, manager_mappings_save
 from pbx.connection import beeline_token_save
@@ -457,6 +458,8 @@ def managers(request: HttpRequest, organization: Organization) -> HttpResponse:
             except ManagerMappingConflict:
                 form.add_error(None, _("Один менеджер выбран для нескольких номеров."))
             else:
+                # Routing rules name the managers' extensions: they follow the new mapping.
+                routing_mapping_changed(organization=organization)
                 rows = manager_rows_for(organization=organization, amo_users=amo_users)
                 return saved_response(
                     request,

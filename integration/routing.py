@@ -87,6 +87,15 @@ def routing_contacts_changed(*, organization_id: int, contact_ids: Sequence[int]
     return True
 
 
+def routing_mapping_changed(*, organization: Organization) -> bool:
+    """«Менеджеры» was saved: with routing on, a full sync brings the rules to the new mapping.
+    Returns whether one was queued."""
+    if not routing_enabled(organization=organization):
+        return False
+    routing_sync_request(organization=organization)
+    return True
+
+
 def routing_sync_request(*, organization: Organization) -> None:
     """Queue a full sync after commit (the option or the numbers or the managers changed)."""
     org_id = organization.pk

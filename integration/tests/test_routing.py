@@ -19,7 +19,7 @@ from crm.webhooks import WEBHOOK_SETTINGS, amo_webhook_url
 from integration import routing as routing_module
 from integration.call_options import CallOptions, call_options_update
 from integration.models import RoutingNumber, RoutingRule
-from integration.routing import routing_health, routing_sync_full
+from integration.routing import routing_health, routing_mapping_changed, routing_sync_full
 from integration.services import ManagerMappingInput, manager_mappings_save
 from integration.testing import World
 from pbx.client import BeelineClient
@@ -402,3 +402,22 @@ def test_hooks_while_routing_is_off_change_nothing(rworld):
     body = {"contacts[update][0][id]": str(contact.pk), "account[id]": str(rworld.account.pk)}
     assert _hook(rworld, body).status_code == 200
     assert rworld.remote_rules() == {} and rworld.rules() == {}
+
+
+def test_rules_follow_a_new_manager_mapping(rworld):
+    rworld.contact(responsible=rworld.maria)
+    rworld.routing_on()
+    assert rworld.remote_rules() == {"9031112233": "202"}
+    with organization_scope(rworld.organization):
+        abonents = {a.phone: a.pk for a in Abonent.objects.all()}
+    # «Менеджеры»: Мария now answers on 9161110003 (extension 203), Иван's number is off.
+    manager_mappings_save(
+        organization=rworld.organization,
+        rows=[
+            ManagerMappingInput(abonents["9161110002"], True, None),
+            ManagerMappingInput(abonents["9161110003"], True, rworld.maria.pk),
+        ],
+    )
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        assert routing_mapping_changed(organization=rworld.organization)
+    assert rworld.remote_rules() == {"9031112233": "203"}
