@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -15,6 +17,8 @@ class CallSettings(TenantModel):
 
     See docs/architecture.md «The seven call settings».
     """
+
+    objects: ClassVar[models.Manager[CallSettings]]
 
     organization = models.OneToOneField(
         Organization, on_delete=models.CASCADE, related_name="call_settings"
@@ -80,6 +84,8 @@ class ManagerMapping(TenantModel):
     which number rings). ``amo_user_id`` NULL is «Нет»: the number's calls have no manager.
     """
 
+    objects: ClassVar[models.Manager[ManagerMapping]]
+
     abonent = models.ForeignKey(
         "pbx.Abonent", on_delete=models.CASCADE, related_name="manager_mappings"
     )
@@ -119,6 +125,8 @@ class CallDelivery(TenantModel):
     to ``posting`` (committed) before the request; a delivery found in ``posting`` later had an
     ambiguous outcome and is checked against amoCRM before anything is posted again.
     """
+
+    objects: ClassVar[models.Manager[CallDelivery]]
 
     class Status(models.TextChoices):
         PENDING = "pending", _("в очереди")
@@ -198,6 +206,8 @@ class CallDelivery(TenantModel):
 
 class RingNotice(TenantModel):
     """One ``phone_call`` pop-up sent for (call, amoCRM user): the row is the dedupe key."""
+
+    objects: ClassVar[models.Manager[RingNotice]]
 
     pbx_call = models.ForeignKey("pbx.PbxCall", on_delete=models.CASCADE, related_name="+")
     amo_user_id = models.BigIntegerField()
