@@ -236,6 +236,8 @@ class RoutingRule(TenantModel):
     reason) or we cannot make it (no extension); ``removing``: to be deleted from Beeline.
     """
 
+    objects: ClassVar[models.Manager[RoutingRule]]
+
     class State(models.TextChoices):
         PENDING = "pending", _("ожидает")
         SYNCED = "synced", _("в Билайн")
@@ -280,6 +282,8 @@ class RoutingNumber(TenantModel):
     ICR was off and we switched it on, so switching routing off switches it off again; a number
     that already had ICR on is left as it was."""
 
+    objects: ClassVar[models.Manager[RoutingNumber]]
+
     phone_national = models.CharField(_("номер"), max_length=15)
     enabled_by_us = models.BooleanField(default=False)
     state = models.CharField(
@@ -306,6 +310,8 @@ class RoutingNumber(TenantModel):
 
 class RoutingStatus(TenantModel):
     """When the routing rules were last brought in step with amoCRM, and how it went."""
+
+    objects: ClassVar[models.Manager[RoutingStatus]]
 
     organization = models.OneToOneField(
         Organization, on_delete=models.CASCADE, related_name="routing_status"
