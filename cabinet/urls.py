@@ -34,6 +34,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="organization_delete",
     ),
     path("cabinet/<int:org_id>/call-settings", views.call_settings, name="call_settings"),
+    path(
+        "cabinet/<int:org_id>/call-settings/pipelines",
+        views.call_settings_pipelines,
+        name="call_settings_pipelines",
+    ),
     path("cabinet/<int:org_id>/keys", views.keys, name="keys"),
     path("cabinet/<int:org_id>/keys/rotate", views.keys_rotate, name="keys_rotate"),
     path(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -24,6 +24,7 @@ from cabinet.dashboard import dashboard_chart, dashboard_periods
 from cabinet.diagnostics import diagnostic_checks, diagnostics_refresh
 from cabinet.forms import (
     BeelineTokenForm,
+    CallOptionsForm,
     CallSettingsForm,
     JournalFilterForm,
     LoginForm,
@@ -40,9 +41,11 @@ from core.services import organization_access_key_rotate, organization_delete
 from crm.errors import AmoError
 from crm.models import AmoUser
 from crm.oauth_state import OAuthStateCookie
-from crm.selectors import amo_authorize_url, amo_users_for
-from crm.services import amo_users_refresh
+from crm.selectors import amo_authorize_url, amo_connected, amo_pipelines_for, amo_users_for
+from crm.services import amo_pipelines_refresh, amo_users_refresh
+from integration.call_options import CallOptionsInvalid, call_options_update
 from integration.delivery.operations import delivery_retry
+from integration.routing import routing_mapping_changed
 from integration.selectors import call_journal, call_settings_for, manager_rows_for
 from integration.services import ManagerMappingConflict, call_settings_update, manager_mappings_save
 from pbx.connection import beeline_token_save
@@ -317,27 +320,107 @@ def organization_remove(request: HttpRequest, organization: Organization) -> Htt
     return redirect(reverse("cabinet:home") if access.session_has_access(request) else "/")
 
 
+def _options_form(
+    organization: Organization, data: QueryDict | None = None, *, settings: object = None
+) -> CallOptionsForm:
+    return CallOptionsForm(
+        data=data,
+        numbers=list(numbers_for(organization=organization)),
+        pipelines=amo_pipelines_for(organization=organization),
+        settings=settings,  # type: ignore[arg-type]
+    )
+
+
+def _call_settings_context(
+    organization: Organization, form: CallSettingsForm, options_form: CallOptionsForm
+) -> dict[str, object]:
+    return {
+        "organization": organization,
+        "tab": "call_settings",
+        "form": form,
+        "options_form": options_form,
+        "pipelines_loaded": bool(options_form.pipelines),
+        # Loaded by themselves on the first visit, when amoCRM can be asked at all.
+        "pipelines_autoload": not options_form.pipelines
+        and amo_connected(organization=organization),
+    }
+
+
 @require_http_methods(["GET", "POST"])
 @access.organization_required
 def call_settings(request: HttpRequest, organization: Organization) -> HttpResponse:
+    """The seven switches and the options beyond the manual, saved together («Сохранить»)."""
     instance = call_settings_for(organization=organization)
-    form = CallSettingsForm(request.POST if request.method == "POST" else None, instance=instance)
-    context = {"organization": organization, "tab": "call_settings", "form": form}
-    if request.method == "POST":
-        if not form.is_valid():
-            return form_response(
-                request,
-                page="cabinet/call_settings.html",
-                fragment="cabinet/call_settings.html#settings-form",
-                context=context,
-            )
-        call_settings_update(organization=organization, values=form.cleaned_data)
-        access.support_audit(request, organization, "изменены «Настройки звонков»")
-        context["form"] = CallSettingsForm(instance=call_settings_for(organization=organization))
-        return saved_response(
-            request, fragment="cabinet/call_settings.html#settings-form", context=context
+    if request.method != "POST":
+        context = _call_settings_context(
+            organization,
+            CallSettingsForm(instance=instance),
+            _options_form(organization, settings=instance),
         )
-    return render(request, "cabinet/call_settings.html", context)
+        return render(request, "cabinet/call_settings.html", context)
+    form = CallSettingsForm(request.POST, instance=instance)
+    options_form = _options_form(organization, request.POST)
+    valid = form.is_valid() and options_form.is_valid()
+    if valid:
+        try:
+            call_options_update(organization=organization, options=options_form.options())
+        except CallOptionsInvalid as exc:
+            options_form.add_error(None, str(exc))
+            valid = False
+    if not valid:
+        response = form_response(
+            request,
+            page="cabinet/call_settings.html",
+            fragment="cabinet/call_settings.html#settings-form",
+            context=_call_settings_context(organization, form, options_form),
+        )
+        response.status_code = 400
+        return response
+    call_settings_update(organization=organization, values=form.cleaned_data)
+    access.support_audit(request, organization, "изменены «Настройки звонков»")
+    instance = call_settings_for(organization=organization)
+    context = _call_settings_context(
+        organization,
+        CallSettingsForm(instance=instance),
+        _options_form(organization, settings=instance),
+    )
+    return saved_response(
+        request, fragment="cabinet/call_settings.html#settings-form", context=context
+    )
+
+
+@require_POST
+@access.organization_required
+def call_settings_pipelines(request: HttpRequest, organization: Organization) -> HttpResponse:
+    """«Загрузить воронки из amoCRM»: pipelines and stages fetched again; with HTMX the options
+    come back with the choices made but not saved yet (the form is posted along)."""
+    try:
+        pipelines = amo_pipelines_refresh(organization=organization)
+    except AmoError as exc:
+        message = _("Не удалось загрузить воронки из amoCRM: %(reason)s") % {"reason": exc.message}
+        if getattr(request, "htmx", False):
+            response = HttpResponse(status=204)
+            response["HX-Trigger"] = toast_trigger(message, level="error")
+            return response
+        messages.error(request, message)
+        return redirect("cabinet:call_settings", org_id=organization.pk)
+    done = _("Воронки amoCRM загружены: %(count)s") % {"count": len(pipelines)}
+    if not getattr(request, "htmx", False):
+        messages.success(request, done)
+        return redirect("cabinet:call_settings", org_id=organization.pk)
+    instance = call_settings_for(organization=organization)
+    posted = any(k in request.POST for k in ("unsorted_pipeline", "lead_stage", "routing_enabled"))
+    options_form = _options_form(organization, request.POST if posted else None, settings=instance)
+    if posted:
+        options_form.is_valid()  # for the bound values only; errors are not shown here
+        options_form.errors.clear()
+    response = render(
+        request,
+        "cabinet/call_settings.html#pipeline-options",
+        _call_settings_context(organization, CallSettingsForm(instance=instance), options_form),
+    )
+    response["HX-Trigger"] = toast_trigger(done)
+    return response
 
 
 # --- «Настройки ключей» -----------------------------------------------------------------------
@@ -435,6 +518,8 @@ def managers(request: HttpRequest, organization: Organization) -> HttpResponse:
                 form.add_error(None, _("Один менеджер выбран для нескольких номеров."))
             else:
                 access.support_audit(request, organization, "сохранены «Менеджеры»")
+                # Routing rules name the managers' extensions: they follow the new mapping.
+                routing_mapping_changed(organization=organization)
                 rows = manager_rows_for(organization=organization, amo_users=amo_users)
                 return saved_response(
                     request,

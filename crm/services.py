@@ -48,7 +48,7 @@ from crm.errors import (
     AmoSignatureInvalid,
     AmoUnpaid,
 )
-from crm.models import AmoAccountState, AmoCredentials, AmoUser
+from crm.models import AmoAccountState, AmoCredentials, AmoPipeline, AmoUser
 from crm.signals import amo_disconnected, amo_installed
 
 logger = logging.getLogger(__name__)
@@ -167,6 +167,7 @@ def amo_install_complete(
 
     def _after_commit() -> None:
         task_enqueue("crm.tasks.amo_users_refresh", organization.pk)
+        task_enqueue("crm.tasks.amo_webhooks_subscribe", organization.pk)
         if account is None:
             task_enqueue("crm.tasks.amo_account_sync", organization.pk)
         amo_installed.send(sender=Organization, organization_id=organization.pk, created=created)
@@ -497,6 +498,40 @@ def amo_users_refresh(*, organization: Organization) -> list[AmoUser]:
         message=f"Загружено пользователей amoCRM: {len(users)}",
     )
     return result
+
+
+def amo_pipelines_refresh(*, organization: Organization) -> list[AmoPipeline]:
+    """Reload the account's lead pipelines and their stages (``GET /api/v4/leads/pipelines``)
+    into the cache «Настройки звонков» offers and checks against. Pipelines gone from amoCRM
+    are dropped. Returns them in amoCRM's order."""
+    pipelines = amo_client(organization=organization).pipelines()
+    now = timezone.now()
+    with organization_scope(organization), transaction.atomic():
+        AmoPipeline.objects.bulk_create(
+            [
+                AmoPipeline(
+                    organization=organization,
+                    pipeline_id=p.id,
+                    name=p.name[:255],
+                    sort=p.sort,
+                    is_main=p.is_main,
+                    is_unsorted_on=p.is_unsorted_on,
+                    statuses=[
+                        {"id": s.id, "name": s.name, "type": s.type}
+                        for s in sorted(p.statuses, key=lambda s: (s.sort, s.id))
+                    ],
+                    fetched_at=now,
+                )
+                for p in pipelines
+            ],
+            update_conflicts=True,
+            unique_fields=["organization", "pipeline_id"],
+            update_fields=["name", "sort", "is_main", "is_unsorted_on", "statuses", "fetched_at"],
+        )
+        AmoPipeline.objects.filter(organization=organization).exclude(
+            pipeline_id__in=[p.id for p in pipelines]
+        ).delete()
+        return list(AmoPipeline.objects.filter(organization=organization))
 
 
 # --- disconnect --------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""amoCRM calls these: the OAuth redirect URI (install / re-authorize) and the uninstall hook."""
+"""amoCRM calls these: the OAuth redirect URI (install / re-authorize), the uninstall hook and
+the entity webhooks we subscribe to."""
 
 from __future__ import annotations
 
@@ -10,11 +11,17 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm import selectors, services
 from crm.errors import AmoInstallError, AmoSignatureInvalid
 from crm.oauth_state import OAuthStateCookie
+from crm.webhooks import (
+    WebhookBodyInvalid,
+    amo_webhook_organization_id,
+    amo_webhook_parse,
+    amo_webhook_received,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -109,3 +116,21 @@ def disconnect(request: HttpRequest) -> HttpResponse:
     )
     # amoCRM ignores the answer; the outcome helps whoever replays or debugs the hook.
     return HttpResponse(result.outcome, content_type="text/plain")
+
+
+@csrf_exempt
+@require_POST
+def webhooks(request: HttpRequest, secret: str) -> HttpResponse:
+    """``POST /amocrm/webhooks/<secret>`` [contract]: amoCRM's entity events (form-encoded,
+    PHP bracket keys). Answered at once; the contacts named are re-read by a task. Events of
+    entities we do not follow are answered 200 and ignored."""
+    organization_id = amo_webhook_organization_id(secret=secret)
+    if organization_id is None:
+        return HttpResponse("unknown webhook", status=404, content_type="text/plain")
+    try:
+        content = amo_webhook_parse((key, request.POST.get(key, "")) for key in request.POST)
+        amo_webhook_received(organization_id=organization_id, content=content)
+    except WebhookBodyInvalid as exc:
+        logger.info("amo webhook refused", extra={"organization_id": organization_id})
+        return HttpResponse(str(exc), status=400, content_type="text/plain")
+    return HttpResponse("ok", content_type="text/plain")

@@ -8,13 +8,15 @@ from django.utils.translation import gettext_lazy as _
 from core import admin as core_admin
 from core.models import Organization
 from integration.delivery.operations import delivery_retry
-from integration.models import CallDelivery, CallSettings, ManagerMapping
+from integration.models import CallDelivery, CallSettings, ManagerMapping, RoutingRule
 
 
 class CallSettingsInline(admin.StackedInline):
     model = CallSettings
     can_delete = False
     extra = 0
+    # Admin runs unscoped: a number picker would offer every organization's numbers.
+    exclude = ("routing_numbers",)
 
 
 # core registers the organization admin; the join adds the call settings to its page.
@@ -114,3 +116,29 @@ class CallDeliveryAdmin(core_admin.TenantAdmin):
                     f"повтор передачи звонка #{delivery.pbx_call_id} в amoCRM",
                 )
         self.message_user(request, _("Поставлено в очередь: %(n)s") % {"n": retried})
+
+
+@admin.register(RoutingRule)
+class RoutingRuleAdmin(admin.ModelAdmin):
+    """«Звонок ответственному»: the ICR rules Beetel keeps, read-only (the sync owns them)."""
+
+    list_display = (
+        "organization",
+        "phone_national",
+        "extension",
+        "state",
+        "contact_id",
+        "amo_user_id",
+        "last_error",
+        "updated_at",
+    )
+    list_filter = ("state",)
+    search_fields = ("phone_national", "organization__name", "=organization__amo_account_id")
+    list_select_related = ("organization",)
+    readonly_fields = [f.name for f in RoutingRule._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

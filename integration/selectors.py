@@ -163,6 +163,10 @@ class JournalRow:
     flags: list[str]
     contact_url: str  # the amoCRM contact card, "" when none
     can_retry: bool
+    # Where the call landed in amoCRM: "contact", "lead" (the contact's only open lead, or
+    # the lead made for a new client), "unsorted" («Неразобранное»), "" (not logged).
+    landed: str = ""
+    lead_url: str = ""  # the amoCRM lead card the call is on
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,9 +284,30 @@ def call_journal(
                     else ""
                 ),
                 can_retry=bool(delivery and delivery.status in ("failed", "paused")),
+                landed=_landed(delivery),
+                lead_url=(
+                    f"{organization.amo_url}/leads/detail/{delivery.call_entity_id}"
+                    if delivery
+                    and delivery.call_entity_type == "leads"
+                    and delivery.call_entity_id
+                    and organization.amo_url
+                    else ""
+                ),
             )
         )
     return JournalPage(rows=rows, total=total, page=page, per_page=per_page)
+
+
+def _landed(delivery: CallDelivery | None) -> str:
+    if delivery is None:
+        return ""
+    if delivery.unsorted_state == CallDelivery.Step.DONE:
+        return "unsorted"
+    if delivery.call_entity_type == "leads":
+        return "lead"
+    if delivery.call_state == CallDelivery.Step.DONE:
+        return "contact"
+    return ""
 
 
 def _delivery(call: Any) -> CallDelivery | None:

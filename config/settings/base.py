@@ -356,3 +356,15 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,
 }
+
+# --- «Звонок ответственному»: Beeline ICR rules in step with amoCRM (integration.routing) ----
+# Rules per Beeline request and the pause between requests (Beeline's limits are unknown).
+ROUTING_BATCH_SIZE = env.int("ROUTING_BATCH_SIZE", default=50)
+ROUTING_BATCH_PAUSE_SECONDS = env.float("ROUTING_BATCH_PAUSE_SECONDS", default=0.5)
+# The full reconciliation's period; organizations are spread this far apart within a tick.
+ROUTING_RECONCILE_MINUTES = env.int("ROUTING_RECONCILE_MINUTES", default=30)
+ROUTING_DISPATCH_SPACING_SECONDS = 2.0
+CELERY_BEAT_SCHEDULE["routing-reconcile"] = {
+    "task": "integration.tasks.routing_sync_due",
+    "schedule": ROUTING_RECONCILE_MINUTES * 60.0,
+}

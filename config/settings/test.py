@@ -44,3 +44,4 @@ INSTALLED_APPS = [*INSTALLED_APPS, *SANDBOX_APPS]  # noqa: F405
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGGING["root"]["level"] = "INFO"  # noqa: F405
+ROUTING_BATCH_PAUSE_SECONDS = 0.0
