@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('pbx', '0002_event_call_fields'),
+        ('pbx', '0003_event_call_fields_db_defaults'),
     ]
 
     operations = [
