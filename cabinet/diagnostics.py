@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.urls import reverse
-from django.utils import formats
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from cabinet import formatting
 from crm.errors import AmoError
 from crm.selectors import AmoHealth, amo_health, amo_users_for
 from crm.services import amo_users_refresh
@@ -51,7 +51,7 @@ class Check:
 
 
 def _when(value: datetime | None) -> str:
-    return formats.date_format(value, "SHORT_DATETIME_FORMAT") if value else "—"
+    return formatting.when(value) if value else "—"
 
 
 def _listed(items: list[str], limit: int = 10) -> str:

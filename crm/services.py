@@ -20,7 +20,7 @@ from typing import Any
 
 import jwt
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from crm.client import (
@@ -46,6 +46,7 @@ from crm.errors import (
 )
 from crm.models import AmoAccountState, AmoCredentials, AmoUser, ContactIndex
 from crm.signals import amo_disconnected, amo_installed
+from integration.locks import lock_key, session_lock
 from integration.models import AuditEntry, Organization
 from integration.phones import phone_parse
 from integration.services import audit_record, organization_set_status, organization_upsert_from_amo
@@ -509,20 +510,13 @@ def amo_users_refresh(*, organization: Organization) -> list[AmoUser]:
 
 @contextmanager
 def _phone_lock(organization_id: int, national: str) -> Iterator[None]:
-    """A PostgreSQL advisory lock per (organization, phone), held across processes.
+    """A lock per (organization, phone), held across processes.
 
     Session-level (not transaction-level) so the services inside can commit on their own; a
-    crashed process drops its connection and with it the lock.
+    crashed process takes the lock with it.
     """
-    digest = hashlib.blake2b(f"contact:{organization_id}:{national}".encode(), digest_size=8)
-    key = int.from_bytes(digest.digest(), "big", signed=True)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s)", [key])
-    try:
+    with session_lock(lock_key("contact", organization_id, national)):
         yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
 
 
 def contact_find_or_create(

@@ -7,14 +7,22 @@ import logging
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from crm import selectors, services
 from crm.errors import AmoInstallError, AmoSignatureInvalid
+from integration.models import Organization
 
 logger = logging.getLogger(__name__)
+
+# The last install result of this browser session, so that the key page survives a reload or
+# the language switch (the callback's own URL carries a code that works only once).
+_SESSION_RESULT = "amo_install_result"
 
 
 @require_GET
@@ -25,8 +33,10 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
         # The admin pressed «Отклонить» on amoCRM's consent page.
         return _install_failed(
             request,
-            "Доступ не был разрешён. Чтобы подключить «Звонок Beeline», установите виджет "
-            "снова и нажмите «Разрешить».",
+            gettext_noop(
+                "Доступ не был разрешён. Чтобы подключить «Звонок Beeline», установите виджет "
+                "снова и нажмите «Разрешить»."
+            ),
         )
     mode = ""
     state = params.get("state", "")
@@ -35,8 +45,10 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
         if found is None:
             return _install_failed(
                 request,
-                "Ссылка авторизации устарела или открыта в другом браузере. Вернитесь в личный "
-                "кабинет и нажмите «Авторизовать заново» ещё раз.",
+                gettext_noop(
+                    "Ссылка авторизации устарела или открыта в другом браузере. Начните "
+                    "установку заново: «Установить в amoCRM»."
+                ),
             )
         mode = found
     try:
@@ -48,20 +60,48 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
         )
     except AmoInstallError as exc:
         return _install_failed(request, exc.message)
+    request.session[_SESSION_RESULT] = {"organization_id": organization.pk}
+    return _install_done(request, organization, post_message=mode == "post_message")
+
+
+@require_GET
+def install_result(request: HttpRequest) -> HttpResponse:
+    """The last install result of this session again (reload, language switch)."""
+    result = request.session.get(_SESSION_RESULT) or {}
+    if "message" in result:
+        return _install_failed(request, str(result["message"]), remember=False)
+    organization = Organization.objects.filter(pk=result.get("organization_id")).first()
+    if organization is None:
+        return redirect("cabinet:landing")
+    return _install_done(request, organization, post_message=False)
+
+
+def _install_done(
+    request: HttpRequest, organization: Organization, *, post_message: bool
+) -> HttpResponse:
     return render(
         request,
         "crm/install_done.html",
         {
             "organization": organization,
             "access_key": organization.access_key,
-            "post_message": mode == "post_message",
+            "post_message": post_message,
             "public_origin": settings.PUBLIC_URL,
+            "language_next": reverse("crm:install_result"),
         },
     )
 
 
-def _install_failed(request: HttpRequest, message: str) -> HttpResponse:
-    return render(request, "crm/install_failed.html", {"message": message}, status=400)
+def _install_failed(request: HttpRequest, message: str, *, remember: bool = True) -> HttpResponse:
+    if remember:
+        request.session[_SESSION_RESULT] = {"message": message}
+    return render(
+        request,
+        "crm/install_failed.html",
+        # Messages are kept untranslated and translated here, so the language switch works.
+        {"message": _(message), "language_next": reverse("crm:install_result")},
+        status=400,
+    )
 
 
 @csrf_exempt

@@ -1,11 +1,21 @@
 from __future__ import annotations
 
+from zoneinfo import available_timezones
+
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from integration.fields import EncryptedTextField
 from integration.tenancy import TenantModel
+
+DEFAULT_TIME_ZONE = "Europe/Moscow"
+
+
+def _time_zone_valid(value: str) -> None:
+    if value not in available_timezones():
+        raise ValidationError(_("Неизвестный часовой пояс: %(zone)s"), params={"zone": value})
 
 
 class Organization(models.Model):
@@ -27,6 +37,10 @@ class Organization(models.Model):
     )
     status_reason = models.TextField(_("причина статуса"), blank=True)
     installed_at = models.DateTimeField(_("установлена"), null=True, blank=True)
+    # Every date and time the cabinet shows is in this zone (IANA name).
+    time_zone = models.CharField(
+        _("часовой пояс"), max_length=64, default=DEFAULT_TIME_ZONE, validators=[_time_zone_valid]
+    )
     disconnected_at = models.DateTimeField(_("отключена"), null=True, blank=True)
     access_key_hash = models.CharField(max_length=64, unique=True, editable=False)
     access_key_encrypted = EncryptedTextField(editable=False)
@@ -47,7 +61,12 @@ class Organization(models.Model):
 
     @property
     def amo_url(self) -> str:
-        return f"https://{self.amo_host}" if self.amo_host else ""
+        """The account's web pages (``/contacts/detail/<id>`` …): its own host, or the amoCRM
+        sandbox while AMOCRM_API_BASE_URL sends amoCRM traffic there (demo, tests), which
+        serves the same paths."""
+        if not self.amo_host:
+            return ""
+        return settings.AMOCRM_API_BASE_URL or f"https://{self.amo_host}"
 
 
 class CallSettings(TenantModel):

@@ -11,8 +11,8 @@ takes them through three steps, batched (50 per request) where amoCRM accepts ar
 3. missed-call task — one ``POST /api/v4/tasks`` for the batch.
 
 Exactly once: work is claimed with conditional UPDATEs (a lease covers killed workers); one
-drain per organization runs at a time (a PostgreSQL session advisory lock, released by the
-server if the worker dies); every remote id is stored before the next step. Calls and tasks are
+drain per organization runs at a time (a session lock, integration/locks.py, released if the
+worker dies); every remote id is stored before the next step. Calls and tasks are
 not idempotent in amoCRM, so their state is set to ``posting`` (and committed) before the POST;
 a delivery met in ``posting`` again had an ambiguous outcome (timeout, 5xx, killed worker) and
 is looked up in amoCRM (the contact's call notes by ``uniq``, the contact's tasks by text and
@@ -26,7 +26,6 @@ else marks the delivery failed with the reason (``delivery_retry`` puts it back)
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
 import time
@@ -38,7 +37,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -63,6 +62,7 @@ from crm.errors import (
 )
 from crm.models import AmoAccountState, AmoCredentials, ContactIndex
 from crm.services import amo_client, contact_index_forget
+from integration.locks import lock_key, session_lock
 from integration.models import (
     AuditEntry,
     CallDelivery,
@@ -189,19 +189,10 @@ def _redis() -> Any:
 
 @contextmanager
 def _organization_lock(organization_id: int) -> Iterator[bool]:
-    """Single-flight per organization across processes (session advisory lock: a killed
-    worker's connection closes and the lock goes with it)."""
-    digest = hashlib.blake2b(f"pipeline:{organization_id}".encode(), digest_size=8)
-    key = int.from_bytes(digest.digest(), "big", signed=True)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
-        acquired = bool(cursor.fetchone()[0])
-    try:
+    """Single-flight per organization across processes (a session lock: a killed worker's
+    lock goes with it)."""
+    with session_lock(lock_key("pipeline", organization_id), wait=False) as acquired:
         yield acquired
-    finally:
-        if acquired:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
 
 
 @dataclass

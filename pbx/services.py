@@ -11,7 +11,6 @@ import logging
 import random
 import secrets
 import time
-import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,6 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from integration.locks import lock_key, transaction_lock
 from integration.models import AuditEntry, Organization
 from integration.phones import phone_national, phone_parse
 from integration.services import audit_record
@@ -556,10 +556,8 @@ def events_prune(*, older_than: datetime) -> int:
 
 
 def _lock_call(organization_id: int, ext_tracking_id: str) -> None:
-    """Serialize rebuilds of one call across workers (transaction-scoped advisory lock)."""
-    key = zlib.crc32(ext_tracking_id.encode()) - 2**31
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [organization_id % 2**31, key])
+    """Serialize rebuilds of one call across workers (until the transaction ends)."""
+    transaction_lock(lock_key("call", organization_id, ext_tracking_id))
 
 
 def _line_number(

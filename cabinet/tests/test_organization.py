@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
@@ -9,11 +10,18 @@ from integration.services import audit_record
 from integration.tenancy import scopes_disabled
 
 
-def test_shows_the_amocrm_account(cabinet: Client, org):
+def test_shows_the_amocrm_account(cabinet: Client, org, settings):
+    settings.AMOCRM_API_BASE_URL = ""  # production: amoCRM itself
     page = cabinet.get(reverse("cabinet:organization", args=[org.pk])).content.decode()
     assert org.name in page
     assert f'href="https://{org.amo_host}"' in page
     assert str(org.amo_account_id) in page
+
+
+def test_amocrm_links_go_to_the_sandbox_while_it_stands_in_for_amocrm(cabinet: Client, org):
+    page = cabinet.get(reverse("cabinet:organization", args=[org.pk])).content.decode()
+    assert f'href="{settings.AMOCRM_API_BASE_URL}"' in page
+    assert f'href="https://{org.amo_host}"' not in page
 
 
 def test_delete_needs_the_typed_name(cabinet: Client, org):

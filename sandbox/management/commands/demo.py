@@ -21,17 +21,13 @@ import time
 from pathlib import Path
 from types import FrameType
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 _REEXEC_FLAG = "BEETEL_DEMO_CONFIGURED"
-# SQLite for several processes/threads: wait for locks, take write locks up front, WAL readers.
-_SQLITE_OPTIONS = "?timeout=20&transaction_mode=IMMEDIATE&init_command=" + quote(
-    "PRAGMA journal_mode=WAL"
-)
 
 
 def _redis_reachable(url: str) -> bool:
@@ -66,7 +62,8 @@ class Command(BaseCommand):
             PYTHONUNBUFFERED="1",
         )
         if not env.get("DATABASE_URL"):
-            env["DATABASE_URL"] = f"sqlite:///{settings.BASE_DIR / 'db.sqlite3'}{_SQLITE_OPTIONS}"
+            # SQLite options (IMMEDIATE transactions, WAL, busy timeout): config.settings.base.
+            env["DATABASE_URL"] = f"sqlite:///{settings.BASE_DIR / 'db.sqlite3'}"
         return env
 
     def _configured(self, env: dict[str, str]) -> bool:
