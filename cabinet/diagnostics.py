@@ -137,6 +137,18 @@ def _amo_connection(amo: AmoHealth, install_url: str) -> Check:
                 "возобновит поддержка Beetel."
             ),
         )
+    if amo.failing_since:
+        return Check(
+            "amo_connection",
+            title,
+            ERROR,
+            _("amoCRM не отвечает с %(since)s: %(reason)s")
+            % {"since": _when(amo.failing_since), "reason": amo.last_failure},
+            _(
+                "Это сбой на стороне amoCRM, настройки менять не нужно. Звонки ждут в очереди и "
+                "уйдут в amoCRM сами, когда он снова ответит. «Проверить» спросит amoCRM сейчас."
+            ),
+        )
     detail = _("Токен действует до %(expires)s, обновлён %(refreshed)s.") % {
         "expires": _when(amo.expires_at),
         "refreshed": _when(amo.refreshed_at),
@@ -173,16 +185,22 @@ def _amo_limits(amo: AmoHealth) -> Check:
             ),
         )
     if amo.rate_limited_24h or amo.errors_24h:
-        return Check(
-            "amo_limits",
-            title,
-            WARNING,
-            detail,
-            _(
-                "Частые 429 значат, что к аккаунту обращаются и другие интеграции: лимит amoCRM "
-                "— 7 запросов в секунду на аккаунт."
-            ),
-        )
+        hints = []
+        if amo.rate_limited_24h:
+            hints.append(
+                _(
+                    "Частые 429 значат, что к аккаунту обращаются и другие интеграции: лимит "
+                    "amoCRM — 7 запросов в секунду на аккаунт."
+                )
+            )
+        if amo.errors_24h:
+            hints.append(
+                _(
+                    "Ошибки — это сбои на стороне amoCRM (ответы 5xx или нет ответа), а не "
+                    "превышение лимита; запросы повторяются автоматически."
+                )
+            )
+        return Check("amo_limits", title, WARNING, detail, " ".join(hints))
     return Check("amo_limits", title, OK, detail)
 
 
@@ -398,8 +416,10 @@ def _beeline_events(pbx: PbxHealth) -> Check:
 
 
 def _undelivered(calls: UndeliveredCalls, journal_url: str) -> Check:
-    """Every call Beeline reported must end in amoCRM, skipped by a setting, or here."""
+    """Every call Beeline reported must end in amoCRM, skipped by a setting, or here: the same
+    rows the journal shows, so a call the journal shows as not delivered is never green here."""
     title = _("Недоставленные звонки")
+    link = _("Журнал недоставленных звонков")
     if not calls.total:
         return Check(
             "undelivered",
@@ -407,19 +427,44 @@ def _undelivered(calls: UndeliveredCalls, journal_url: str) -> Check:
             OK,
             _("Все звонки переданы в amoCRM или пропущены по настройке."),
         )
+    if not calls.problems:
+        return Check(
+            "undelivered",
+            title,
+            WARNING,
+            ngettext(
+                "%(count)s звонок передаётся в amoCRM прямо сейчас.",
+                "Звонков передаётся в amoCRM прямо сейчас: %(count)s.",
+                calls.queued,
+            )
+            % {"count": calls.queued},
+            _("Обновите страницу через минуту."),
+            journal_url,
+            link,
+        )
     detail = _(
-        "С ошибкой: %(failed)s; приостановлены: %(paused)s; ждут дольше 15 минут: %(stale)s "
+        "С ошибкой: %(failed)s; ждут повтора после сбоя: %(retrying)s; приостановлены: "
+        "%(paused)s; ждут дольше 15 минут: %(stale)s; передаются сейчас: %(queued)s "
         "(самый старый с %(oldest)s)."
     ) % {
         "failed": calls.failed,
+        "retrying": calls.retrying,
         "paused": calls.paused,
         "stale": calls.stale,
+        "queued": calls.queued,
         "oldest": _when(calls.oldest_at),
     }
+    if calls.last_error:
+        detail += " " + _("Последняя ошибка: %(error)s") % {"error": calls.last_error}
     if calls.paused:
         hint = _(
             "Передача приостановлена, пока amoCRM не принимает запросы (оплата, блокировка или "
             "отозванный доступ — см. «Подключение к amoCRM»). Потом звонки уйдут сами."
+        )
+    elif calls.retrying and not calls.failed:
+        hint = _(
+            "amoCRM не принял звонки из-за сбоя на своей стороне; повторы идут сами (до суток), "
+            "затем звонок получит кнопку «Повторить» в журнале."
         )
     else:
         hint = _(
@@ -432,5 +477,5 @@ def _undelivered(calls: UndeliveredCalls, journal_url: str) -> Check:
         detail,
         hint,
         journal_url,
-        _("Журнал недоставленных звонков"),
+        link,
     )
