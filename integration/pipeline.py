@@ -371,12 +371,13 @@ def _work_plan(
         for a in leg_abonents
         if (m := mappings.get(a)) is not None and m.enabled and m.amo_user_id
     ]
-    group = len(leg_abonents) > 1 or bool(
-        call.number_id and call.number and call.number.is_multichannel
-    )
+    through_line = call.number is not None and call.number.is_multichannel is not False
+    group = len(leg_abonents) > 1 or bool(call.number_id and through_line)
     tags = [TAG]
-    if inbound and call.number is not None and call.number.is_multichannel:
-        tags.append(call.number.display_name)
+    # The number's name as the admin typed it on «Организация» (Beeline's API has none). An
+    # unnamed number adds no tag: a tag of bare digits would stay on the contact for good.
+    if inbound and through_line and call.number is not None and call.number.name:
+        tags.append(call.number.name)
     item = _Work(
         delivery=delivery,
         call=call,

@@ -193,9 +193,9 @@ def _numbers_apply(
             )
             number.phone = phone_national(item.phone) or item.phone[:20]
             number.name = item.name[:255] or number.name
-            # GUESS (beeline-api.md §3): /numbers lists the company's incoming numbers, which
-            # are the multichannel ones; abonents' own numbers come from /abonents.
-            number.is_multichannel = True
+            # Beeline's word only (beeline-api.md §3: /numbers lists the incoming numbers,
+            # multichannel ones among them); None when it does not say.
+            number.is_multichannel = item.multichannel
             number.synced_at = now
             number.save()
         PbxNumber.objects.exclude(number_id__in=seen).delete()
