@@ -97,7 +97,7 @@ RUSSIAN_TIME_ZONES = [
 ]
 
 
-def _time_zone_choices() -> list[tuple[str, Any]]:
+def _time_zone_choices() -> list[tuple[Any, Any]]:
     russian = {zone for zone, _label in RUSSIAN_TIME_ZONES}
     others = sorted(zone for zone in available_timezones() if zone not in russian)
     return [*RUSSIAN_TIME_ZONES, (_("Другие"), [(zone, zone) for zone in others])]

@@ -70,7 +70,10 @@ def install_result(request: HttpRequest) -> HttpResponse:
     result = request.session.get(_SESSION_RESULT) or {}
     if "message" in result:
         return _install_failed(request, str(result["message"]), remember=False)
-    organization = Organization.objects.filter(pk=result.get("organization_id")).first()
+    org_id = result.get("organization_id")
+    organization = (
+        Organization.objects.filter(pk=org_id).first() if isinstance(org_id, int) else None
+    )
     if organization is None:
         return redirect("cabinet:landing")
     return _install_done(request, organization, post_message=False)

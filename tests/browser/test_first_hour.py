@@ -15,7 +15,6 @@ import pytest
 from django.utils import timezone
 
 from integration.models import Organization
-from tests.browser.test_journey import emulators  # noqa: F401  (fixture)
 
 VARIANTS = [(1280, "ru"), (390, "ru"), (1280, "en"), (390, "en")]
 IDS = [f"{width}-{lang}" for width, lang in VARIANTS]
@@ -114,7 +113,7 @@ def test_every_page_fits_and_speaks_the_language(
     browser_page,
     emulators,
     outsider,
-    screenshot,  # noqa: F811
+    screenshot,
 ):
     from playwright.sync_api import expect
 
@@ -159,7 +158,7 @@ def test_what_went_wrong_before_holds(
     emulators,
     outsider,
     screenshot,
-    live_server,  # noqa: F811
+    live_server,
 ):
     from playwright.sync_api import expect
 
