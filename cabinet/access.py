@@ -21,8 +21,8 @@ from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from integration.models import Organization
-from integration.tenancy import organization_scope
+from core.models import Organization
+from core.tenancy import organization_scope
 
 SESSION_ORGANIZATIONS = "cabinet_organizations"
 SESSION_CURRENT = "cabinet_current"

@@ -7,7 +7,8 @@ from zoneinfo import available_timezones
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from integration.models import CallSettings, Organization
+from core.models import Organization
+from integration.models import CallSettings
 from integration.services import ManagerMappingInput
 
 if TYPE_CHECKING:

@@ -5,13 +5,13 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from integration import views_health
+from core import health
 
 urlpatterns = [
-    path("healthz", views_health.healthz, name="healthz"),
+    path("healthz", health.healthz, name="healthz"),
     # Browsers ask for /favicon.ico on pages that do not name an icon (API answers, PDFs).
     path("favicon.ico", RedirectView.as_view(url=f"{settings.STATIC_URL}favicon.svg")),
-    path("readyz", views_health.readyz, name="readyz"),
+    path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("amocrm/", include("crm.urls")),

@@ -10,7 +10,6 @@ bookkeeping come in through the small protocols below (implemented in ``crm.serv
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +19,8 @@ import requests
 from django.conf import settings
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from core.backoff import backoff_seconds
+from core.phones import phone_national
 from crm.errors import (
     AmoAuthError,
     AmoBanned,
@@ -30,7 +31,6 @@ from crm.errors import (
     AmoUnpaid,
 )
 from crm.ratelimit import AccountRateLimiter
-from integration.phones import phone_national
 
 logger = logging.getLogger(__name__)
 
@@ -469,7 +469,9 @@ class AmoClient:
                 rate_limited += 1
                 if rate_limited > MAX_429_RETRIES:
                     raise
-                self._sleep(_backoff(rate_limited, exc.retry_after))
+                self._sleep(
+                    backoff_seconds(rate_limited, base=0.5, cap=MAX_BACKOFF, floor=exc.retry_after)
+                )
             except (AmoUnpaid, AmoBanned) as exc:
                 self._notify(exc)
                 raise
@@ -480,7 +482,7 @@ class AmoClient:
                 # retries writes with our own deduplication.
                 if method != "GET" or transient > 2:
                     raise
-                self._sleep(_backoff(transient, 0.5))
+                self._sleep(backoff_seconds(transient, base=0.5, cap=MAX_BACKOFF, floor=0.5))
 
     def _notify(self, error: AmoError) -> None:
         if self.observer is not None:
@@ -662,7 +664,3 @@ def _item_results(data: Any, request_ids: list[str], key: str) -> list[ItemResul
             text = errors.get(rid) or "; ".join(unattributed) or "amoCRM не принял звонок."
             results.append(ItemResult(request_id=rid, error=text))
     return results
-
-
-def _backoff(attempt: int, floor: float) -> float:
-    return min(MAX_BACKOFF, max(floor, 0.25 * 2**attempt)) + random.uniform(0, 0.25)  # noqa: S311

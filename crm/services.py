@@ -12,11 +12,11 @@ import hmac
 import logging
 import re
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 from django.conf import settings
@@ -25,6 +25,12 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core.locks import advisory_lock
+from core.models import AuditEntry, Organization
+from core.phones import phone_parse
+from core.services import audit_record, organization_set_status, organization_upsert_from_amo
+from core.task_queue import task_enqueue
+from core.tenancy import organization_scope, scopes_disabled
 from crm.client import (
     AmoAccount,
     AmoClient,
@@ -48,11 +54,6 @@ from crm.errors import (
 )
 from crm.models import AmoAccountState, AmoCredentials, AmoUser, ContactIndex
 from crm.signals import amo_disconnected, amo_installed
-from integration.locks import lock_key, session_lock
-from integration.models import AuditEntry, Organization
-from integration.phones import phone_parse
-from integration.services import audit_record, organization_set_status, organization_upsert_from_amo
-from integration.tenancy import organization_scope, scopes_disabled
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +88,6 @@ def amo_referer_validate(referer: str) -> str:
     if _REFERER_RE.match(host):
         return host
     if settings.AMOCRM_API_BASE_URL:
-        from urllib.parse import urlsplit
-
         if host == urlsplit(settings.AMOCRM_API_BASE_URL).netloc.lower():
             return host
     raise AmoInstallError(
@@ -171,11 +170,9 @@ def amo_install_complete(
     )
 
     def _after_commit() -> None:
-        from crm import tasks
-
-        tasks.amo_users_refresh.delay(organization.pk)
+        task_enqueue("crm.tasks.amo_users_refresh", organization.pk)
         if account is None:
-            tasks.amo_account_sync.delay(organization.pk)
+            task_enqueue("crm.tasks.amo_account_sync", organization.pk)
         amo_installed.send(sender=Organization, organization_id=organization.pk, created=created)
 
     transaction.on_commit(_after_commit)
@@ -303,8 +300,6 @@ def amo_tokens_refresh_due(*, now: Any = None) -> list[int]:
     Returns the organization ids queued. Each refresh is single-flight, so overlapping beats
     are harmless.
     """
-    from crm import tasks
-
     now = now or timezone.now()
     with scopes_disabled():
         org_ids = list(
@@ -317,7 +312,7 @@ def amo_tokens_refresh_due(*, now: Any = None) -> list[int]:
             .values_list("organization_id", flat=True)
         )
     for org_id in org_ids:
-        tasks.amo_tokens_refresh.delay(org_id)
+        task_enqueue("crm.tasks.amo_tokens_refresh", org_id)
     return org_ids
 
 
@@ -531,17 +526,6 @@ def amo_users_refresh(*, organization: Organization) -> list[AmoUser]:
 # --- contacts ----------------------------------------------------------------------------------
 
 
-@contextmanager
-def _phone_lock(organization_id: int, national: str) -> Iterator[None]:
-    """A lock per (organization, phone), held across processes.
-
-    Session-level (not transaction-level) so the services inside can commit on their own; a
-    crashed process takes the lock with it.
-    """
-    with session_lock(lock_key("contact", organization_id, national)):
-        yield
-
-
 def contact_find_or_create(
     *,
     organization: Organization,
@@ -564,7 +548,9 @@ def contact_find_or_create(
     cached = _contact_index_get(organization=organization, national=parsed.national)
     if cached is not None:
         return cached, False
-    with _phone_lock(organization.pk, parsed.national):
+    # Session-level: the services inside commit on their own; a crashed process drops its
+    # connection and with it the lock.
+    with advisory_lock(f"contact:{organization.pk}:{parsed.national}"):
         cached = _contact_index_get(organization=organization, national=parsed.national)
         if cached is not None:
             return cached, False

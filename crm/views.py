@@ -14,9 +14,9 @@ from django.utils.translation import gettext_noop
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
+from core.models import Organization
 from crm import selectors, services
 from crm.errors import AmoInstallError, AmoSignatureInvalid
-from integration.models import Organization
 
 logger = logging.getLogger(__name__)
 

@@ -20,11 +20,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from core.models import Organization
+from core.phones import phone_parse
 from crm import selectors
 from crm.errors import WidgetBadNumber, WidgetError
 from crm.telephony import TelephonyUnavailable, telephony_backend
-from integration.models import Organization
-from integration.phones import phone_parse
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from integration.phones import Phone, phone_parse
+from core.phones import Phone, phone_parse
 from pbx.xsi import XsiEvent
 
 # Where in a call's life an event type sits: the tie-break before sequence numbers, which

@@ -22,10 +22,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from integration.models import AuditEntry, Organization
-from integration.phones import phone_national
-from integration.services import audit_record
-from integration.tenancy import organization_scope, scopes_disabled
+from core.models import AuditEntry, Organization
+from core.phones import phone_national
+from core.services import audit_record
+from core.tenancy import organization_scope, scopes_disabled
 from pbx import signals
 from pbx.assembly import ms_to_datetime
 from pbx.client import StatRecord

@@ -11,8 +11,8 @@ from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from integration.models import Organization
-from integration.tenancy import organization_scope
+from core.models import Organization
+from core.tenancy import organization_scope
 from pbx.models import (
     Abonent,
     BeelineCredentials,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import random
 import secrets
 import time
 from dataclasses import dataclass
@@ -21,11 +20,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from integration.locks import lock_key, transaction_lock
-from integration.models import AuditEntry, Organization
-from integration.phones import phone_national, phone_parse
-from integration.services import audit_record
-from integration.tenancy import organization_scope, scopes_disabled
+from core.backoff import backoff_seconds
+from core.locks import advisory_xact_lock
+from core.models import AuditEntry, Organization
+from core.phones import phone_national, phone_parse
+from core.services import audit_record
+from core.task_queue import task_enqueue
+from core.tenancy import organization_scope, scopes_disabled
 from pbx import signals
 from pbx.assembly import AssembledCall, call_assemble, ms_to_datetime
 from pbx.client import BeelineAbonent, BeelineClient, BeelineNumber
@@ -227,12 +228,6 @@ def pbx_sync(*, organization: Organization) -> tuple[int, int]:
 # --- Subscriptions ------------------------------------------------------------------------
 
 
-def _backoff(failures: int) -> timedelta:
-    base = settings.PBX_SUBSCRIPTION_RETRY_BASE_SECONDS * 2 ** max(0, failures - 1)
-    capped = min(base, settings.PBX_SUBSCRIPTION_RETRY_MAX_SECONDS)
-    return timedelta(seconds=capped * (1 + random.uniform(0, 0.2)))  # noqa: S311 (jitter)
-
-
 def _credentials_flag(*, credentials: BeelineCredentials, error: BeelineError, kind: str) -> None:
     """Mark the connection as failing; the first failure of a streak goes to the audit log."""
     status = (
@@ -296,7 +291,13 @@ def subscription_renew(
     except BeelineError as exc:
         with organization_scope(org_id):
             credentials.subscription_failures += 1
-            credentials.subscription_retry_at = now + _backoff(credentials.subscription_failures)
+            credentials.subscription_retry_at = now + timedelta(
+                seconds=backoff_seconds(
+                    credentials.subscription_failures,
+                    base=settings.PBX_SUBSCRIPTION_RETRY_BASE_SECONDS,
+                    cap=settings.PBX_SUBSCRIPTION_RETRY_MAX_SECONDS,
+                )
+            )
             credentials.subscription_renew_queued_at = None
             credentials.save(
                 update_fields=[
@@ -403,8 +404,6 @@ def subscription_renew_due(*, now: datetime | None = None, limit: int | None = N
     failed and past its backoff). Claims rows first, so overlapping beats never double-queue;
     tasks are spread in chunks so 10,000 organizations do not hit Beeline (or the workers) at
     once. Returns the organization ids queued."""
-    from pbx import tasks
-
     now = now or timezone.now()
     limit = limit or settings.PBX_SUBSCRIPTION_RENEW_BATCH
     stale_claim = now - timedelta(seconds=settings.PBX_SUBSCRIPTION_CLAIM_SECONDS)
@@ -436,8 +435,10 @@ def subscription_renew_due(*, now: datetime | None = None, limit: int | None = N
 
         def enqueue() -> None:
             for index, org_id in enumerate(org_ids):
-                tasks.subscription_renew_task.apply_async(
-                    (org_id,), countdown=(index // chunk) * spacing
+                task_enqueue(
+                    "pbx.tasks.subscription_renew_task",
+                    org_id,
+                    countdown=(index // chunk) * spacing,
                 )
 
         transaction.on_commit(enqueue)
@@ -493,8 +494,6 @@ def event_store(*, organization_id: int, event: XsiEvent, body: str) -> int | No
 
     Returns the new row's id, or None for a duplicate (already stored: nothing more to do).
     """
-    from pbx import tasks
-
     call = event.call
     params: list[int | str | datetime] = [
         organization_id,
@@ -512,7 +511,7 @@ def event_store(*, organization_id: int, event: XsiEvent, body: str) -> int | No
     if row is None:
         return None
     event_pk = int(row[0])
-    transaction.on_commit(lambda: tasks.pbx_event_process.delay(event_pk))
+    transaction.on_commit(lambda: task_enqueue("pbx.tasks.pbx_event_process", event_pk))
     return event_pk
 
 
@@ -555,11 +554,6 @@ def events_prune(*, older_than: datetime) -> int:
 # --- Calls --------------------------------------------------------------------------------
 
 
-def _lock_call(organization_id: int, ext_tracking_id: str) -> None:
-    """Serialize rebuilds of one call across workers (until the transaction ends)."""
-    transaction_lock(lock_key("call", organization_id, ext_tracking_id))
-
-
 def _line_number(
     assembled: AssembledCall, numbers: list[PbxNumber]
 ) -> tuple[PbxNumber | None, str]:
@@ -587,12 +581,11 @@ def call_rebuild(
     Sends ``call_ringing`` (on commit) for legs first seen ringing, and queues finalization
     when all legs are released. Internal (abonent ↔ abonent) calls are not kept.
     """
-    from pbx import tasks
-
     now = now or timezone.now()
     ringing_leg_ids: list[int] = []
     with transaction.atomic(), organization_scope(organization_id):
-        _lock_call(organization_id, ext_tracking_id)
+        # Rebuilds of one call are serialized across workers until this transaction ends.
+        advisory_xact_lock(f"call:{organization_id}:{ext_tracking_id}")
         rows = list(PbxEvent.objects.filter(ext_tracking_id=ext_tracking_id))
         parsed: list[XsiEvent] = []
         for row in rows:
@@ -672,8 +665,10 @@ def call_rebuild(
             )
         if finished and not handed_off:
             transaction.on_commit(
-                lambda: tasks.pbx_call_finalize.apply_async(
-                    (call_pk,), countdown=settings.PBX_CALL_SETTLE_SECONDS
+                lambda: task_enqueue(
+                    "pbx.tasks.pbx_call_finalize",
+                    call_pk,
+                    countdown=settings.PBX_CALL_SETTLE_SECONDS,
                 )
             )
     return call

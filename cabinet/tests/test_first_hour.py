@@ -14,9 +14,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
-from cabinet.tests.conftest import login_with_key
-from integration.models import Organization
-from integration.tenancy import organization_scope
+from cabinet.testing import login_with_key
+from core.models import Organization
+from core.tenancy import organization_scope
 
 LOGIN = reverse("cabinet:login")
 
@@ -78,7 +78,6 @@ def test_a_form_sent_without_javascript_after_expiry_returns_to_its_page(client:
 
 
 def test_every_date_is_in_the_organizations_time_zone_and_one_format(cabinet: Client, org):
-    from integration.models import AuditEntry  # noqa: F401  (the organization page reads it)
 
     moment = datetime(2026, 11, 30, 21, 33, tzinfo=UTC)
     Organization.objects.filter(pk=org.pk).update(installed_at=moment)
@@ -141,16 +140,21 @@ def test_the_date_filter_refuses_an_end_before_the_start(cabinet: Client, org):
 
 
 def test_a_refused_managers_save_says_so_in_a_toast(installed_cabinet: Client, connected_org):
-    from cabinet.tests.test_managers import _abonent, _form_data
     from crm.models import AmoUser
+    from pbx.models import Abonent
 
     with organization_scope(connected_org):
         ivan = AmoUser.objects.get(name="Иван Петров").amo_id
-    first = _abonent(connected_org, "9161110001")
-    second = _abonent(connected_org, "9161110002")
+        first = Abonent.objects.get(phone="9161110001")
+        second = Abonent.objects.get(phone="9161110002")
     response = installed_cabinet.post(
         reverse("cabinet:managers", args=[connected_org.pk]),
-        _form_data({first.pk: (True, ivan), second.pk: (True, ivan)}),
+        {
+            f"enabled_{first.pk}": "on",
+            f"amo_user_{first.pk}": str(ivan),
+            f"enabled_{second.pk}": "on",
+            f"amo_user_{second.pk}": str(ivan),
+        },
         HTTP_HX_REQUEST="true",
     )
     assert response.status_code == 400

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "django_htmx",
     "template_partials",
+    "core",
     "integration",
     "pbx",
     "crm",
@@ -51,7 +52,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "integration.tenancy.AdminUnscopedMiddleware",
+    "core.tenancy.AdminUnscopedMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -91,13 +92,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+# Seconds; every Redis client of the application (core.redis) fails within these when Redis is
+# down or frozen, instead of hanging a request or a worker.
+REDIS_CONNECT_TIMEOUT = env.float("REDIS_CONNECT_TIMEOUT", default=1.0)
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=2.0)
 
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "beetel",
-        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        "OPTIONS": {
+            "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+            "socket_timeout": REDIS_SOCKET_TIMEOUT,
+        },
     }
 }
 
@@ -182,7 +190,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # a name that does not exist yet is simply never sent (a later issue fills it in).
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "audit-prune": {
-        "task": "integration.tasks.audit_prune",
+        "task": "core.tasks.audit_prune",
         "schedule": crontab(minute=17, hour=3),
     },
     # Every token is refreshed hours before it expires, so refresh tokens never reach 3 months.

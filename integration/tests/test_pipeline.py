@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
+from core.tenancy import organization_scope
 from integration.models import CallDelivery, CallSettings
-from integration.tenancy import organization_scope
 from sandbox.amocrm.services import contact_create
 
 CLIENT = "+79031112233"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from integration.fields import EncryptedTextField
+from core.fields import EncryptedTextField
 
 
 class Account(models.Model):

@@ -28,7 +28,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
-from integration.phones import phone_parse
+from core.phones import phone_parse
 from sandbox.beeline import clock, selectors
 from sandbox.beeline.errors import PortalError, bad_request, not_found
 from sandbox.beeline.models import (

@@ -14,7 +14,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from integration.models import Organization
+from core.models import Organization
 
 VARIANTS = [(1280, "ru"), (390, "ru"), (1280, "en"), (390, "en")]
 IDS = [f"{width}-{lang}" for width, lang in VARIANTS]

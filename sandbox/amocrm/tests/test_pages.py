@@ -138,7 +138,7 @@ def test_account_page_install_leads_to_the_key_page(client, amocrm_account, sett
     import re
     from html import unescape
 
-    from integration.models import Organization
+    from core.models import Organization
 
     page = client.get(f"/sandbox/amocrm/accounts/{amocrm_account.pk}/").content.decode()
     install = unescape(re.search(r'data-testid="install"\s+href="([^"]+)"', page).group(1))
