@@ -69,10 +69,13 @@
         var form = event.target.closest("form[data-unsaved-warning]");
         if (form && !event.defaultPrevented) { dirty.delete(formKey(form)); }
     });
-    document.body.addEventListener("htmx:afterRequest", function (event) {
-        var elt = event.detail.elt;
+    // beforeSwap, not afterRequest: after an outerHTML swap the sending form is detached and
+    // its events no longer reach the body.
+    document.body.addEventListener("htmx:beforeSwap", function (event) {
+        var detail = event.detail;
+        var elt = (detail.requestConfig && detail.requestConfig.elt) || detail.elt;
         var form = elt && elt.closest && elt.closest("form[data-unsaved-warning]");
-        var xhr = event.detail.xhr;
+        var xhr = detail.xhr;
         if (form && xhr && xhr.status >= 200 && xhr.status < 300) { dirty.delete(formKey(form)); }
     });
     // The server sends the page elsewhere (expired session: HX-Redirect to the login page).

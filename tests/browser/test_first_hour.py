@@ -204,6 +204,13 @@ def test_what_went_wrong_before_holds(
     # Still unsaved after the refusal: leaving warns again.
     page.locator("nav.menu a").first.click()
     assert dialogs == ["beforeunload", "beforeunload"]
+    # Corrected and saved: now leaving is silent.
+    page.locator("#managers-form select").nth(0).select_option("")
+    page.locator("#managers-form button[type=submit]").click()
+    expect(page.locator("#toasts .toast-success")).to_be_visible()
+    page.locator("nav.menu a").first.click()
+    expect(page).not_to_have_url(re.compile(r"/managers$"))
+    assert dialogs == ["beforeunload", "beforeunload"]
     stay[0] = False  # from here on, leave when asked
 
     # «Настройки ключей»: a bad token over the working one.
