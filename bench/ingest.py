@@ -64,7 +64,7 @@ import django
 django.setup()
 from core.testing import organization_make
 from pbx.models import BeelineCredentials
-from pbx.services import webhook_secret_hash
+from pbx.credentials import webhook_secret_hash
 from core.tenancy import organization_scope
 import secrets
 org = organization_make(name="Bench")
@@ -184,6 +184,7 @@ def main() -> int:
         "REDIS_URL": args.redis,
         "SECRET_KEY": "bench-" + uuid.uuid4().hex + uuid.uuid4().hex,
         "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "RECORDING_SIGNING_KEYS": "bench-" + uuid.uuid4().hex + uuid.uuid4().hex,
         "PUBLIC_URL": "https://bench.beetel.test",
         "AMOCRM_CLIENT_ID": "bench",
         "AMOCRM_CLIENT_SECRET": "bench",

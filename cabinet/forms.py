@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from integration.selectors import ManagerRow
     from pbx.models import PbxNumber
 
-# One line per switch: what happens, and what switching it off costs (product.md §7).
+# One line per switch: what happens, and what switching it off costs
+# (docs/architecture.md «The seven call settings»).
 CALL_SETTING_HINTS = {
     "notify_incoming": _(
         "Менеджер видит всплывающее уведомление о входящем звонке. "

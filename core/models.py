@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
 from zoneinfo import available_timezones
 
 from django.conf import settings
@@ -46,6 +47,12 @@ class Organization(models.Model):
     disconnected_at = models.DateTimeField(_("отключена"), null=True, blank=True)
     access_key_hash = models.CharField(max_length=64, unique=True, editable=False)
     access_key_encrypted = EncryptedTextField(editable=False)
+    # Bumped by «Сменить ключ»: a cabinet session remembers the generation it unlocked, so every
+    # session opened with the old key is logged out (cabinet/access.py).
+    access_key_generation = models.PositiveIntegerField(default=1, editable=False)
+    # Carried inside every recording link; bumping it revokes all links made before
+    # (pbx/recording_links.py).
+    recording_links_generation = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -53,6 +60,12 @@ class Organization(models.Model):
         verbose_name = _("организация")
         verbose_name_plural = _("организации")
         ordering = ["name", "id"]
+        permissions = [
+            (
+                "act_for_customer",
+                _("Может действовать от имени клиента (настройки, менеджеры, повтор, токены)"),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.amo_subdomain or self.amo_account_id})"
@@ -60,6 +73,12 @@ class Organization(models.Model):
     @property
     def access_key(self) -> str:
         return self.access_key_encrypted
+
+    @property
+    def amo_origin(self) -> str:
+        """The account's own address, ``https://<subdomain>.amocrm.ru``: who it is (the widget
+        token's ``iss``), wherever its pages are served."""
+        return f"https://{self.amo_host}" if self.amo_host else ""
 
     @property
     def amo_url(self) -> str:
@@ -73,6 +92,8 @@ class Organization(models.Model):
 
 class AuditEntry(TenantModel):
     """What happened to an organization, for Диагностика and support (no secrets, ever)."""
+
+    objects: ClassVar[models.Manager[AuditEntry]]
 
     class Level(models.TextChoices):
         INFO = "info", _("инфо")

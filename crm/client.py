@@ -1,4 +1,4 @@
-"""The one door to amoCRM's API (reference: ../shared/docs/amocrm-api.md).
+"""The one door to amoCRM's API (reference: docs/amocrm-api.md).
 
 Every request goes through the module's ``_request()``: a mandatory timeout, errors mapped to
 ``crm.errors``, JSON (hal/problem) parsed. ``AmoClient`` adds what an account needs on top: the
@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.backoff import backoff_seconds
 from core.phones import phone_national
+from core.transport import retry_after_seconds
 from crm.errors import (
     AmoAuthError,
     AmoBanned,
@@ -135,8 +136,9 @@ class AmoTask(_Model):
 
 
 class TokenPair(_Model):
-    access_token: str
-    refresh_token: str
+    # repr=False: a pair printed in a log line, a traceback or a debugger never shows the tokens.
+    access_token: str = Field(repr=False)
+    refresh_token: str = Field(repr=False)
     expires_in: int = 86400
     token_type: str = "Bearer"
 
@@ -183,7 +185,7 @@ class ContactDraft:
 
 @dataclass(frozen=True, slots=True)
 class CallDraft:
-    """One entry of ``POST /api/v4/calls`` (amocrm-api.md §5). None fields are not sent."""
+    """One entry of ``POST /api/v4/calls`` (docs/amocrm-api.md §5). None fields are not sent."""
 
     direction: str  # "inbound" | "outbound"
     duration: int
@@ -206,7 +208,7 @@ class CallDraft:
 
 @dataclass(frozen=True, slots=True)
 class TaskDraft:
-    """One entry of ``POST /api/v4/tasks`` (amocrm-api.md §6)."""
+    """One entry of ``POST /api/v4/tasks`` (docs/amocrm-api.md §6)."""
 
     text: str
     complete_till: int
@@ -223,7 +225,7 @@ class TaskDraft:
 
 @dataclass(frozen=True, slots=True)
 class PhoneCallEvent:
-    """A ringing notification for ``users`` (amocrm-api.md §7.1)."""
+    """A ringing notification for ``users`` (docs/amocrm-api.md §7.1)."""
 
     phone_number: str
     users: Sequence[int] = field(default_factory=tuple)
@@ -255,11 +257,9 @@ def _problem_text(body: Any, fallback: str) -> str:
 
 
 def _retry_after(response: requests.Response) -> float:
-    # Whether amoCRM sends Retry-After is a GUESS (amocrm-api.md §8): default to one second.
-    try:
-        return max(0.0, min(float(response.headers.get("Retry-After", "1")), MAX_BACKOFF))
-    except ValueError:
-        return 1.0
+    # Whether amoCRM sends Retry-After is a GUESS (docs/amocrm-api.md §8): default to one second.
+    seconds = retry_after_seconds(response.headers.get("Retry-After"))
+    return 1.0 if seconds is None else min(seconds, MAX_BACKOFF)
 
 
 def _request(
@@ -341,6 +341,17 @@ def _oauth_post(*, base_url: str, body: dict[str, str], timeout: tuple[float, fl
         raise AmoTransientError("amoCRM вернул непонятный ответ на запрос токена.") from exc
 
 
+def token_probe(*, base_url: str, access_token: str, timeout: tuple[float, float]) -> None:
+    """``GET /api/v4/account`` with a bare access token (no refresh, no pacing): returns if
+    amoCRM accepts the token, raises the ``crm.errors`` class of its answer otherwise."""
+    _request(
+        "GET",
+        f"{base_url}/api/v4/account",
+        headers={"Authorization": f"Bearer {access_token}"},
+        timeout=timeout,
+    )
+
+
 def oauth_redirect_uri() -> str:
     return f"{settings.PUBLIC_URL}/amocrm/oauth/callback"
 
@@ -397,6 +408,9 @@ class StaticToken:
 
     def __init__(self, token: str) -> None:
         self._token = token
+
+    def __repr__(self) -> str:
+        return "StaticToken(…)"
 
     def access_token(self) -> str:
         return self._token
@@ -606,7 +620,7 @@ class AmoClient:
 
     # Reference: https://www.amocrm.ru/developers/content/crm_platform/unsorted-api (sip)
     def unsorted_sip_add(self, items: Sequence[dict[str, Any]]) -> list[str]:
-        """Add SIP unsorted entries (dicts shaped as amocrm-api.md §7.3); returns their uids."""
+        """Add SIP unsorted entries (shaped as docs/amocrm-api.md §7.3); returns their uids."""
         uids: list[str] = []
         for _, chunk in _chunks(items):
             data = self._call("POST", "/api/v4/leads/unsorted/sip", json=list(chunk))
@@ -659,7 +673,7 @@ def _item_results(data: Any, request_ids: list[str], key: str) -> list[ItemResul
                 )
             )
         else:
-            # Per-item attribution of errors is a GUESS (amocrm-api.md §5): without a
+            # Per-item attribution of errors is a GUESS (docs/amocrm-api.md §5): without a
             # request_id, every item that did not succeed carries the batch's error text.
             text = errors.get(rid) or "; ".join(unattributed) or "amoCRM не принял звонок."
             results.append(ItemResult(request_id=rid, error=text))

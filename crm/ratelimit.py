@@ -1,6 +1,6 @@
 """One request budget per amoCRM account, shared by every process through Redis.
 
-amoCRM allows 7 requests/second (amocrm-api.md §8) and answers 429, then 403 for the whole
+amoCRM allows 7 requests/second (docs/amocrm-api.md §8) and answers 429, then 403 for the whole
 account, beyond it. Requests are paced rather than windowed: each one reserves the next slot
 ``1/rate`` seconds after the previous one (GCRA, timed by the Redis server clock so every
 worker on every machine agrees) and sleeps until its slot. Pacing at 5/s means any 8

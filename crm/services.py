@@ -1,4 +1,5 @@
-"""Writes of the amoCRM half: install, token lifecycle, users cache, contacts, disconnect.
+"""Writes of the amoCRM half: install, token lifecycle, users cache, disconnect (contacts by
+phone are `crm/contacts.py`).
 
 Do not call the services that talk to amoCRM inside ``transaction.atomic()``: they hold row and
 advisory locks of their own and must commit what they learn (a new token pair, a revoked state)
@@ -12,7 +13,6 @@ import hmac
 import logging
 import re
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -25,7 +25,6 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from core.locks import advisory_lock
 from core.models import AuditEntry, Organization
 from core.phones import phone_parse
 from core.services import audit_record, organization_set_status, organization_upsert_from_amo
@@ -34,12 +33,13 @@ from core.tenancy import organization_scope, scopes_disabled
 from crm.client import (
     AmoAccount,
     AmoClient,
-    ContactDraft,
+    AmoUnauthorized,
     StaticToken,
     TokenPair,
     api_base_url,
     oauth_exchange_code,
     oauth_refresh,
+    token_probe,
 )
 from crm.errors import (
     AmoAuthError,
@@ -47,12 +47,10 @@ from crm.errors import (
     AmoError,
     AmoInstallError,
     AmoPaused,
-    AmoRateLimited,
     AmoSignatureInvalid,
-    AmoTransientError,
     AmoUnpaid,
 )
-from crm.models import AmoAccountState, AmoCredentials, AmoUser, ContactIndex
+from crm.models import AmoAccountState, AmoCredentials, AmoUser
 from crm.signals import amo_disconnected, amo_installed
 
 logger = logging.getLogger(__name__)
@@ -62,7 +60,7 @@ REFRESH_MARGIN = timedelta(minutes=10)
 # The beat job refreshes every token with less than this left: access tokens live 24 h, so each
 # pair is renewed daily and no refresh token ever nears its 3-month death.
 DUE_MARGIN = timedelta(hours=6)
-# amoCRM gives the install request 3 s in all (amocrm-api.md §1.2); we keep a margin.
+# amoCRM gives the install request 3 s in all (docs/amocrm-api.md §1.2); we keep a margin.
 INSTALL_BUDGET = 2.5
 REFRESH_TIMEOUT = (3.05, 10.0)
 
@@ -376,14 +374,14 @@ class _HealthObserver:
                 reason=AmoAccountState.PauseReason.BANNED,
                 detail=error.message,
             )
-        elif isinstance(error, AmoRateLimited):
+        elif error.rate_limited:
             audit_record(
                 organization=self.organization,
                 kind=AUDIT_RATE_LIMITED,
                 level=AuditEntry.Level.WARNING,
                 message=error.message,
             )
-        elif isinstance(error, AmoTransientError):
+        elif error.transient:
             self._unreachable(error)
             audit_record(
                 organization=self.organization,
@@ -401,10 +399,11 @@ def amo_client(*, organization: Organization) -> AmoClient:
     with organization_scope(organization):
         state = AmoAccountState.objects.filter(organization=organization).first()
     if state is not None and state.paused_reason:
-        error_class = {
+        pause_errors: dict[str, type[AmoPaused]] = {
             AmoAccountState.PauseReason.UNPAID: AmoUnpaid,
             AmoAccountState.PauseReason.BANNED: AmoBanned,
-        }.get(state.paused_reason, AmoPaused)
+        }
+        error_class = pause_errors.get(state.paused_reason, AmoPaused)
         raise error_class(f"Запросы к amoCRM приостановлены: {state.get_paused_reason_display()}.")
     return AmoClient(
         base_url=api_base_url(organization.amo_host),
@@ -523,84 +522,15 @@ def amo_users_refresh(*, organization: Organization) -> list[AmoUser]:
     return result
 
 
-# --- contacts ----------------------------------------------------------------------------------
-
-
-def contact_find_or_create(
-    *,
-    organization: Organization,
-    phone: str,
-    name: str = "",
-    tags: Sequence[str] = (),
-    responsible_user_id: int | None = None,
-    create: bool = True,
-) -> tuple[int | None, bool]:
-    """The amoCRM contact of ``phone``: ContactIndex, then a search, then (if ``create``) a new
-    contact with PHONE in E.164 and ``tags``. Returns ``(contact_id | None, created)``.
-
-    Two simultaneous calls for the same new number create ONE contact: the search-and-create
-    runs under a per-(organization, phone) advisory lock and the index is written before the
-    lock is released. Raises ValueError for a phone that cannot be parsed.
-    """
-    parsed = phone_parse(phone)
-    if parsed is None:
-        raise ValueError(f"not a phone number: {phone!r}")
-    cached = _contact_index_get(organization=organization, national=parsed.national)
-    if cached is not None:
-        return cached, False
-    # Session-level: the services inside commit on their own; a crashed process drops its
-    # connection and with it the lock.
-    with advisory_lock(f"contact:{organization.pk}:{parsed.national}"):
-        cached = _contact_index_get(organization=organization, national=parsed.national)
-        if cached is not None:
-            return cached, False
-        client = amo_client(organization=organization)
-        found = client.contacts_find_by_phone(parsed.national)
-        if found:
-            contact_id, created = min(c.id for c in found), False
-        elif not create:
-            return None, False
-        else:
-            draft = ContactDraft(
-                name=name or parsed.e164,
-                phone_e164=parsed.e164,
-                tags=tuple(tags),
-                responsible_user_id=responsible_user_id,
-            )
-            contact_id, created = client.contacts_create([draft])[0], True
-        with organization_scope(organization):
-            ContactIndex.objects.update_or_create(
-                organization=organization,
-                phone_national=parsed.national,
-                defaults={"contact_id": contact_id, "created_by_us": created},
-            )
-    return contact_id, created
-
-
-def _contact_index_get(*, organization: Organization, national: str) -> int | None:
-    with organization_scope(organization):
-        return (
-            ContactIndex.objects.filter(organization=organization, phone_national=national)
-            .values_list("contact_id", flat=True)
-            .first()
-        )
-
-
-def contact_index_forget(*, organization: Organization, contact_id: int) -> int:
-    """Drop index rows pointing at a contact amoCRM no longer has ("Entity not found")."""
-    with organization_scope(organization):
-        deleted, _ = ContactIndex.objects.filter(
-            organization=organization, contact_id=contact_id
-        ).delete()
-    return deleted
-
-
 # --- disconnect --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class DisconnectResult:
     organization_id: int | None
+    # "disconnected" | "pending" (amoCRM could not confirm yet) | "refused" (amoCRM says our
+    # access still works: a replayed or forged hook) | "unknown" (no such organization)
+    outcome: str = "disconnected"
 
 
 def amo_disconnect_signature(*, client_uuid: str, account_id: str | int) -> str:
@@ -612,11 +542,54 @@ def amo_disconnect_signature(*, client_uuid: str, account_id: str | int) -> str:
     ).hexdigest()
 
 
+def amo_access_revoked(*, organization: Organization) -> bool | None:
+    """Ask amoCRM whether our access to the account is really gone.
+
+    GUESS (docs/security.md): uninstalling revokes the integration's tokens before amoCRM calls
+    the hook, so ``GET /api/v4/account`` with the stored access token answers 401 and the
+    refresh token is refused too. The hook's signature never changes for an account, so the
+    signature alone cannot tell a real uninstall from a replayed one; amoCRM's answer can.
+
+    True: revoked (or nothing stored to check with). False: amoCRM still accepts us. None:
+    amoCRM could not be asked (network, 5xx, 429): the caller keeps a pending state and retries.
+    """
+    with organization_scope(organization):
+        creds = AmoCredentials.objects.filter(organization=organization).first()
+    if creds is None or not creds.access_token:
+        return True
+    if creds.status == AmoCredentials.Status.NEEDS_REAUTH or not creds.refresh_token:
+        return True
+    base_url = api_base_url(organization.amo_host)
+    try:
+        token_probe(
+            base_url=base_url, access_token=str(creds.access_token), timeout=REFRESH_TIMEOUT
+        )
+    except AmoUnauthorized:
+        pass  # expired or revoked: the refresh token tells which
+    except (AmoUnpaid, AmoBanned):
+        return False  # the token was accepted; the account is restricted, not uninstalled
+    except AmoError:
+        return None
+    else:
+        return False
+    try:
+        amo_tokens_refresh(organization=organization, force=True)
+    except AmoAuthError:
+        return True
+    except AmoError:
+        return None
+    return False
+
+
 def amo_disconnect(*, account_id: str, client_uuid: str, signature: str) -> DisconnectResult:
-    """amoCRM's uninstall hook: verify, mark the organization disconnected, drop its tokens.
+    """amoCRM's uninstall hook: verify, confirm with amoCRM, mark the organization disconnected
+    and drop its tokens.
 
     A wrong signature or a foreign client id raises AmoSignatureInvalid and changes nothing.
-    Data other than the tokens is kept (architecture.md flow 8). Idempotent.
+    Then amoCRM must confirm that our access is revoked (``amo_access_revoked``): if it still
+    accepts our tokens nothing changes (outcome "refused"); if it cannot be asked, the request
+    is kept pending and re-checked by the beat (``amo_disconnects_confirm_due``). Data other
+    than the tokens is kept (docs/architecture.md flow 8). Idempotent.
     """
     expected = amo_disconnect_signature(client_uuid=client_uuid, account_id=account_id)
     if not (
@@ -630,7 +603,40 @@ def amo_disconnect(*, account_id: str, client_uuid: str, signature: str) -> Disc
         Organization.objects.filter(amo_account_id=amo_id).first() if amo_id is not None else None
     )
     if organization is None:
-        return DisconnectResult(organization_id=None)
+        return DisconnectResult(organization_id=None, outcome="unknown")
+    return _disconnect_confirmed(organization=organization)
+
+
+def _disconnect_confirmed(*, organization: Organization) -> DisconnectResult:
+    org_id = organization.pk
+    revoked = amo_access_revoked(organization=organization)
+    if revoked is False:
+        with organization_scope(organization):
+            AmoCredentials.objects.filter(organization=organization).update(
+                disconnect_requested_at=None
+            )
+        audit_record(
+            organization=organization,
+            kind="amo.disconnect_refused",
+            level=AuditEntry.Level.WARNING,
+            message="Запрос на отключение не подтверждён: amoCRM принимает наш доступ, "
+            "интеграция не отключена.",
+        )
+        return DisconnectResult(organization_id=org_id, outcome="refused")
+    if revoked is None:
+        with organization_scope(organization):
+            pending = AmoCredentials.objects.filter(
+                organization=organization, disconnect_requested_at__isnull=True
+            ).update(disconnect_requested_at=timezone.now())
+        if pending:
+            audit_record(
+                organization=organization,
+                kind="amo.disconnect_pending",
+                level=AuditEntry.Level.WARNING,
+                message="Получен запрос на отключение, но amoCRM сейчас не отвечает: "
+                "отключим, когда amoCRM подтвердит, что доступ отозван.",
+            )
+        return DisconnectResult(organization_id=org_id, outcome="pending")
     with organization_scope(organization):
         AmoCredentials.objects.filter(organization=organization).delete()
     organization_set_status(
@@ -641,8 +647,23 @@ def amo_disconnect(*, account_id: str, client_uuid: str, signature: str) -> Disc
     Organization.objects.filter(pk=organization.pk, disconnected_at__isnull=True).update(
         disconnected_at=timezone.now()
     )
-    org_id = organization.pk
     transaction.on_commit(
         lambda: amo_disconnected.send(sender=Organization, organization_id=org_id)
     )
-    return DisconnectResult(organization_id=org_id)
+    return DisconnectResult(organization_id=org_id, outcome="disconnected")
+
+
+def amo_disconnects_confirm_due() -> list[int]:
+    """Beat: check again the uninstall hooks amoCRM could not confirm; returns the organization
+    ids now disconnected."""
+    with scopes_disabled():
+        org_ids = list(
+            AmoCredentials.objects.filter(disconnect_requested_at__isnull=False).values_list(
+                "organization_id", flat=True
+            )
+        )
+    done = []
+    for organization in Organization.objects.filter(pk__in=org_ids):
+        if _disconnect_confirmed(organization=organization).outcome == "disconnected":
+            done.append(organization.pk)
+    return done

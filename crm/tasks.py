@@ -66,3 +66,9 @@ def amo_account_sync(organization_id: int) -> None:
         services.amo_account_sync(organization=organization)
     except (AmoAuthError, AmoPaused):
         pass
+
+
+@shared_task
+def amo_disconnects_confirm_due() -> int:
+    """Beat: uninstall hooks waiting for amoCRM to confirm that our access is revoked."""
+    return len(services.amo_disconnects_confirm_due())

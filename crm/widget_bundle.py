@@ -1,6 +1,6 @@
 """The widget package: the files under ``crm/widget/`` with PUBLIC_URL baked in.
 
-``build_widget`` zips them for upload to amoCRM (manifest.json at the root, amocrm-api.md §9);
+``build_widget`` zips them for upload to amoCRM (manifest.json at the root, docs/amocrm-api.md §9);
 the sandbox's widget host page serves the same rendered ``script.js``, so both run one source.
 """
 

@@ -7,8 +7,8 @@ from django.utils.translation import gettext_lazy as _
 
 from core import admin as core_admin
 from core.models import Organization
+from integration.delivery.operations import delivery_retry
 from integration.models import CallDelivery, CallSettings, ManagerMapping
-from integration.pipeline import delivery_retry
 
 
 class CallSettingsInline(admin.StackedInline):
@@ -24,6 +24,20 @@ admin.site.unregister(Organization)
 @admin.register(Organization)
 class OrganizationAdmin(core_admin.OrganizationAdmin):
     inlines = (CallSettingsInline,)
+    actions = (*core_admin.OrganizationAdmin.actions, "revoke_recording_links")
+
+    @admin.action(
+        description=_("Отозвать ссылки на записи разговоров"), permissions=["act_for_customer"]
+    )
+    def revoke_recording_links(
+        self, request: HttpRequest, queryset: QuerySet[Organization]
+    ) -> None:
+        from pbx.recording_links import recording_links_revoke
+
+        for organization in queryset:
+            recording_links_revoke(organization=organization)
+            self.audit(request, organization, "отозваны ссылки на записи разговоров")
+        self.message_user(request, _("Ссылки отозваны: %(n)s") % {"n": queryset.count()})
 
 
 class MappedFilter(admin.SimpleListFilter):
@@ -42,7 +56,7 @@ class MappedFilter(admin.SimpleListFilter):
 
 
 @admin.register(ManagerMapping)
-class ManagerMappingAdmin(admin.ModelAdmin):
+class ManagerMappingAdmin(core_admin.TenantAdmin):
     list_display = ("organization", "abonent", "enabled", "amo_user_id", "updated_at")
     list_filter = ("enabled", MappedFilter, "organization")
     search_fields = (
@@ -58,7 +72,7 @@ class ManagerMappingAdmin(admin.ModelAdmin):
 
 
 @admin.register(CallDelivery)
-class CallDeliveryAdmin(admin.ModelAdmin):
+class CallDeliveryAdmin(core_admin.TenantAdmin):
     """Support's view of the pipeline: what became of each call, and «retry» for failed ones."""
 
     list_display = (
@@ -88,11 +102,15 @@ class CallDeliveryAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.action(description=_("Повторить передачу в amoCRM"))
+    @admin.action(description=_("Повторить передачу в amoCRM"), permissions=["act_for_customer"])
     def retry_deliveries(self, request: HttpRequest, queryset: QuerySet[CallDelivery]) -> None:
         retried = 0
         for delivery in queryset.select_related("organization"):
-            retried += delivery_retry(
-                organization=delivery.organization, call_id=delivery.pbx_call_id
-            )
+            if delivery_retry(organization=delivery.organization, call_id=delivery.pbx_call_id):
+                retried += 1
+                self.audit(
+                    request,
+                    delivery.organization,
+                    f"повтор передачи звонка #{delivery.pbx_call_id} в amoCRM",
+                )
         self.message_user(request, _("Поставлено в очередь: %(n)s") % {"n": retried})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -11,7 +13,12 @@ from core.tenancy import TenantModel
 
 
 class CallSettings(TenantModel):
-    """The seven switches of «Настройки звонков» (product.md §7); all on by default."""
+    """The seven switches of «Настройки звонков», all on by default.
+
+    See docs/architecture.md «The seven call settings».
+    """
+
+    objects: ClassVar[models.Manager[CallSettings]]
 
     organization = models.OneToOneField(
         Organization, on_delete=models.CASCADE, related_name="call_settings"
@@ -33,7 +40,7 @@ class CallSettings(TenantModel):
     create_task_missed = models.BooleanField(
         _("Создание задач (перезвонить) при пропущенных звонках"), default=True
     )
-    # The seven switches in the manual's order (product.md §7).
+    # The seven switches in the manual's order (docs/architecture.md «The seven call settings»).
     SWITCHES = (
         "notify_incoming",
         "create_contact_incoming",
@@ -62,6 +69,8 @@ class ManagerMapping(TenantModel):
     One row per abonent; an amoCRM user is mapped to at most one abonent (click-to-call must know
     which number rings). ``amo_user_id`` NULL is «Нет»: the number's calls have no manager.
     """
+
+    objects: ClassVar[models.Manager[ManagerMapping]]
 
     abonent = models.ForeignKey(
         "pbx.Abonent", on_delete=models.CASCADE, related_name="manager_mappings"
@@ -102,6 +111,8 @@ class CallDelivery(TenantModel):
     to ``posting`` (committed) before the request; a delivery found in ``posting`` later had an
     ambiguous outcome and is checked against amoCRM before anything is posted again.
     """
+
+    objects: ClassVar[models.Manager[CallDelivery]]
 
     class Status(models.TextChoices):
         PENDING = "pending", _("в очереди")
@@ -168,6 +179,8 @@ class CallDelivery(TenantModel):
 
 class RingNotice(TenantModel):
     """One ``phone_call`` pop-up sent for (call, amoCRM user): the row is the dedupe key."""
+
+    objects: ClassVar[models.Manager[RingNotice]]
 
     pbx_call = models.ForeignKey("pbx.PbxCall", on_delete=models.CASCADE, related_name="+")
     amo_user_id = models.BigIntegerField()

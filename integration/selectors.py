@@ -266,7 +266,9 @@ def call_journal(
                 number_name=call.number.display_name if call.number else "",
                 manager_id=manager_id,
                 manager_name=names.get(manager_id, "") if manager_id else "",
-                recording_url=call_recording_url(call=call),
+                recording_url=call_recording_url(
+                    call=call, generation=organization.recording_links_generation
+                ),
                 recovered=call.recovered,
                 delivery_status=delivery.status if delivery else "",
                 delivery_label=str(delivery.get_status_display()) if delivery else "",

@@ -1,18 +1,23 @@
-"""Celery entry points of the call pipeline (queue "crm", see CELERY_TASK_ROUTES; the ringing
-pop-up goes to "events"). Each takes ids and calls one pipeline service."""
+"""Celery entry points of call delivery and the ringing pop-up (queue "crm", see
+CELERY_TASK_ROUTES; the pop-up goes to "events"). Each takes ids and calls one service.
+
+The names keep their ``pipeline_`` prefix: the beat schedule and the routes refer to them.
+"""
 
 from __future__ import annotations
 
 from celery import shared_task
 
 from core.tenancy import OrganizationTask
-from integration import pipeline
+from integration.delivery.drain import deliveries_drain
+from integration.delivery.queue import deliveries_due_dispatch, deliveries_resume_healthy
+from integration.ring_notices import ring_notify
 
 
 @shared_task(base=OrganizationTask, acks_late=True, soft_time_limit=600, time_limit=660)
 def pipeline_drain(organization_id: int) -> int:
     """Deliver the organization's due calls; schedules itself again for transient retries."""
-    result = pipeline.deliveries_drain(organization_id=organization_id)
+    result = deliveries_drain(organization_id=organization_id)
     if result.more:
         pipeline_drain.delay(organization_id)
     elif result.retry_in is not None:
@@ -25,18 +30,16 @@ def pipeline_drain(organization_id: int) -> int:
 @shared_task(acks_late=True)
 def pipeline_drain_due() -> int:
     """Beat: drains for organizations with due or abandoned deliveries (and orphaned calls)."""
-    return len(pipeline.deliveries_due_dispatch())
+    return len(deliveries_due_dispatch())
 
 
 @shared_task(acks_late=True)
 def pipeline_resume_paused() -> int:
     """Beat: resume paused deliveries of organizations whose amoCRM access is healthy again."""
-    return len(pipeline.deliveries_resume_healthy())
+    return len(deliveries_resume_healthy())
 
 
 @shared_task(base=OrganizationTask, acks_late=True)
 def pipeline_ring_notify(organization_id: int, call_id: int, leg_ids: list[int]) -> int:
     """The ringing pop-up (no Celery retries: it is worthless once the call is over)."""
-    return len(
-        pipeline.ring_notify(organization_id=organization_id, call_id=call_id, leg_ids=leg_ids)
-    )
+    return len(ring_notify(organization_id=organization_id, call_id=call_id, leg_ids=leg_ids))

@@ -20,8 +20,8 @@ from django.db import connection
 
 from config.celery_app import app as celery_app
 from core.tenancy import scopes_disabled
+from integration.delivery.queue import deliveries_due_dispatch
 from integration.models import CallDelivery
-from integration.pipeline import deliveries_due_dispatch
 from integration.testing import world_make
 from sandbox.amocrm.services import faults_set
 

@@ -165,7 +165,7 @@ def test_a_refused_managers_save_says_so_in_a_toast(installed_cabinet: Client, c
 def test_unsaved_suggestions_make_the_page_warn_before_leaving(
     installed_cabinet: Client, installed_org, beeline_pbx
 ):
-    from pbx.services import beeline_token_save
+    from pbx.connection import beeline_token_save
 
     beeline_token_save(organization=installed_org, token=beeline_pbx.token)
     url = reverse("cabinet:managers", args=[installed_org.pk])
@@ -239,8 +239,8 @@ def test_adding_needs_a_session(client: Client, org):
 def test_a_bad_token_over_a_working_one_says_the_old_one_still_works(
     cabinet: Client, org, beeline_pbx
 ):
+    from pbx.connection import beeline_token_save
     from pbx.selectors import pbx_health
-    from pbx.services import beeline_token_save
 
     beeline_token_save(organization=org, token=beeline_pbx.token)
     url = reverse("cabinet:keys", args=[org.pk])
@@ -294,3 +294,30 @@ def test_install_pages_have_the_header_language_switch_and_copy(amo_account, out
     assert 'class="topbar"' in body and 'class="language"' in body
     assert reverse("cabinet:install") in body  # the way out: install again
     assert key not in body
+
+
+def test_the_key_page_is_remembered_in_a_signed_cookie_until_the_key_is_replaced(
+    amo_account, outsider
+):
+    """The key page survives a reload without a session row (an anonymous visitor costs none),
+    and stops showing the key once «Сменить ключ» replaced it."""
+    from django.contrib.sessions.models import Session
+
+    from core.services import organization_access_key_rotate
+    from sandbox.amocrm.services import oauth_code_issue
+
+    client = Client()
+    code = oauth_code_issue(account=amo_account)
+    done = client.get("/amocrm/oauth/callback", {"code": code, "referer": amo_account.host})
+    assert done.status_code == 200
+    organization = Organization.objects.get(amo_account_id=amo_account.pk)
+    result = reverse("crm:install_result")
+    again = client.get(result)
+    assert organization.access_key in again.content.decode()
+    assert "no-store" in again["Cache-Control"]
+    assert Session.objects.count() == 0
+
+    organization_access_key_rotate(organization=organization)
+    gone = client.get(result)
+    assert gone.status_code == 302 and gone["Location"] == reverse("cabinet:landing")
+    assert Client().get(result).status_code == 302  # another browser remembers nothing

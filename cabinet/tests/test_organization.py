@@ -49,12 +49,12 @@ def test_delete_removes_everything_of_the_organization_only(cabinet: Client, org
         assert not CallSettings.objects.filter(organization_id=org.pk).exists()
         assert not AuditEntry.objects.filter(organization_id=org.pk).exists()
         assert AuditEntry.objects.filter(organization_id=outsider.pk).count() == 1
-    assert cabinet.session[SESSION_ORGANIZATIONS] == []
+    assert cabinet.session[SESSION_ORGANIZATIONS] == {}
     assert cabinet.get(reverse("cabinet:dashboard", args=[org.pk])).status_code == 302
 
 
 def test_shows_the_beeline_pbx_summary(cabinet: Client, org, beeline_pbx):
-    from pbx.services import beeline_token_save
+    from pbx.connection import beeline_token_save
 
     beeline_token_save(organization=org, token=beeline_pbx.token)
     page = cabinet.get(reverse("cabinet:organization", args=[org.pk])).content.decode()
@@ -127,7 +127,7 @@ def test_number_names_without_javascript_and_too_long(installed_cabinet: Client,
 
 
 def test_outsider_numbers_cannot_be_renamed(cabinet: Client, org, outsider, beeline_pbx):
-    from pbx.services import beeline_token_save
+    from pbx.connection import beeline_token_save
 
     beeline_token_save(organization=outsider, token=beeline_pbx.token)
     theirs = _numbers(outsider)["4950000001"]

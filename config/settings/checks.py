@@ -16,7 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 
 def _raw(env: environ.Env, name: str) -> str:
-    value = env.str(name, default="").strip()
+    value: str = env.str(name, default="").strip()
     if not value:
         raise ImproperlyConfigured(f"{name} is required but not set.")
     return value
@@ -58,14 +58,14 @@ def _url(name: str, value: str, schemes: tuple[str, ...]) -> str:
 
 
 def https_url(env: environ.Env, name: str, default: str | None = None) -> str:
-    value = env.str(name, default="").strip() or (default or "")
+    value: str = env.str(name, default="").strip() or (default or "")
     if not value:
         raise ImproperlyConfigured(f"{name} is required but not set.")
     return _url(name, value, ("https",))
 
 
 def optional_url(env: environ.Env, name: str) -> str:
-    value = env.str(name, default="").strip()
+    value: str = env.str(name, default="").strip()
     return _url(name, value, ("http", "https")) if value else ""
 
 
@@ -88,3 +88,15 @@ def redis_url(env: environ.Env, name: str) -> str:
 
 def host_of(url: str) -> str:
     return urlsplit(url).hostname or ""
+
+
+def signing_keys(env: environ.Env, name: str) -> list[str]:
+    """Comma-separated secret keys, newest first, each at least 32 characters."""
+    keys = [k.strip() for k in _raw(env, name).split(",") if k.strip()]
+    for position, key in enumerate(keys, start=1):
+        if len(key) < 32 or len(set(key)) < 5:
+            raise ImproperlyConfigured(
+                f"{name}: key #{position} must be at least 32 random characters (make one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`)."
+            )
+    return keys

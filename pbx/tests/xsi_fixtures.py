@@ -1,4 +1,4 @@
-"""Recorded-style XSI payloads (pbx/tests/fixtures, shapes of beeline-api.md §6.6) and the
+"""Recorded-style XSI payloads (pbx/tests/fixtures, shapes of docs/beeline-api.md §6.6) and the
 ``check_events`` helper: feed fixtures to the parser and the state machine, compare calls."""
 
 from __future__ import annotations

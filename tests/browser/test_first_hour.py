@@ -86,8 +86,9 @@ def _connect(organization, pbx) -> None:
     """Steps 2–4 done by the services (the journey test clicks them): token, managers, calls."""
     from crm.services import amo_users_refresh
     from integration.services import ManagerMappingInput, manager_mappings_save
+    from pbx.calls import call_finalize_due
+    from pbx.connection import beeline_token_save
     from pbx.selectors import abonents_for
-    from pbx.services import beeline_token_save, call_finalize_due
     from sandbox.beeline.services import call_simulate
 
     beeline_token_save(organization=organization, token=pbx.token)
@@ -166,7 +167,7 @@ def test_what_went_wrong_before_holds(
     account, pbx = emulators
     organization = _install(page, account, screenshot)
     from crm.services import amo_users_refresh
-    from pbx.services import beeline_token_save
+    from pbx.connection import beeline_token_save
 
     beeline_token_save(organization=organization, token=pbx.token)
     amo_users_refresh(organization=organization)
