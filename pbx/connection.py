@@ -179,9 +179,9 @@ def _numbers_apply(
     def fill(number: PbxNumber, item: BeelineNumber) -> None:
         number.phone = phone_national(item.phone) or item.phone[:20]
         number.name = item.name[:255] or number.name
-        # GUESS (docs/beeline-api.md §3): /numbers lists the company's incoming numbers, which
-        # are the multichannel ones; abonents' own numbers come from /abonents.
-        number.is_multichannel = True
+        # Beeline's word only (docs/beeline-api.md §3: /numbers lists the incoming numbers,
+        # multichannel ones among them); None when it does not say.
+        number.is_multichannel = item.multichannel
 
     with organization_scope(organization):
         seen = _upsert_synced(
