@@ -244,7 +244,7 @@ def test_what_went_wrong_before_holds(
     page.goto(f"{base}/call-settings")
     page.locator("#settings-form .switch").first.click()
     page.context.clear_cookies(name="sessionid")
-    page.locator("#settings-form button[type=submit]").click()
+    page.locator("#settings-form button.primary[type=submit]").click()
     expect(page).to_have_url(re.compile(r"/cabinet/login\?next="))
     expect(page.get_by_role("alert").first).to_contain_text(EXPIRED[lang])
     assert page.locator("header.topbar").count() == 1  # no second header inside a form
