@@ -184,6 +184,12 @@ class PbxEvent(TenantModel):
         indexes = [
             models.Index(fields=["organization", "ext_tracking_id"], name="pbx_event_call_idx"),
             models.Index(fields=["organization", "-received_at"], name="pbx_event_recent_idx"),
+            # The sweeper's "stored but never processed": holds only the few live rows.
+            models.Index(
+                fields=["received_at"],
+                condition=models.Q(processed_at__isnull=True),
+                name="pbx_event_unprocessed_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -26,7 +26,7 @@ from integration.models import AuditEntry, Organization
 from integration.phones import phone_national, phone_parse
 from integration.services import audit_record
 from integration.tenancy import organization_scope, scopes_disabled
-from pbx import signals
+from pbx import event_publisher, signals
 from pbx.assembly import AssembledCall, call_assemble, ms_to_datetime
 from pbx.client import BeelineAbonent, BeelineClient, BeelineNumber
 from pbx.errors import (
@@ -49,7 +49,7 @@ from pbx.models import (
     Subscription,
 )
 from pbx.selectors import credentials_for
-from pbx.xsi import XsiEvent, XsiParseError, xsi_event_parse
+from pbx.xsi import SUBSCRIPTION_TERMINATED, XsiEvent, XsiParseError, xsi_event_parse
 
 logger = logging.getLogger(__name__)
 
@@ -489,12 +489,11 @@ _EVENT_INSERT = f"""
 
 
 def event_store(*, organization_id: int, event: XsiEvent, body: str) -> int | None:
-    """Store a parsed event once per eventID and queue its processing after commit.
+    """Store a parsed event once per eventID and queue its processing after commit (batched
+    with other events by ``pbx.event_publisher``; the sweeper catches any that are not).
 
     Returns the new row's id, or None for a duplicate (already stored: nothing more to do).
     """
-    from pbx import tasks
-
     call = event.call
     params: list[int | str | datetime] = [
         organization_id,
@@ -512,8 +511,75 @@ def event_store(*, organization_id: int, event: XsiEvent, body: str) -> int | No
     if row is None:
         return None
     event_pk = int(row[0])
-    transaction.on_commit(lambda: tasks.pbx_event_process.delay(event_pk))
+    transaction.on_commit(lambda: event_publisher.event_stored(event_pk))
     return event_pk
+
+
+def events_process(*, event_pks: list[int], now: datetime | None = None) -> int:
+    """Apply a batch of stored events: each call they touch is rebuilt once, however many of
+    its events are in the batch. Idempotent. A call whose rebuild fails gets the error on its
+    events (Диагностика) and stays unprocessed for the sweeper; the other calls of the batch
+    are still applied, then the first error is raised. Returns how many calls were rebuilt.
+    """
+    now = now or timezone.now()
+    with scopes_disabled():
+        rows = list(
+            PbxEvent.objects.filter(pk__in=event_pks, processed_at__isnull=True).values_list(
+                "pk", "organization_id", "event_type", "ext_tracking_id"
+            )
+        )
+    calls: dict[tuple[int, str], None] = {}
+    orphans: list[int] = []
+    for pk, org_id, event_type, ext_tracking_id in rows:
+        if event_type == SUBSCRIPTION_TERMINATED:
+            event_process(event_pk=pk, now=now)
+        elif ext_tracking_id:
+            calls[(org_id, ext_tracking_id)] = None
+        else:
+            orphans.append(pk)
+    if orphans:  # nothing to fold them into; kept (and shown) rather than swept for ever
+        with scopes_disabled():
+            PbxEvent.objects.filter(pk__in=orphans).update(
+                processed_at=now, error="no extTrackingId"
+            )
+    first_error: Exception | None = None
+    for org_id, ext_tracking_id in calls:
+        try:
+            call_rebuild(organization_id=org_id, ext_tracking_id=ext_tracking_id, now=now)
+        except Exception as exc:
+            logger.exception("call rebuild failed", extra={"organization_id": org_id})
+            with organization_scope(org_id):
+                PbxEvent.objects.filter(
+                    ext_tracking_id=ext_tracking_id, processed_at__isnull=True
+                ).update(error=f"{type(exc).__name__}: {exc}"[:500])
+            first_error = first_error or exc
+    if first_error is not None:
+        raise first_error
+    return len(calls)
+
+
+def events_unprocessed_requeue(
+    *, now: datetime | None = None, limit: int = 20_000, batch: int = 500
+) -> int:
+    """The beat's sweeper: queue again every event stored more than
+    ``PBX_EVENT_SWEEP_AFTER_SECONDS`` ago and still unprocessed (its message was never
+    published, or was lost with a worker). A partial index keeps this cheap whatever the
+    number of processed events. Returns how many were queued."""
+    from pbx import tasks
+
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.PBX_EVENT_SWEEP_AFTER_SECONDS)
+    with scopes_disabled():
+        pks = list(
+            PbxEvent.objects.filter(processed_at__isnull=True, received_at__lt=cutoff)
+            .order_by("received_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+    for start in range(0, len(pks), batch):
+        tasks.pbx_events_process.delay(pks[start : start + batch])
+    if pks:
+        logger.info("unprocessed events queued again", extra={"events": len(pks)})
+    return len(pks)
 
 
 def event_process(*, event_pk: int, now: datetime | None = None) -> None:

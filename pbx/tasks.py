@@ -24,6 +24,18 @@ def pbx_event_process(event_pk: int) -> None:
 
 
 @shared_task(acks_late=True)
+def pbx_events_process(event_pks: list[int]) -> int:
+    """A batch of stored events (the web process publishes one message per batch)."""
+    return services.events_process(event_pks=[int(pk) for pk in event_pks][:5000])
+
+
+@shared_task(acks_late=True)
+def pbx_events_sweep() -> int:
+    """Beat: events stored but never processed are queued again."""
+    return services.events_unprocessed_requeue()
+
+
+@shared_task(acks_late=True)
 def pbx_call_finalize(call_pk: int) -> bool:
     return services.call_finalize(call_pk=call_pk)
 

@@ -57,6 +57,10 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
+# Beeline's webhook skips the cabinet's middleware (config/handlers.py, config/wsgi.py).
+LEAN_PATH_PREFIXES = ["/beeline/events/"]
+LEAN_MIDDLEWARE = ["config.logs.RequestIdMiddleware"]
+
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 
@@ -183,6 +187,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "pbx.tasks.subscription_renew_due",
         "schedule": 60.0,
     },
+    # Events stored but never queued (broker down, web process died) are queued again.
+    "pbx-events-sweep": {
+        "task": "pbx.tasks.pbx_events_sweep",
+        "schedule": 30.0,
+    },
     "pbx-calls-finalize-due": {
         "task": "pbx.tasks.pbx_calls_finalize_due",
         "schedule": 30.0,
@@ -242,6 +251,11 @@ AUDIT_RETENTION = timedelta(days=90)
 # A call is handed on this long after its last leg was released (late legs of group calls).
 PBX_CALL_SETTLE_SECONDS = env.int("PBX_CALL_SETTLE_SECONDS", default=2)
 PBX_WEBHOOK_MAX_BYTES = env.int("PBX_WEBHOOK_MAX_BYTES", default=256 * 1024)
+# The web process publishes stored events' ids to the events queue once per this many seconds
+# (one message per batch, pbx.event_publisher); 0 publishes each event at once.
+PBX_EVENT_BATCH_SECONDS = env.float("PBX_EVENT_BATCH_SECONDS", default=0.05)
+# An event still unprocessed this long after it was stored is queued again by the sweeper.
+PBX_EVENT_SWEEP_AFTER_SECONDS = 30
 # Requested lifetime; Beeline may grant less, and we renew before the granted expiry.
 PBX_SUBSCRIPTION_SECONDS = env.int("PBX_SUBSCRIPTION_SECONDS", default=86400)
 PBX_SUBSCRIPTION_RENEW_MARGIN_SECONDS = env.int(

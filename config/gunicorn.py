@@ -1,0 +1,21 @@
+"""gunicorn settings for the ``web`` process (Procfile: ``gunicorn -c config/gunicorn.py``).
+
+Threaded workers (gthread): a recording streamed to a slow player holds one thread, not a whole
+process, so Beeline's webhook always finds a free thread; and gthread's worker timeout watches
+the worker's main loop, not the length of a request, so a long recording is not cut off at
+``timeout``. ``RECORDING_STREAMS_PER_PROCESS`` (settings) keeps a reserve of threads that
+recordings never take. The access log is written by Django (``config.logs``: request id,
+secrets in the path redacted), so gunicorn's own is off.
+"""
+
+from __future__ import annotations
+
+import os
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
+worker_class = "gthread"
+threads = int(os.environ.get("WEB_THREADS", "32"))
+timeout = 30
+keepalive = 5
+accesslog = None
