@@ -19,3 +19,11 @@ threads = int(os.environ.get("WEB_THREADS", "32"))
 timeout = 30
 keepalive = 5
 accesslog = None
+
+
+def post_worker_init(worker: object) -> None:
+    # Everything imported at start-up (all of Django) is long-lived: keep it out of the cyclic
+    # garbage collector's scans, which otherwise walk it again and again under load.
+    import gc
+
+    gc.freeze()

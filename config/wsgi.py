@@ -1,15 +1,13 @@
-"""WSGI entry point: the full Django stack, and a lean one for Beeline's event webhook
-(``config.handlers``)."""
+"""WSGI entry point: Django, with Beeline's event webhook served in front of it by a bare
+handler (``pbx.webhook_wsgi``: no middleware on the hottest path)."""
 
 import os
 
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-full_application = get_wsgi_application()
+django_application = get_wsgi_application()
 
-from django.conf import settings  # noqa: E402 (after the settings module is chosen)
+from pbx.webhook_wsgi import webhook_router  # noqa: E402 (needs the settings chosen above)
 
-from config.handlers import LeanWSGIHandler, path_router  # noqa: E402
-
-application = path_router(full_application, LeanWSGIHandler(), tuple(settings.LEAN_PATH_PREFIXES))
+application = webhook_router(django_application)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -488,6 +488,20 @@ _EVENT_INSERT = f"""
 """
 
 
+def _event_insert(params: list[int | str | datetime]) -> tuple[int] | None:
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_EVENT_INSERT, params)
+            return cursor.fetchone()
+    # psycopg's own cursor binds on the server, so after a few uses the statement is prepared
+    # and PostgreSQL no longer parses and plans it for every event (Django's cursor binds on
+    # the client). Errors are still mapped to django.db's exceptions.
+    connection.ensure_connection()
+    with connection.wrap_database_errors, connection.connection.cursor() as cursor:
+        cursor.execute(_EVENT_INSERT, params)
+        return cursor.fetchone()
+
+
 def event_store(*, organization_id: int, event: XsiEvent, body: str) -> int | None:
     """Store a parsed event once per eventID and queue its processing after commit (batched
     with other events by ``pbx.event_publisher``; the sweeper catches any that are not).
@@ -505,9 +519,17 @@ def event_store(*, organization_id: int, event: XsiEvent, body: str) -> int | No
         body,
         timezone.now(),
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(_EVENT_INSERT, params)
-        row = cursor.fetchone()
+    try:
+        row = _event_insert(params)
+    except (OperationalError, InterfaceError):
+        if connection.in_atomic_block:
+            raise
+        # A connection that died since its last use (PostgreSQL restarted, idle timeout):
+        # the webhook skips Django's per-request health check, so reconnect and try once
+        # more. The statement is idempotent; a first attempt that did commit makes this a
+        # "duplicate", and the sweeper queues that row.
+        connection.close()
+        row = _event_insert(params)
     if row is None:
         return None
     event_pk = int(row[0])

@@ -14,13 +14,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from pbx import services
 from pbx.errors import BeelineError, BeelineNotConfigured, BeelineNotFound
+from pbx.intake import body_too_large, event_intake
 from pbx.selectors import recording_ref_from_token
-from pbx.xsi import CALL_EVENT_TYPES, SUBSCRIPTION_TERMINATED, XsiParseError, xsi_event_parse
 
 logger = logging.getLogger(__name__)
-
-_XML_TYPES = ("application/xml", "text/xml")
-_STORED_TYPES = CALL_EVENT_TYPES | {SUBSCRIPTION_TERMINATED}
 
 
 def _text(status: int, message: str) -> HttpResponse:
@@ -30,46 +27,17 @@ def _text(status: int, message: str) -> HttpResponse:
 @csrf_exempt
 @require_POST
 def beeline_events(request: HttpRequest, secret: str, extra: str = "") -> HttpResponse:
-    """Store one XSI event and answer 200 before any processing (beeline-api.md §6.1).
-
-    404 for an unknown secret, 413 over the size limit, 415 for a non-XML content type, 400
-    for a body we cannot read; duplicates and event types we do not use are 200. Never 500:
-    if the event cannot be stored we answer 503, so a retrying sender tries again.
-    """
-    try:
-        organization_id = services.webhook_organization_id(secret=secret)
-    except Exception:  # the database is unreachable: ask the sender to come back
-        logger.exception("beeline webhook secret lookup failed")
-        return _text(503, "temporarily unavailable, retry later")
-    if organization_id is None:
-        return _text(404, "unknown endpoint")
-    limit = settings.PBX_WEBHOOK_MAX_BYTES
-    declared = request.META.get("CONTENT_LENGTH") or "0"
-    if declared.isdigit() and int(declared) > limit:
+    """Store one XSI event and answer 200 before any processing (``pbx.intake``). In the web
+    process the webhook is served by ``pbx.webhook_wsgi`` instead, without the middleware."""
+    if body_too_large(request.META.get("CONTENT_LENGTH")):
         return _text(413, "event body too large")
-    body = request.read(limit + 1)
-    if len(body) > limit:
-        return _text(413, "event body too large")
-    content_type = (request.content_type or "").lower()
-    if content_type and content_type not in _XML_TYPES and not content_type.endswith("+xml"):
-        return _text(415, "expected application/xml")
-    try:
-        text = body.decode(request.encoding or "utf-8")
-        event = xsi_event_parse(text)
-    except (UnicodeDecodeError, LookupError):
-        return _text(400, "body is not valid text in the declared charset")
-    except XsiParseError as exc:
-        return _text(400, str(exc))
-    if event.event_type not in _STORED_TYPES:
-        return _text(200, "ignored")
-    if event.event_type in CALL_EVENT_TYPES and event.call is None:
-        return _text(200, "ignored: no call data")
-    try:
-        stored = services.event_store(organization_id=organization_id, event=event, body=text)
-    except Exception:
-        logger.exception("beeline event not stored", extra={"organization_id": organization_id})
-        return _text(503, "event not stored, retry later")
-    return _text(200, "ok" if stored else "duplicate")
+    answer = event_intake(
+        secret=secret,
+        body=request.read(settings.PBX_WEBHOOK_MAX_BYTES + 1),
+        content_type=request.content_type or "",
+        charset=request.encoding,
+    )
+    return _text(answer.status, answer.message)
 
 
 def _stream(upstream: requests.Response) -> Iterator[bytes]:

@@ -57,10 +57,6 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
-# Beeline's webhook skips the cabinet's middleware (config/handlers.py, config/wsgi.py).
-LEAN_PATH_PREFIXES = ["/beeline/events/"]
-LEAN_MIDDLEWARE = ["config.logs.RequestIdMiddleware"]
-
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 

@@ -85,3 +85,15 @@ def test_event_without_id_or_with_another_root_is_refused():
         xsi_event_parse(b"<Event><sequenceNumber>1</sequenceNumber></Event>")
     with pytest.raises(XsiParseError, match="root"):
         xsi_event_parse(b"<Other><eventID>1</eventID></Other>")
+
+
+@pytest.mark.parametrize("body", [XXE, BILLION_LAUGHS, EXTERNAL_DTD, "not xml", "<Event>", ""])
+def test_unsafe_or_malformed_text_is_refused_too(body):
+    # Decoded text takes the fast C-parser path (no DOCTYPE allowed at all).
+    with pytest.raises(XsiParseError):
+        xsi_event_parse(body)
+
+
+def test_text_and_bytes_parse_to_the_same_event():
+    body = fixture_body("inbound_answered/04_released")
+    assert xsi_event_parse(body) == xsi_event_parse(body.encode())
