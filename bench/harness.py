@@ -86,3 +86,23 @@ def machine_load() -> str:
     with open("/proc/loadavg") as f:
         one, five, fifteen = f.read().split()[:3]
     return f"load average {one}, {five}, {fifteen} on {os.cpu_count()} CPUs"
+
+
+def postgres_backends(database: str) -> list[int]:
+    """PostgreSQL backend processes serving ``database`` (their title names it)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                title = f.read().decode(errors="replace")
+        except OSError:
+            continue
+        if title.startswith("postgres: ") and f" {database} " in title:
+            pids.append(int(entry))
+    return pids
+
+
+def cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    return {pid: cpu_seconds([pid]) for pid in pids}

@@ -39,10 +39,12 @@ import redis
 from cryptography.fernet import Fernet
 from harness import (
     PG,
+    cpu_by_pid,
     cpu_seconds,
     free_port,
     machine_load,
     percentile,
+    postgres_backends,
     process_tree,
     rss_mb,
     wait_ready,
@@ -197,6 +199,7 @@ def main() -> int:
             closed_loop(port, requests, connections=args.connections, seconds=1.5)
         rates: dict[str, list[float]] = {name: [] for name in targets}
         cpu_ms: dict[str, list[float]] = {name: [] for name in targets}
+        pg_ms: dict[str, list[float]] = {name: [] for name in targets}
         statuses: dict[str, dict[int, int]] = {name: {} for name in targets}
         for round_no in range(args.rounds):
             for name, (proc, port, requests) in targets.items():
@@ -204,15 +207,20 @@ def main() -> int:
                     raise TimeoutError("deadline passed")
                 pids = process_tree(proc.pid)
                 cpu_before = cpu_seconds(pids)
+                pg_before = cpu_by_pid(postgres_backends(db))
                 tally = closed_loop(port, requests, connections=args.connections,
                                     seconds=args.seconds)  # fmt: skip
                 cpu = cpu_seconds(pids) - cpu_before
+                pg_after = cpu_by_pid(postgres_backends(db))
+                pg = sum(v - pg_before.get(pid, 0.0) for pid, v in pg_after.items())
                 rates[name].append(tally.rate)
                 cpu_ms[name].append(cpu * 1000 / tally.ok if tally.ok else float("nan"))
+                pg_ms[name].append(pg * 1000 / tally.ok if tally.ok else float("nan"))
                 for status, count in tally.statuses.items():
                     statuses[name][status] = statuses[name].get(status, 0) + count
                 print(f"  round {round_no + 1} {name:<9} {tally.rate:8.0f} events/s  "
-                      f"{cpu_ms[name][-1]:.2f} CPU ms/event  p99 "
+                      f"CPU ms/event: web {cpu_ms[name][-1]:.2f}, PostgreSQL "
+                      f"{pg_ms[name][-1]:.2f}  p99 "
                       f"{percentile(tally.latencies_ms, 99):.1f} ms", flush=True)  # fmt: skip
 
         # Part 2: a real worker-events folds the webhook's events while we fire at 200/s.
@@ -259,12 +267,13 @@ def main() -> int:
         ratio = app_rate / base_rate if base_rate else 0.0
         app_p99 = percentile(fixed["webhook"].latencies_ms, 99)
         print()
-        print(f"{'target':<10}{'events/s (median)':>19}{'CPU ms/event':>14}"
+        print(f"{'target':<10}{'events/s (median)':>19}{'web CPU ms/ev':>15}{'PG CPU ms/ev':>14}"
               f"{'p50 @200/s':>12}{'p99 @200/s':>12}")  # fmt: skip
         for name in targets:
             lat = fixed[name].latencies_ms
             print(f"{name:<10}{statistics.median(rates[name]):>19.0f}"
-                  f"{statistics.median(cpu_ms[name]):>14.2f}"
+                  f"{statistics.median(cpu_ms[name]):>15.2f}"
+                  f"{statistics.median(pg_ms[name]):>14.2f}"
                   f"{percentile(lat, 50):>10.1f}ms{percentile(lat, 99):>10.1f}ms")  # fmt: skip
         print(f"\nthroughput ratio (webhook / baseline): {ratio:.2f}   target >= 0.70")
         print(f"webhook p99 at {args.rate:.0f}/s: {app_p99:.1f} ms   target < 50 ms")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from pbx import services
-from pbx.xsi import CALL_EVENT_TYPES, SUBSCRIPTION_TERMINATED, XsiParseError, xsi_event_parse
+from pbx.xsi import CALL_EVENT_TYPES, SUBSCRIPTION_TERMINATED, XsiParseError, xsi_event_head
 
 logger = logging.getLogger(__name__)
 
@@ -59,14 +59,14 @@ def event_intake(
         return IntakeAnswer(415, "expected application/xml")
     try:
         text = body.decode(charset or "utf-8")
-        event = xsi_event_parse(text)
+        event = xsi_event_head(text)
     except (UnicodeDecodeError, LookupError):
         return IntakeAnswer(400, "body is not valid text in the declared charset")
     except XsiParseError as exc:
         return IntakeAnswer(400, str(exc))
     if event.event_type not in _STORED_TYPES:
         return IntakeAnswer(200, "ignored")
-    if event.event_type in CALL_EVENT_TYPES and event.call is None:
+    if event.event_type in CALL_EVENT_TYPES and not event.ext_tracking_id:
         return IntakeAnswer(200, "ignored: no call data")
     try:
         stored = services.event_store(organization_id=organization_id, event=event, body=text)

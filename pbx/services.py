@@ -15,8 +15,16 @@ import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import psycopg
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    InterfaceError,
+    OperationalError,
+    connection,
+    connections,
+    transaction,
+)
 from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -49,7 +57,13 @@ from pbx.models import (
     Subscription,
 )
 from pbx.selectors import credentials_for
-from pbx.xsi import SUBSCRIPTION_TERMINATED, XsiEvent, XsiParseError, xsi_event_parse
+from pbx.xsi import (
+    SUBSCRIPTION_TERMINATED,
+    XsiEvent,
+    XsiEventHead,
+    XsiParseError,
+    xsi_event_parse,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -489,31 +503,31 @@ _EVENT_INSERT = f"""
 
 
 def _event_insert(params: list[int | str | datetime]) -> tuple[int] | None:
-    if connection.vendor != "postgresql":
-        with connection.cursor() as cursor:
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.vendor != "postgresql":
+        with db.cursor() as cursor:
             cursor.execute(_EVENT_INSERT, params)
             return cursor.fetchone()
-    # psycopg's own cursor binds on the server, so after a few uses the statement is prepared
-    # and PostgreSQL no longer parses and plans it for every event (Django's cursor binds on
-    # the client). Errors are still mapped to django.db's exceptions.
-    connection.ensure_connection()
-    with connection.wrap_database_errors, connection.connection.cursor() as cursor:
+    # A server-binding psycopg cursor: after a few uses the statement is prepared and
+    # PostgreSQL no longer parses and plans it for every event (Django's cursor binds on the
+    # client). Errors are still mapped to django.db's exceptions.
+    db.ensure_connection()
+    with db.wrap_database_errors, psycopg.Cursor(db.connection) as cursor:
         cursor.execute(_EVENT_INSERT, params)
         return cursor.fetchone()
 
 
-def event_store(*, organization_id: int, event: XsiEvent, body: str) -> int | None:
+def event_store(*, organization_id: int, event: XsiEventHead, body: str) -> int | None:
     """Store a parsed event once per eventID and queue its processing after commit (batched
     with other events by ``pbx.event_publisher``; the sweeper catches any that are not).
 
     Returns the new row's id, or None for a duplicate (already stored: nothing more to do).
     """
-    call = event.call
     params: list[int | str | datetime] = [
         organization_id,
         event.event_id,
         event.event_type,
-        call.ext_tracking_id[:128] if call else "",
+        event.ext_tracking_id,
         event.target_id,
         event.subscription_id,
         body,

@@ -62,6 +62,17 @@ class XsiCall:
 
 
 @dataclass(frozen=True, slots=True)
+class XsiEventHead:
+    """What the webhook stores an event by (``xsi_event_head``)."""
+
+    event_id: str
+    event_type: str
+    subscription_id: str
+    target_id: str
+    ext_tracking_id: str  # "" when the event carries no call with ids
+
+
+@dataclass(frozen=True, slots=True)
 class XsiEvent:
     event_id: str
     event_type: str  # local name without prefix, e.g. "CallReleasedEvent"
@@ -161,12 +172,8 @@ def _call(node: Element | None) -> XsiCall | None:
     )
 
 
-def xsi_event_parse(body: bytes | str) -> XsiEvent:
-    """Parse one XSI ``Event`` document.
-
-    Raises ``XsiParseError`` for anything that is not well-formed, safe XML with an ``Event``
-    root and an ``eventID``. Unknown event types parse fine (the caller decides to ignore them).
-    """
+def _root(body: bytes | str) -> Element:
+    """The ``Event`` root of a well-formed, safe document, or ``XsiParseError``."""
     try:
         if isinstance(body, str):
             # A str has already been decoded; its declared encoding no longer applies. Without
@@ -185,10 +192,41 @@ def xsi_event_parse(body: bytes | str) -> XsiEvent:
         raise XsiParseError("body is not well-formed XML") from None
     if _local(root.tag) != "Event":
         raise XsiParseError("the root element is not an XSI Event")
-    fields = _by_name(root)
+    return root
+
+
+def _event_id(fields: dict[str, Element]) -> str:
     event_id = _value(fields, "eventID")
     if not event_id or len(event_id) > 128:
         raise XsiParseError("the event has no eventID")
+    return event_id
+
+
+def xsi_event_head(body: bytes | str) -> XsiEventHead:
+    """Only what storing an event needs (the webhook's path); the same checks as
+    ``xsi_event_parse``, which reads the rest later, in the worker."""
+    fields = _by_name(_root(body))
+    event_id = _event_id(fields)
+    event_data = fields.get("eventData")
+    call = _by_name(_child(event_data, "call"))
+    ext_tracking_id = _value(call, "extTrackingId") if _value(call, "callId") else ""
+    return XsiEventHead(
+        event_id=event_id,
+        event_type=_type_attr(event_data)[:64],
+        subscription_id=_value(fields, "subscriptionId")[:128],
+        target_id=_value(fields, "targetId")[:255],
+        ext_tracking_id=ext_tracking_id[:128],
+    )
+
+
+def xsi_event_parse(body: bytes | str) -> XsiEvent:
+    """Parse one XSI ``Event`` document.
+
+    Raises ``XsiParseError`` for anything that is not well-formed, safe XML with an ``Event``
+    root and an ``eventID``. Unknown event types parse fine (the caller decides to ignore them).
+    """
+    fields = _by_name(_root(body))
+    event_id = _event_id(fields)
     event_data = fields.get("eventData")
     return XsiEvent(
         event_id=event_id,
