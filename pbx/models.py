@@ -178,7 +178,8 @@ class PbxEvent(TenantModel):
     target_id = models.CharField(_("targetId"), max_length=255, blank=True)
     subscription_id = models.CharField(_("subscriptionId"), max_length=128, blank=True)
     body = models.TextField(_("тело"))
-    received_at = models.DateTimeField(_("получено"), db_index=True)
+    # Indexed with the organization (pbx_event_recent_idx), which is also what pruning uses.
+    received_at = models.DateTimeField(_("получено"))
     processed_at = models.DateTimeField(_("обработано"), null=True, blank=True)
     error = models.TextField(_("ошибка"), blank=True)
 
