@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 
 import requests
 from django.conf import settings
+from django.db import connection
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
@@ -15,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from pbx import services
 from pbx.errors import BeelineError, BeelineNotConfigured, BeelineNotFound
 from pbx.intake import body_too_large, event_intake
-from pbx.selectors import recording_ref_from_token
+from pbx.selectors import RecordingRef, recording_ref_from_token
 
 logger = logging.getLogger(__name__)
 
@@ -40,11 +42,32 @@ def beeline_events(request: HttpRequest, secret: str, extra: str = "") -> HttpRe
     return _text(answer.status, answer.message)
 
 
-def _stream(upstream: requests.Response) -> Iterator[bytes]:
-    try:
-        yield from upstream.iter_content(chunk_size=64 * 1024)
-    finally:
-        upstream.close()
+# Streams a web process serves at once. A player reading slowly holds its thread for the whole
+# transfer, so recordings may take only this many of the process's threads (gunicorn
+# ``WEB_THREADS``, config/gunicorn.py): the rest stay free for Beeline's webhook and the cabinet.
+_recording_slots = threading.BoundedSemaphore(settings.RECORDING_STREAMS_PER_PROCESS)
+
+
+class _RecordingStream:
+    """The upstream body, chunk by chunk; ``close()`` (called by the WSGI server when the
+    response ends, finished or not) closes the upstream and frees the slot, once."""
+
+    def __init__(self, upstream: requests.Response) -> None:
+        self._upstream = upstream
+        self._chunks = upstream.iter_content(chunk_size=64 * 1024)
+        self._closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        return next(self._chunks)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._upstream.close()
+            _recording_slots.release()
 
 
 @require_GET
@@ -54,6 +77,28 @@ def recording(request: HttpRequest, token: str) -> HttpResponse | StreamingHttpR
     not_found = _("Запись разговора не найдена.")
     if ref is None:
         return _text(404, not_found)
+    if not _recording_slots.acquire(blocking=False):
+        busy = _text(503, _("Сервер занят: попробуйте открыть запись через минуту."))
+        busy["Retry-After"] = "30"
+        return busy
+    try:
+        response = _recording_response(request, ref)
+    except BaseException:
+        _recording_slots.release()
+        raise
+    if not isinstance(response, StreamingHttpResponse):
+        _recording_slots.release()  # an error page: nothing is streamed
+    elif not connection.in_atomic_block:
+        # A long transfer needs no database: give the connection back now rather than
+        # keep one open per streaming thread.
+        connection.close()
+    return response
+
+
+def _recording_response(
+    request: HttpRequest, ref: RecordingRef
+) -> HttpResponse | StreamingHttpResponse:
+    not_found = _("Запись разговора не найдена.")
     try:
         _credentials, client = services.beeline_client_for(ref.organization_id)
     except BeelineNotConfigured:
@@ -74,7 +119,7 @@ def recording(request: HttpRequest, token: str) -> HttpResponse | StreamingHttpR
         logger.warning("recording not fetched", extra={"error": exc.message, "status": exc.status})
         return _text(502, _("Beeline сейчас не отдаёт запись разговора. Попробуйте позже."))
     response = StreamingHttpResponse(
-        _stream(upstream),
+        _RecordingStream(upstream),
         status=upstream.status_code if upstream.status_code in (200, 206) else 200,
         content_type=upstream.headers.get("Content-Type", "audio/mpeg"),
     )
