@@ -25,6 +25,7 @@ class Tally:
     ok: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
     latencies_ms: list[float] = field(default_factory=list)
+    sent_at: list[float] = field(default_factory=list)  # seconds into the run, per latency
     seconds: float = 0.0
 
     @property
@@ -126,6 +127,8 @@ def _run(
             if not chunk:
                 selector.unregister(conn.sock)
                 conn.sock.close()
+                if conn in idle:  # the server closed an idle keep-alive connection
+                    idle.remove(conn)
                 if conn.busy:
                     tally.statuses[0] = tally.statuses.get(0, 0) + 1
                 if due is None and time.perf_counter() < stop:
@@ -140,6 +143,7 @@ def _run(
             conn.busy = False
             tally.statuses[status] = tally.statuses.get(status, 0) + 1
             tally.latencies_ms.append((done - conn.started) * 1000)
+            tally.sent_at.append(conn.started - start)
             tally.ok += status == 200
             if closes:
                 selector.unregister(conn.sock)

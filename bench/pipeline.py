@@ -39,6 +39,7 @@ from cryptography.fernet import Fernet
 from harness import PG, free_port, percentile, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # this checkout's apps, whatever the virtualenv points at
 PYTHON = sys.executable
 GUNICORN = str(Path(PYTHON).with_name("gunicorn"))
 AMO_LIMIT = 7  # amoCRM's documented requests/second (amocrm-api.md §8), the emulator's too

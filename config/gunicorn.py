@@ -15,15 +15,22 @@ import os
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
 worker_class = "gthread"
-threads = int(os.environ.get("WEB_THREADS", "32"))
+# Each thread may keep a PostgreSQL connection open (CONN_MAX_AGE): WEB_CONCURRENCY ×
+# WEB_THREADS per web instance must fit the server's max_connections (or a PgBouncer).
+threads = int(os.environ.get("WEB_THREADS", "16"))
 timeout = 30
 keepalive = 5
 accesslog = None
 
 
 def post_worker_init(worker: object) -> None:
-    # Everything imported at start-up (all of Django) is long-lived: keep it out of the cyclic
-    # garbage collector's scans, which otherwise walk it again and again under load.
     import gc
 
+    from config.celery_app import app
+
+    # Finalize Celery (task registry, imports) now rather than in the middle of the first
+    # webhook requests, where it would hold the interpreter for a while.
+    app.finalize(auto=True)
+    # Everything loaded at start-up (all of Django) is long-lived: keep it out of the cyclic
+    # garbage collector's scans, which otherwise walk it again and again under load.
     gc.freeze()
