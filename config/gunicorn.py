@@ -11,6 +11,7 @@ secrets in the path redacted), so gunicorn's own is off.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
@@ -23,7 +24,7 @@ keepalive = 5
 accesslog = None
 
 
-def post_worker_init(worker: object) -> None:
+def post_worker_init(worker: Any) -> None:
     import gc
 
     from config.celery_app import app

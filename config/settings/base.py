@@ -247,8 +247,8 @@ AUDIT_RETENTION = timedelta(days=90)
 # A call is handed on this long after its last leg was released (late legs of group calls).
 PBX_CALL_SETTLE_SECONDS = env.int("PBX_CALL_SETTLE_SECONDS", default=2)
 # Recordings streamed at once by one web process: keep it below gunicorn's WEB_THREADS
-# (config/gunicorn.py, default 16) so slow players never take the webhook's threads.
-RECORDING_STREAMS_PER_PROCESS = env.int("RECORDING_STREAMS_PER_PROCESS", default=12)
+# (config/gunicorn.py, default 16) so slow players never take the webhook's last threads.
+RECORDING_STREAMS_PER_PROCESS = env.int("RECORDING_STREAMS_PER_PROCESS", default=14)
 PBX_WEBHOOK_MAX_BYTES = env.int("PBX_WEBHOOK_MAX_BYTES", default=256 * 1024)
 # The web process publishes stored events' ids to the events queue once per this many seconds
 # (one message per batch, pbx.event_publisher); 0 publishes each event at once.
