@@ -14,6 +14,8 @@ import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 import requests
@@ -40,6 +42,7 @@ BATCH_SIZE = 50  # the SDK README's recommended maximum per batch request
 PAGE_LIMIT = 250
 MAX_429_RETRIES = 4
 MAX_BACKOFF = 8.0
+MAX_RETRY_AFTER = 30.0
 SOURCE_NAME = "Звонок Beeline"
 
 _session = requests.Session()
@@ -255,11 +258,23 @@ def _problem_text(body: Any, fallback: str) -> str:
 
 
 def _retry_after(response: requests.Response) -> float:
-    # Whether amoCRM sends Retry-After is a GUESS (amocrm-api.md §8): default to one second.
-    try:
-        return max(0.0, min(float(response.headers.get("Retry-After", "1")), MAX_BACKOFF))
-    except ValueError:
+    """Seconds to wait after a 429: the server's ``Retry-After`` (seconds or an HTTP date,
+    RFC 9110 §10.2.3), at most MAX_RETRY_AFTER. Whether amoCRM sends it is a GUESS
+    (amocrm-api.md §8): without it, one second."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
         return 1.0
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return 1.0
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    return max(0.0, min(seconds, MAX_RETRY_AFTER))
 
 
 def _request(
@@ -458,11 +473,14 @@ class AmoClient:
                 token = self.tokens.refresh_after_401(rejected=token)
             except AmoRateLimited as exc:
                 # A 429 is refused before any work is done, so repeating even a POST is safe.
+                # Every process of this account pauses and slows down with us (the limiter).
                 self._notify(exc)
                 rate_limited += 1
+                delay = _backoff(rate_limited, exc.retry_after)
+                self.limiter.penalize(pause=delay)
                 if rate_limited > MAX_429_RETRIES:
                     raise
-                self._sleep(_backoff(rate_limited, exc.retry_after))
+                self._sleep(delay)
             except (AmoUnpaid, AmoBanned) as exc:
                 self._notify(exc)
                 raise
@@ -658,4 +676,5 @@ def _item_results(data: Any, request_ids: list[str], key: str) -> list[ItemResul
 
 
 def _backoff(attempt: int, floor: float) -> float:
-    return min(MAX_BACKOFF, max(floor, 0.25 * 2**attempt)) + random.uniform(0, 0.25)  # noqa: S311
+    # ``floor`` (the server's Retry-After) is honoured even above our own cap.
+    return max(floor, min(MAX_BACKOFF, 0.25 * 2**attempt)) + random.uniform(0, 0.25)  # noqa: S311
