@@ -43,6 +43,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from redis.exceptions import RedisError
 
 from crm.client import (
     AmoClient,
@@ -133,8 +134,6 @@ def delivery_enqueue(
 ) -> CallDelivery:
     """Create the call's delivery (once, whatever the number of hand-offs) and queue a drain
     of its organization after commit."""
-    from integration import tasks
-
     now = now or timezone.now()
     with organization_scope(organization_id):
         sent_at = (
@@ -152,8 +151,39 @@ def delivery_enqueue(
                 )
         except IntegrityError:  # a concurrent hand-off of the same call created it
             delivery = CallDelivery.objects.get(pbx_call_id=call_id)
-    transaction.on_commit(lambda: tasks.pipeline_drain.delay(organization_id))
+    transaction.on_commit(lambda: drain_request(organization_id=organization_id))
     return delivery
+
+
+def _drain_queued_key(organization_id: int) -> str:
+    return f"beetel:pipeline:queued:{organization_id}"
+
+
+def drain_request(*, organization_id: int) -> None:
+    """Queue a drain of the organization unless one is queued and has not started yet.
+
+    A backlog of a thousand finished calls then costs one queued drain, not a thousand tasks
+    that each find the drain busy while other organizations' calls wait behind them. The
+    drain clears the mark before it claims deliveries, so a delivery committed after that
+    queues a new drain; a mark whose task was lost expires, and the beat's sweep drains
+    anything due meanwhile.
+    """
+    from integration import tasks
+
+    try:
+        first = _redis().set(_drain_queued_key(organization_id), 1, nx=True, ex=60)
+    except RedisError:
+        first = True  # without Redis there is no broker either; let the publish decide
+    if first:
+        tasks.pipeline_drain.delay(organization_id)
+
+
+def drain_started(*, organization_id: int) -> None:
+    """The drain task began: deliveries committed from now on need a new drain."""
+    try:
+        _redis().delete(_drain_queued_key(organization_id))
+    except RedisError:
+        pass
 
 
 def deliveries_orphans_adopt(*, now: datetime | None = None, limit: int = 500) -> int:

@@ -20,6 +20,7 @@ def pipeline_drain(organization_id: int) -> int:
     """Deliver the organization's due calls; schedules itself again for transient retries."""
     from integration import pipeline
 
+    pipeline.drain_started(organization_id=organization_id)
     result = pipeline.deliveries_drain(organization_id=organization_id)
     if result.more:
         pipeline_drain.delay(organization_id)
