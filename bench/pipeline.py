@@ -109,9 +109,10 @@ def org_make(index: int, *, with_pbx: bool):
 def throughput(args: argparse.Namespace, deadline: float, seeded: threading.Event) -> bool:
     from django.utils import timezone
 
+    from integration.models import CallDelivery
+    from integration.pipeline import drain_request
     from integration.tenancy import organization_scope
     from pbx.models import PbxCall
-    from pbx.signals import call_finished
     from sandbox.amocrm.models import ApiRequest, Call
     from sandbox.amocrm.services import contact_create
 
@@ -162,8 +163,14 @@ def throughput(args: argparse.Namespace, deadline: float, seeded: threading.Even
     )
     seeded.set()
     started = time.monotonic()
-    for call_id in ids:  # what pbx does once per finished call
-        call_finished.send(sender=PbxCall, organization_id=org.pk, call_id=call_id)
+    # The backlog: every call already handed off (what call_finished → delivery_enqueue
+    # leaves behind, e.g. after an amoCRM outage), then one drain request.
+    with organization_scope(org):
+        CallDelivery.objects.bulk_create(
+            [CallDelivery(organization=org, pbx_call_id=pk, next_attempt_at=timezone.now())
+             for pk in ids]
+        )  # fmt: skip
+    drain_request(organization_id=org.pk)
     handed_off = time.monotonic() - started
     logged = 0
     while time.monotonic() < deadline:
@@ -233,28 +240,35 @@ def latency(args: argparse.Namespace, deadline: float, orgs: list[tuple]) -> boo
     lock = threading.Lock()
     errors: list[str] = []
 
-    def play(index: int, scenario: str, phone: str) -> None:
+    # Each call is written to the emulator (records, statistics) and rendered first, in this
+    # thread; the players below only deliver its events over HTTP, as Beeline would.
+    planned = []
+    for index in range(args.latency_calls):
         _org, account, pbx, _abonent, _manager = orgs[index % len(orgs)]
+        scenario = rng.choice(["inbound_answered", "inbound_missed", "outbound_answered"])
+        phone = f"+7905{rng.randrange(10**7):07d}"
+        sim = call_simulate(pbx=pbx, scenario=scenario, abonent_phone="9161110001",
+                            external_phone=phone, drop=True)  # fmt: skip
+        url = subscriptions_active(pbx=pbx).first().url
+        ringing = [d for d in sim.documents if xsi_event_head(d).event_type in RINGING_TYPES]
+        rest = [d for d in sim.documents if d not in ringing]
+        planned.append((account.pk, scenario, phone, sim.ext_tracking_id, url, ringing, rest))
+
+    def play(account_id: int, scenario: str, phone: str, ext_tracking_id: str, url: str,
+             ringing: list[str], rest: list[str]) -> None:  # fmt: skip
         try:
-            # The simulator writes the call (records, statistics) and renders its events;
-            # we deliver them ourselves, with the phone ringing in between.
-            sim = call_simulate(pbx=pbx, scenario=scenario, abonent_phone="9161110001",
-                                external_phone=phone, drop=True)  # fmt: skip
-            url = subscriptions_active(pbx=pbx).first().url
-            ringing = [d for d in sim.documents if xsi_event_head(d).event_type in RINGING_TYPES]
-            rest = [d for d in sim.documents if d not in ringing]
             with requests.Session() as http:
                 http.headers["Content-Type"] = "application/xml"
                 for body in ringing:
                     http.post(url, data=body.encode(), timeout=10).raise_for_status()
                 if scenario.startswith("inbound"):
                     with lock:
-                        rang[phone] = (account.pk, time.time())
+                        rang[phone] = (account_id, time.time())
                 time.sleep(args.ring)
                 for body in rest:
                     http.post(url, data=body.encode(), timeout=10).raise_for_status()
             with lock:
-                released[sim.ext_tracking_id] = time.time()
+                released[ext_tracking_id] = time.time()
         except Exception as exc:  # noqa: BLE001 (reported)
             errors.append(repr(exc))
 
@@ -266,13 +280,11 @@ def latency(args: argparse.Namespace, deadline: float, orgs: list[tuple]) -> boo
     )
     threads = []
     start = time.monotonic()
-    for index in range(args.latency_calls):
+    for index, plan in enumerate(planned):
         delay = start + index / args.rate - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        scenario = rng.choice(["inbound_answered", "inbound_missed", "outbound_answered"])
-        phone = f"+7905{rng.randrange(10**7):07d}"
-        thread = threading.Thread(target=play, args=(index, scenario, phone), daemon=True)
+        thread = threading.Thread(target=play, args=plan, daemon=True)
         thread.start()
         threads.append(thread)
     for thread in threads:
@@ -348,6 +360,9 @@ def main() -> int:
         "SANDBOX_BEELINE_RECORD_DELAY": "1",
         "LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(ROOT),
+        # PostgreSQL here is shared: 3 web processes × 8 threads keep connections in check.
+        "WEB_THREADS": "8",
+        "RECORDING_STREAMS_PER_PROCESS": "6",
     }
     processes: list[subprocess.Popen[bytes]] = []
     redis.Redis.from_url(args.redis).flushdb()
