@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Q
+from django.utils import timezone
 
 from integration.access_keys import access_key_hash, access_key_is_well_formed
 from integration.models import CallDelivery, CallSettings, ManagerMapping, Organization
@@ -172,20 +173,29 @@ class JournalRow:
     can_retry: bool
 
 
+# The journal counts matching calls only up to this many: counting every call of an
+# organization with a long history would cost more than the page itself.
+JOURNAL_COUNT_CAP = 10_000
+
+
 @dataclass(frozen=True, slots=True)
 class JournalPage:
     rows: list[JournalRow]
-    total: int
+    total: int  # exact, or JOURNAL_COUNT_CAP when there are more (``total_capped``)
     page: int
     per_page: int
+    more: bool = False  # calls after this page
+    total_capped: bool = False
 
     @property
     def num_pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
+        """Pages in all; with a capped total, the pages known so far."""
+        known = max(1, -(-self.total // self.per_page))
+        return max(known, self.page + 1) if self.more else max(known, self.page)
 
     @property
     def has_next(self) -> bool:
-        return self.page < self.num_pages
+        return self.more
 
     @property
     def has_previous(self) -> bool:
@@ -223,10 +233,11 @@ def call_journal(
         qs = PbxCall.objects.filter(organization=organization, status=PbxCall.Status.FINISHED)
         if call_id is not None:
             qs = qs.filter(pk=call_id)
+        # Local days as time ranges, so the (organization, started_at) index serves them.
         if date_from:
-            qs = qs.filter(started_at__date__gte=date_from)
+            qs = qs.filter(started_at__gte=_local_midnight(date_from))
         if date_to:
-            qs = qs.filter(started_at__date__lte=date_to)
+            qs = qs.filter(started_at__lt=_local_midnight(date_to + timedelta(days=1)))
         if direction in (PbxCall.Direction.IN, PbxCall.Direction.OUT):
             qs = qs.filter(direction=direction)
         if outcome in JOURNAL_DELIVERY_FILTERS:
@@ -244,12 +255,14 @@ def call_journal(
             qs = qs.filter(
                 Q(external_phone_national__contains=national) | Q(line_phone__contains=national)
             )
-        total = qs.count()
+        total = qs.order_by()[: JOURNAL_COUNT_CAP + 1].count()
         calls = list(
             qs.select_related("abonent", "number", "delivery").order_by("-started_at", "-id")[
-                (page - 1) * per_page : page * per_page
+                (page - 1) * per_page : page * per_page + 1
             ]
         )
+        more = len(calls) > per_page
+        calls = calls[:per_page]
         manager_ids = {
             c.delivery.responsible_user_id
             for c in calls
@@ -290,7 +303,18 @@ def call_journal(
                 can_retry=bool(delivery and delivery.status in ("failed", "paused")),
             )
         )
-    return JournalPage(rows=rows, total=total, page=page, per_page=per_page)
+    return JournalPage(
+        rows=rows,
+        total=min(total, JOURNAL_COUNT_CAP),
+        page=page,
+        per_page=per_page,
+        more=more,
+        total_capped=total > JOURNAL_COUNT_CAP,
+    )
+
+
+def _local_midnight(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
 
 
 def _delivery(call: Any) -> CallDelivery | None:
@@ -308,6 +332,10 @@ class CallDay:
     outbound: int
     answered: int
     missed: int
+    delivered: int = 0
+    skipped: int = 0
+    failed: int = 0
+    queued: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,10 +350,23 @@ class CallStats:
     queued: int  # pending, in progress or paused
     days: list[CallDay]  # oldest first, one entry per day that had calls
 
+    @classmethod
+    def from_days(cls, days: list[CallDay]) -> CallStats:
+        totals = {
+            name: sum(getattr(day, name) for day in days)
+            for name in ("inbound", "outbound", "answered", "missed", "delivered", "skipped",
+                         "failed", "queued")
+        }  # fmt: skip
+        return cls(**totals, days=days)
+
+    def since(self, day: date) -> CallStats:
+        """The same counters for the days from ``day`` on (periods inside this one)."""
+        return CallStats.from_days([d for d in self.days if d.day >= day])
+
 
 def call_stats(*, organization: Organization, since: datetime) -> CallStats:
-    """Counters for the Dashboard since ``since``, and a per-day series for its chart (two
-    queries)."""
+    """Counters for the Dashboard since ``since``, per local day and in total (one query over
+    the (organization, started_at) index, whatever the length of the history)."""
     from django.db.models.functions import TruncDate
 
     from pbx.models import PbxCall
@@ -335,24 +376,8 @@ def call_stats(*, organization: Organization, since: datetime) -> CallStats:
         qs = PbxCall.objects.filter(
             organization=organization, status=PbxCall.Status.FINISHED, started_at__gte=since
         )
-        totals: dict[str, Any] = qs.aggregate(
-            inbound=Count("id", filter=Q(direction=PbxCall.Direction.IN)),
-            outbound=Count("id", filter=Q(direction=PbxCall.Direction.OUT)),
-            answered=Count("id", filter=answered),
-            missed=Count("id", filter=~answered),
-            delivered=Count("id", filter=Q(delivery__status="done")),
-            skipped=Count("id", filter=Q(delivery__status="skipped_by_setting")),
-            failed=Count("id", filter=Q(delivery__status="failed")),
-            queued=Count("id", filter=Q(delivery__status__in=["pending", "in_progress", "paused"])),
-        )
         days = [
-            CallDay(
-                day=row["day"],
-                inbound=row["inbound"],
-                outbound=row["outbound"],
-                answered=row["answered"],
-                missed=row["missed"],
-            )
+            CallDay(**row)
             for row in qs.annotate(day=TruncDate("started_at"))
             .values("day")
             .annotate(
@@ -360,10 +385,16 @@ def call_stats(*, organization: Organization, since: datetime) -> CallStats:
                 outbound=Count("id", filter=Q(direction=PbxCall.Direction.OUT)),
                 answered=Count("id", filter=answered),
                 missed=Count("id", filter=~answered),
+                delivered=Count("id", filter=Q(delivery__status="done")),
+                skipped=Count("id", filter=Q(delivery__status="skipped_by_setting")),
+                failed=Count("id", filter=Q(delivery__status="failed")),
+                queued=Count(
+                    "id", filter=Q(delivery__status__in=["pending", "in_progress", "paused"])
+                ),
             )
             .order_by("day")
         ]
-    return CallStats(**{k: int(v or 0) for k, v in totals.items()}, days=days)
+    return CallStats.from_days(days)
 
 
 @dataclass(frozen=True, slots=True)

@@ -278,7 +278,14 @@ class PbxCall(TenantModel):
                 fields=["status", "finished_at"],
                 condition=models.Q(handed_off_at__isnull=True),
                 name="pbx_call_to_finalize_idx",
-            )
+            ),
+            # The journal (newest first) and the Dashboard (a date range) of one
+            # organization, however long its history.
+            models.Index(
+                fields=["organization", "-started_at", "-id"],
+                condition=models.Q(status="finished"),
+                name="pbx_call_journal_idx",
+            ),
         ]
 
     def __str__(self) -> str:
