@@ -283,10 +283,12 @@ PBX_RECONCILE_HOURS = env.int("PBX_RECONCILE_HOURS", default=2)
 PBX_RECONCILE_GRACE_SECONDS = 120
 
 # --- amoCRM (crm) ----------------------------------------------------------------------------
-# Paced just below amoCRM's 7 requests/second per account (amocrm-api.md §8): at 6.5/s any 8
-# requests span 1.08 s, so up to 75 ms of transit jitter cannot make amoCRM count 8 in a
+# Paced just below amoCRM's 7 requests/second per account (amocrm-api.md §8): at 6.2/s any 8
+# requests span 1.13 s, so up to 125 ms of transit jitter cannot make amoCRM count 8 in a
 # second; a 429 anyway pauses and slows the whole account (crm/ratelimit.py).
-AMOCRM_RATE_LIMIT_PER_SECOND = env.float("AMOCRM_RATE_LIMIT_PER_SECOND", default=6.5)
+AMOCRM_RATE_LIMIT_PER_SECOND = env.float("AMOCRM_RATE_LIMIT_PER_SECOND", default=6.2)
+# Contact searches of one delivery round in flight at once (their answers overlap the pacing).
+AMOCRM_SEARCH_CONCURRENCY = env.int("AMOCRM_SEARCH_CONCURRENCY", default=2)
 # The widget API's telephony side (crm.telephony.TelephonyBackend), provided by integration.
 WIDGET_TELEPHONY_BACKEND = env.str(
     "WIDGET_TELEPHONY_BACKEND", default="integration.widget.TelephonyBackend"
