@@ -288,7 +288,7 @@ PBX_RECONCILE_GRACE_SECONDS = 120
 # second; a 429 anyway pauses and slows the whole account (crm/ratelimit.py).
 AMOCRM_RATE_LIMIT_PER_SECOND = env.float("AMOCRM_RATE_LIMIT_PER_SECOND", default=6.2)
 # Contact searches of one delivery round in flight at once (their answers overlap the pacing).
-AMOCRM_SEARCH_CONCURRENCY = env.int("AMOCRM_SEARCH_CONCURRENCY", default=2)
+AMOCRM_SEARCH_CONCURRENCY = env.int("AMOCRM_SEARCH_CONCURRENCY", default=3)
 # The widget API's telephony side (crm.telephony.TelephonyBackend), provided by integration.
 WIDGET_TELEPHONY_BACKEND = env.str(
     "WIDGET_TELEPHONY_BACKEND", default="integration.widget.TelephonyBackend"
