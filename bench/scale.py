@@ -82,7 +82,9 @@ def seed(orgs: int, events_per_org: int) -> None:
             amo.append(
                 AmoCredentials(
                     organization=org, access_token="a" * 40, refresh_token="r" * 40,
-                    expires_at=now + timedelta(hours=3) + spread, refreshed_at=now,
+                    # steady state: refreshed 6 h before expiry, so due ones trickle in
+                    expires_at=now + timedelta(hours=6, minutes=-20) + spread * (1100 / 1440),
+                    refreshed_at=now,
                 )
             )  # fmt: skip
             secret = uuid.uuid4().hex

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from integration.fields import EncryptedTextField
@@ -44,7 +45,12 @@ class BeelineCredentials(TenantModel):
     webhook_secret_hash = models.CharField(max_length=64, unique=True, editable=False)
     # Subscription renewal after failures: stored, so backoff survives worker restarts.
     subscription_failures = models.PositiveIntegerField(default=0)
-    subscription_retry_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # When a subscription must next be attempted without waiting for the active one's
+    # renew_at: from creation (none yet), after a failure (backoff), after a termination.
+    # None while an active subscription is in place. Indexed: the beat asks for the due ones.
+    subscription_retry_at = models.DateTimeField(
+        null=True, blank=True, db_index=True, default=timezone.now
+    )
     subscription_renew_queued_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -146,6 +152,14 @@ class Subscription(TenantModel):
         verbose_name = _("подписка на события")
         verbose_name_plural = _("подписки на события")
         ordering = ["-created_at", "-id"]
+        indexes = [
+            # The renewal beat's "due" question reads only active rows, not the history.
+            models.Index(
+                fields=["renew_at"],
+                condition=models.Q(status="active"),
+                name="pbx_subscription_due_idx",
+            )
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["organization", "subscription_id"], name="pbx_subscription_uniq"

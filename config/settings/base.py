@@ -212,7 +212,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
     "pbx-statistics-reconcile": {
         "task": "pbx.tasks.statistics_reconcile_all",
-        "schedule": crontab(minute="*/10"),
+        "schedule": crontab(minute="*/10"),  # PBX_RECONCILE_PERIOD_SECONDS
     },
 }
 
@@ -281,6 +281,7 @@ PIPELINE_GIVE_UP_SECONDS = 24 * 3600  # then the call is marked failed (retry bu
 # call must be before we decide its events were lost (they may still be on their way).
 PBX_RECONCILE_HOURS = env.int("PBX_RECONCILE_HOURS", default=2)
 PBX_RECONCILE_GRACE_SECONDS = 120
+PBX_RECONCILE_PERIOD_SECONDS = 600  # the beat's period: one organization's reads are spread
 
 # --- amoCRM (crm) ----------------------------------------------------------------------------
 # Paced just below amoCRM's 7 requests/second per account (amocrm-api.md §8): at 6.2/s any 8
