@@ -42,9 +42,12 @@ demo: install ## fresh machine -> running portal with the sandbox; prints the UR
 run: install ## the Procfile processes (production-like; needs the production env variables)
 	$(BIN)/honcho start
 
-bench: install ## webhook ingestion and call pipeline benchmarks (loopback only; print figures)
-	$(PY) bench/ingest.py
-	$(PY) bench/pipeline.py
+bench: install ## every benchmark (loopback, throwaway databases); each figure beside its target
+	-$(PY) bench/ingest.py
+	-$(PY) bench/recordings.py
+	-$(PY) bench/pipeline.py
+	-$(PY) bench/scale.py
+	-$(PY) bench/history.py
 
 widget: install ## the widget zip for upload to amoCRM (PUBLIC_URL baked in) -> dist/
 	$(PY) manage.py build_widget

@@ -310,6 +310,39 @@ def latency(args: argparse.Namespace, deadline: float, orgs: list[tuple]) -> boo
         time.sleep(0.5)
     delays = [logged[u] - released[u] for u in logged]
     pops = [popped[p] - rang[p][1] for p in popped]
+    # Where a pop-up's time goes: stored → folded (worker-events) → sent (ring_notify).
+    from integration.models import RingNotice
+    from integration.tenancy import scopes_disabled
+    from pbx.models import PbxEvent
+
+    with scopes_disabled():
+        folded = [
+            (processed - received).total_seconds()
+            for received, processed in PbxEvent.objects.filter(
+                event_type="CallReceivedEvent", processed_at__isnull=False,
+                organization_id__in=[o[0].pk for o in orgs],
+            ).values_list("received_at", "processed_at")
+        ]  # fmt: skip
+        notices = {
+            n.pbx_call_id: n.sent_at
+            for n in RingNotice.objects.filter(sent_at__isnull=False).select_related("pbx_call")
+        }
+        notified = [
+            (sent - started).total_seconds()
+            for sent, started in (
+                (sent, received)
+                for call_id, sent in notices.items()
+                for received in PbxEvent.objects.filter(
+                    event_type="CallReceivedEvent",
+                    ext_tracking_id__in=RingNotice.objects.filter(pbx_call_id=call_id).values(
+                        "pbx_call__ext_tracking_id"
+                    ),
+                ).values_list("received_at", flat=True)[:1]
+            )
+        ]
+    print(f"    (ringing event stored → folded p50 {percentile(folded, 50):.2f} s, p95 "
+          f"{percentile(folded, 95):.2f} s; stored → pop-up sent p50 "
+          f"{percentile(notified, 50):.2f} s, p95 {percentile(notified, 95):.2f} s)")  # fmt: skip
     p50, p95 = percentile(delays, 50), percentile(delays, 95)
     r50, r95 = percentile(pops, 50), percentile(pops, 95)
     print(f"    pop-ups shown:            {len(popped)}/{len(rang)} ringing inbound calls")
@@ -334,7 +367,7 @@ def main() -> int:
     parser.add_argument("--orgs", type=int, default=50)
     parser.add_argument("--rate", type=float, default=5.0, help="calls/second in part 2")
     parser.add_argument("--settle", type=int, default=2, help="PBX_CALL_SETTLE_SECONDS")
-    parser.add_argument("--workers", type=int, default=8, help="`worker` processes")
+    parser.add_argument("--workers", type=int, default=4, help="`worker` processes")
     parser.add_argument("--events-workers", type=int, default=4, help="`worker-events` processes")
     parser.add_argument("--ring", type=float, default=3.0, help="seconds a call rings")
     parser.add_argument("--deadline", type=float, default=600.0, help="hard stop, seconds")
