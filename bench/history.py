@@ -93,9 +93,9 @@ def main() -> int:
         from django.test.utils import CaptureQueriesContext
         from django.utils import timezone
 
+        from core.tenancy import organization_scope
+        from core.testing import organization_make
         from crm.models import AmoUser
-        from integration.tenancy import organization_scope
-        from integration.testing import organization_make
         from pbx.models import Abonent, PbxNumber
 
         def seed(org, calls: int) -> None:  # noqa: ANN001

@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this checkout's apps, whatever the virtualenv points at
 PYTHON = sys.executable
 GUNICORN = str(Path(PYTHON).with_name("gunicorn"))
-AMO_LIMIT = 7  # amoCRM's documented requests/second (amocrm-api.md §8), the emulator's too
+AMO_LIMIT = 7  # amoCRM's documented requests/second (docs/amocrm-api.md §8), the emulator's too
 BATCH = 50
 
 
@@ -56,12 +56,13 @@ def org_make(index: int, *, with_pbx: bool):
     and, with ``with_pbx``, to its own emulated PBX (token saved over HTTP: subscription)."""
     from django.utils import timezone
 
+    from core.services import organization_create
+    from core.tenancy import organization_scope
     from crm.models import AmoCredentials
-    from integration.services import ManagerMappingInput, manager_mappings_save, organization_create
-    from integration.tenancy import organization_scope
+    from integration.services import ManagerMappingInput, manager_mappings_save
+    from pbx.connection import beeline_token_save
     from pbx.models import Abonent
     from pbx.selectors import abonents_for
-    from pbx.services import beeline_token_save
     from sandbox.amocrm.services import account_create, tokens_issue
     from sandbox.beeline.services import pbx_create
 
@@ -109,9 +110,9 @@ def org_make(index: int, *, with_pbx: bool):
 def throughput(args: argparse.Namespace, deadline: float, seeded: threading.Event) -> bool:
     from django.utils import timezone
 
+    from core.tenancy import organization_scope
+    from integration.delivery.queue import drain_request
     from integration.models import CallDelivery
-    from integration.pipeline import drain_request
-    from integration.tenancy import organization_scope
     from pbx.models import PbxCall
     from sandbox.amocrm.models import ApiRequest, Call
     from sandbox.amocrm.services import contact_create
@@ -311,8 +312,8 @@ def latency(args: argparse.Namespace, deadline: float, orgs: list[tuple]) -> boo
     delays = [logged[u] - released[u] for u in logged]
     pops = [popped[p] - rang[p][1] for p in popped]
     # Where a pop-up's time goes: stored → folded (worker-events) → sent (ring_notify).
+    from core.tenancy import scopes_disabled
     from integration.models import RingNotice
-    from integration.tenancy import scopes_disabled
     from pbx.models import PbxEvent
 
     with scopes_disabled():

@@ -156,11 +156,11 @@ def main() -> int:
 
         from django.utils import timezone
 
-        from integration.tenancy import organization_scope
-        from integration.testing import organization_make
+        from core.tenancy import organization_scope
+        from core.testing import organization_make
+        from pbx.credentials import webhook_secret_hash
         from pbx.models import BeelineCredentials
         from pbx.selectors import recording_token_make
-        from pbx.services import webhook_secret_hash
         from sandbox.beeline.audio import mp3_silence
         from sandbox.beeline.models import Record
         from sandbox.beeline.services import pbx_create

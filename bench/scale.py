@@ -54,12 +54,13 @@ def seed(orgs: int, events_per_org: int) -> None:
 
     from django.utils import timezone
 
+    from core.access_keys import access_key_generate, access_key_hash
+    from core.models import AuditEntry, Organization
+    from core.tenancy import scopes_disabled
     from crm.models import AmoCredentials
-    from integration.access_keys import access_key_generate, access_key_hash
-    from integration.models import AuditEntry, CallDelivery, Organization
-    from integration.tenancy import scopes_disabled
+    from integration.models import CallDelivery
+    from pbx.credentials import webhook_secret_hash
     from pbx.models import BeelineCredentials, PbxCall, PbxEvent, Subscription
-    from pbx.services import webhook_secret_hash
 
     now = timezone.now()
     day = 86400

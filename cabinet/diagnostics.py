@@ -16,19 +16,20 @@ from django.utils import formats
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from core.models import Organization
 from crm.errors import AmoError
 from crm.selectors import AmoHealth, amo_health, amo_users_for
 from crm.services import amo_users_refresh
-from integration.models import Organization
 from integration.selectors import (
     ManagerRow,
     UndeliveredCalls,
     calls_undelivered,
     manager_rows_for,
 )
+from pbx.connection import pbx_sync
 from pbx.errors import BeelineError, BeelineNotConfigured
 from pbx.selectors import PbxHealth, pbx_health
-from pbx.services import pbx_sync, subscription_ensure
+from pbx.subscriptions import subscription_ensure
 
 logger = logging.getLogger(__name__)
 

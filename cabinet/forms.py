@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from integration.models import CallSettings, Organization
+from core.models import Organization
+from integration.models import CallSettings
 from integration.services import ManagerMappingInput
 
 if TYPE_CHECKING:
@@ -14,7 +15,8 @@ if TYPE_CHECKING:
     from integration.selectors import ManagerRow
     from pbx.models import PbxNumber
 
-# One line per switch: what happens, and what switching it off costs (product.md §7).
+# One line per switch: what happens, and what switching it off costs
+# (docs/architecture.md «The seven call settings»).
 CALL_SETTING_HINTS = {
     "notify_incoming": _(
         "Менеджер видит всплывающее уведомление о входящем звонке. "

@@ -33,27 +33,20 @@ from cabinet.forms import (
 from cabinet.responses import form_response, saved_response, toast_trigger
 from cabinet.throttling import login_attempt_allowed
 from cabinet.widget_state import widget_state
+from core.models import Organization
+from core.selectors import organization_by_access_key
+from core.services import organization_delete
 from crm.errors import AmoError
 from crm.models import AmoUser
 from crm.selectors import amo_authorize_url, amo_users_for
 from crm.services import amo_users_refresh
-from integration.models import Organization
-from integration.pipeline import delivery_retry
-from integration.selectors import (
-    call_journal,
-    call_settings_for,
-    manager_rows_for,
-    organization_by_access_key,
-)
-from integration.services import (
-    ManagerMappingConflict,
-    call_settings_update,
-    manager_mappings_save,
-    organization_delete,
-)
-from pbx.errors import BeelineError, BeelineTokenRejected
+from integration.delivery.operations import delivery_retry
+from integration.selectors import call_journal, call_settings_for, manager_rows_for
+from integration.services import ManagerMappingConflict, call_settings_update, manager_mappings_save
+from pbx.connection import beeline_token_save
+from pbx.errors import BeelineError
+from pbx.numbers import pbx_number_rename
 from pbx.selectors import numbers_for, pbx_health
-from pbx.services import beeline_token_save, pbx_number_rename
 
 logger = logging.getLogger(__name__)
 
@@ -331,14 +324,13 @@ def keys(request: HttpRequest, organization: Organization) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             beeline_token_save(organization=organization, token=form.cleaned_data["token"])
-        except BeelineTokenRejected as exc:
-            form.add_error("token", exc.message)
         except BeelineError as exc:
-            form.add_error(
-                "token",
-                _("Билайн сейчас не отвечает, токен не сохранён. Попробуйте позже. (%(reason)s)")
-                % {"reason": exc.message},
-            )
+            reason = exc.message  # refused: Beeline's own words say what to fix
+            if exc.transient:
+                reason = _(
+                    "Билайн сейчас не отвечает, токен не сохранён. Попробуйте позже. (%(reason)s)"
+                ) % {"reason": exc.message}
+            form.add_error("token", reason)
         else:
             return saved_response(
                 request,

@@ -1,6 +1,6 @@
 """One request budget per amoCRM account, shared by every process through Redis.
 
-amoCRM allows 7 requests/second (amocrm-api.md §8) and answers 429, then 403 for the whole
+amoCRM allows 7 requests/second (docs/amocrm-api.md §8) and answers 429, then 403 for the whole
 account, beyond it. Requests are paced rather than windowed: each one reserves the next slot
 ``1/rate`` seconds after the previous one (GCRA, timed by the Redis server's clock so every
 worker on every machine agrees) and sleeps until its slot. Pacing at 6.2/s means any 8
@@ -17,11 +17,10 @@ to ``PENALTY_FACTOR`` of the normal rate (halving at most), then climbs back lin
 from __future__ import annotations
 
 import time
-from functools import lru_cache
 
-import redis
 from django.conf import settings
 
+from core.redis import redis_client
 from crm.errors import AmoRateLimited
 
 PENALTY_FACTOR = 0.7  # the pace after a 429, as a share of the pace before it
@@ -70,11 +69,6 @@ return tostring(factor)
 """
 
 
-@lru_cache(maxsize=4)
-def _redis(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-
-
 class AccountRateLimiter:
     """``acquire()`` blocks until this account may send one more request."""
 
@@ -83,7 +77,7 @@ class AccountRateLimiter:
         self.slow_key = f"beetel:amo:slow:{account_key}"
         rate = per_second or settings.AMOCRM_RATE_LIMIT_PER_SECOND
         self.interval_us = int(1_000_000 / rate)
-        client = _redis(settings.REDIS_URL)
+        client = redis_client()
         self._reserve = client.register_script(_RESERVE)
         self._penalize = client.register_script(_PENALIZE)
 

@@ -1,4 +1,4 @@
-"""Beeline's event webhook, independent of how the request arrived (beeline-api.md §6.1).
+"""Beeline's event webhook, independent of how the request arrived (docs/beeline-api.md §6.1).
 
 What happens inside the request is only: find the organization by the URL secret, check and
 parse the body, store the event once per eventID, answer. Folding the event into a call runs
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from pbx import services
+from pbx import events
 from pbx.xsi import CALL_EVENT_TYPES, SUBSCRIPTION_TERMINATED, XsiParseError, xsi_event_head
 
 logger = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ def event_intake(
     ``PBX_WEBHOOK_MAX_BYTES + 1`` bytes; ``content_type`` is the media type without
     parameters."""
     try:
-        organization_id = services.webhook_organization_id(secret=secret)
+        organization_id = events.webhook_organization_id(secret=secret)
     except Exception:  # the database is unreachable: ask the sender to come back
         logger.exception("beeline webhook secret lookup failed")
         return IntakeAnswer(503, "temporarily unavailable, retry later")
@@ -69,7 +69,7 @@ def event_intake(
     if event.event_type in CALL_EVENT_TYPES and not event.ext_tracking_id:
         return IntakeAnswer(200, "ignored: no call data")
     try:
-        stored = services.event_store(organization_id=organization_id, event=event, body=text)
+        stored = events.event_store(organization_id=organization_id, event=event, body=text)
     except Exception:
         logger.exception("beeline event not stored", extra={"organization_id": organization_id})
         return IntakeAnswer(503, "event not stored, retry later")

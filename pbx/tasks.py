@@ -9,49 +9,53 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from integration.models import Organization
-from integration.tenancy import scopes_disabled
-from pbx import services
-from pbx.errors import BeelineError, BeelineNotConfigured, BeelineUnavailable
+from core.models import Organization
+from core.tenancy import OrganizationTask, scopes_disabled
+from pbx import subscriptions
+from pbx.calls import call_finalize, call_finalize_due
+from pbx.connection import pbx_sync
+from pbx.errors import BeelineError, BeelineNotConfigured
+from pbx.events import event_process, events_process, events_prune, events_unprocessed_requeue
 from pbx.models import BeelineCredentials
+from pbx.reconcile import statistics_reconcile, statistics_reconcile_due
 
 logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True)
 def pbx_event_process(event_pk: int) -> None:
-    services.event_process(event_pk=event_pk)
+    event_process(event_pk=event_pk)
 
 
 @shared_task(acks_late=True)
 def pbx_events_process(event_pks: list[int]) -> int:
     """A batch of stored events (the web process publishes one message per batch)."""
-    return services.events_process(event_pks=[int(pk) for pk in event_pks][:5000])
+    return events_process(event_pks=[int(pk) for pk in event_pks][:5000])
 
 
 @shared_task(acks_late=True)
 def pbx_events_sweep() -> int:
     """Beat: events stored but never processed are queued again."""
-    return services.events_unprocessed_requeue()
+    return events_unprocessed_requeue()
 
 
 @shared_task(acks_late=True)
 def pbx_call_finalize(call_pk: int) -> bool:
-    return services.call_finalize(call_pk=call_pk)
+    return call_finalize(call_pk=call_pk)
 
 
 @shared_task(acks_late=True)
 def pbx_calls_finalize_due() -> int:
     """Beat safety net: finalizes settled calls whose countdown task was lost."""
-    return services.call_finalize_due()
+    return call_finalize_due()
 
 
-@shared_task(acks_late=True)
+@shared_task(base=OrganizationTask, acks_late=True)
 def subscription_renew_task(organization_id: int) -> None:
     # Failures are not retried here: subscription_renew stored a backoff time, and the next
     # beat of subscription_renew_due picks the organization up again after it.
     try:
-        services.subscription_renew(organization=organization_id)
+        subscriptions.subscription_renew(organization=organization_id)
     except (BeelineError, BeelineNotConfigured) as exc:
         logger.warning(
             "subscription renewal failed",
@@ -61,12 +65,13 @@ def subscription_renew_task(organization_id: int) -> None:
 
 @shared_task(acks_late=True)
 def subscription_renew_due() -> int:
-    return len(services.subscription_renew_due(now=timezone.now()))
+    return len(subscriptions.subscription_renew_due(now=timezone.now()))
 
 
 @shared_task(
+    base=OrganizationTask,
     acks_late=True,
-    autoretry_for=(BeelineUnavailable,),
+    autoretry_for=(BeelineError,),
     retry_backoff=5,
     retry_backoff_max=300,
     retry_jitter=True,
@@ -75,10 +80,10 @@ def subscription_renew_due() -> int:
 def pbx_sync_task(organization_id: int) -> None:
     organization = Organization.objects.get(pk=organization_id)
     try:
-        services.pbx_sync(organization=organization)
+        pbx_sync(organization=organization)
     except (BeelineNotConfigured, BeelineError) as exc:
-        if isinstance(exc, BeelineUnavailable):
-            raise
+        if isinstance(exc, BeelineError) and exc.transient:
+            raise  # Beeline down or asking us to slow down: retried with backoff
         logger.warning("pbx sync failed", extra={"organization_id": organization_id})
 
 
@@ -100,16 +105,14 @@ def pbx_sync_all() -> int:
 
 @shared_task(acks_late=True)
 def pbx_events_prune() -> int:
-    return services.events_prune(
+    return events_prune(
         older_than=timezone.now() - timedelta(days=settings.PBX_EVENT_RETENTION_DAYS)
     )
 
 
-@shared_task(acks_late=True)
+@shared_task(base=OrganizationTask, acks_late=True)
 def statistics_reconcile_task(organization_id: int) -> int:
     """Recover this organization's calls whose events never arrived (a lost webhook)."""
-    from pbx.reconcile import statistics_reconcile
-
     try:
         return len(statistics_reconcile(organization=organization_id))
     except (BeelineError, BeelineNotConfigured) as exc:
@@ -124,8 +127,6 @@ def statistics_reconcile_task(organization_id: int) -> int:
 @shared_task(acks_late=True)
 def statistics_reconcile_all() -> int:
     """Beat: one reconciliation task per organization with a working Beeline token."""
-    from pbx.reconcile import statistics_reconcile_due
-
     organization_ids = statistics_reconcile_due()
     # Spread the statistics reads evenly over the period until the next beat (10 min) rather
     # than a burst: at 10,000 organizations that is 17 per second, each with its own token.

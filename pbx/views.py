@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from pbx import services
+from pbx.credentials import beeline_client_for
 from pbx.errors import BeelineError, BeelineNotConfigured, BeelineNotFound
 from pbx.intake import body_too_large, event_intake
 from pbx.selectors import RecordingRef, recording_ref_from_token
@@ -100,7 +100,7 @@ def _recording_response(
 ) -> HttpResponse | StreamingHttpResponse:
     not_found = _("Запись разговора не найдена.")
     try:
-        _credentials, client = services.beeline_client_for(ref.organization_id)
+        _credentials, client = beeline_client_for(ref.organization_id)
     except BeelineNotConfigured:
         return _text(404, not_found)
     try:

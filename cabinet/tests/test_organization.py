@@ -4,9 +4,10 @@ from django.test import Client
 from django.urls import reverse
 
 from cabinet.access import SESSION_ORGANIZATIONS
-from integration.models import AuditEntry, CallSettings, Organization
-from integration.services import audit_record
-from integration.tenancy import scopes_disabled
+from core.models import AuditEntry, Organization
+from core.services import audit_record
+from core.tenancy import scopes_disabled
+from integration.models import CallSettings
 
 
 def test_shows_the_amocrm_account(cabinet: Client, org):
@@ -45,7 +46,7 @@ def test_delete_removes_everything_of_the_organization_only(cabinet: Client, org
 
 
 def test_shows_the_beeline_pbx_summary(cabinet: Client, org, beeline_pbx):
-    from pbx.services import beeline_token_save
+    from pbx.connection import beeline_token_save
 
     beeline_token_save(organization=org, token=beeline_pbx.token)
     page = cabinet.get(reverse("cabinet:organization", args=[org.pk])).content.decode()
@@ -55,7 +56,7 @@ def test_shows_the_beeline_pbx_summary(cabinet: Client, org, beeline_pbx):
 
 
 def _numbers(org) -> dict[str, object]:
-    from integration.tenancy import organization_scope
+    from core.tenancy import organization_scope
     from pbx.models import PbxNumber
 
     with organization_scope(org):
@@ -69,7 +70,7 @@ def test_number_names_are_typed_in_and_tag_new_contacts(
 
     from django.test import TestCase
 
-    from cabinet.tests.conftest import call_play
+    from cabinet.testing import call_play
 
     numbers = _numbers(connected_org)
     sales = numbers["4950000001"]
@@ -118,7 +119,7 @@ def test_number_names_without_javascript_and_too_long(installed_cabinet: Client,
 
 
 def test_outsider_numbers_cannot_be_renamed(cabinet: Client, org, outsider, beeline_pbx):
-    from pbx.services import beeline_token_save
+    from pbx.connection import beeline_token_save
 
     beeline_token_save(organization=outsider, token=beeline_pbx.token)
     theirs = _numbers(outsider)["4950000001"]

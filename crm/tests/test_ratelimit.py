@@ -9,13 +9,14 @@ from email.utils import format_datetime
 import pytest
 import requests
 
+from core.redis import redis_client
 from crm import client as amo_client_module
 from crm import ratelimit
 from crm.ratelimit import AccountRateLimiter
 
 
 def redis_time() -> float:
-    seconds, micros = ratelimit._redis(ratelimit.settings.REDIS_URL).time()
+    seconds, micros = redis_client().time()
     return seconds + micros / 1_000_000
 
 

@@ -84,7 +84,7 @@ def test_journal_counts_up_to_a_cap_and_still_pages(org, outsider, monkeypatch):
     import uuid
 
     from integration import selectors
-    from integration.tenancy import organization_scope as scope
+    from core.tenancy import organization_scope as scope
     from pbx.models import PbxCall
 
     now = timezone.now()

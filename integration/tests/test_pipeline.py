@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
+from core.tenancy import organization_scope
 from integration.models import CallDelivery, CallSettings
-from integration.tenancy import organization_scope
 from sandbox.amocrm.services import contact_create
 
 CLIENT = "+79031112233"
@@ -57,7 +57,7 @@ SWITCHES = list(CallSettings.SWITCHES)
 @pytest.mark.parametrize("switched_off", [None, *SWITCHES])
 @pytest.mark.parametrize("is_known", [True, False], ids=["known", "unknown"])
 @pytest.mark.parametrize("case", list(CASES))
-def test_settings_change_exactly_what_product_md_says(world, case, is_known, switched_off):
+def test_settings_change_exactly_what_the_manual_says(world, case, is_known, switched_off):
     scenario, inbound, answered = CASES[case]
     if switched_off:
         world.settings_set(**{switched_off: False})
@@ -143,14 +143,14 @@ def test_missed_call_task_is_due_after_the_configured_delay(world, minutes):
 
 
 def test_a_backlog_queues_one_drain_until_it_starts(monkeypatch):
-    from integration import pipeline, tasks
+    from integration.delivery import queue
 
     queued: list[int] = []
-    monkeypatch.setattr(tasks.pipeline_drain, "delay", queued.append)
+    monkeypatch.setattr(queue, "task_enqueue", lambda name, org_id: queued.append(org_id))
     for _ in range(50):  # a thousand finished calls of one organization, in short
-        pipeline.drain_request(organization_id=7)
-    pipeline.drain_request(organization_id=8)
+        queue.drain_request(organization_id=7)
+    queue.drain_request(organization_id=8)
     assert queued == [7, 8]
-    pipeline.drain_started(organization_id=7)  # the drain began: new work needs a new drain
-    pipeline.drain_request(organization_id=7)
+    queue.drain_started(organization_id=7)  # the drain began: new work needs a new drain
+    queue.drain_request(organization_id=7)
     assert queued == [7, 8, 7]

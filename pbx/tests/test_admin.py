@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from integration.tenancy import organization_scope
+from core.tenancy import organization_scope
+from pbx.connection import beeline_token_save
 from pbx.models import BeelineCredentials, Subscription
-from pbx.services import beeline_token_save
 
 
 @pytest.fixture

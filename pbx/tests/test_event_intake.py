@@ -10,10 +10,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from integration.tenancy import organization_scope, scopes_disabled
-from pbx import event_publisher, services
+from core.tenancy import organization_scope, scopes_disabled
+from pbx import event_publisher, events
 from pbx.models import PbxCall, PbxEvent
-from pbx.tests.conftest import credentials_make
+from pbx.testing import credentials_make
 from pbx.tests.xsi_fixtures import fixture_body
 from pbx.webhook_wsgi import webhook_router
 
@@ -106,7 +106,7 @@ def test_bare_handler_answers_503_when_the_event_cannot_be_stored(creds, monkeyp
     def broken(**kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(services, "event_store", broken)
+    monkeypatch.setattr(events, "event_store", broken)
     body = fixture_body("inbound_missed/01_received").encode()
     assert wsgi_post(f"/beeline/events/{creds.webhook_secret}", body)[0].startswith("503")
 
@@ -154,19 +154,21 @@ def test_sweeper_queues_only_events_left_unprocessed(
     creds, post_fixture, published, django_capture_on_commit_callbacks, monkeypatch
 ):
     queued: list[list[int]] = []
-    monkeypatch.setattr("pbx.tasks.pbx_events_process.delay", queued.append)
+    monkeypatch.setattr(
+        events, "task_enqueue", lambda name, pks: queued.append(pks) if "process" in name else None
+    )
     post_fixture(creds.webhook_secret, "inbound_missed/01_received")  # never processed
     (event,) = stored()
     now = timezone.now()
-    assert services.events_unprocessed_requeue(now=now) == 0  # too fresh: still on its way
+    assert events.events_unprocessed_requeue(now=now) == 0  # too fresh: still on its way
     later = now + timedelta(minutes=5)
-    assert services.events_unprocessed_requeue(now=later) == 1
+    assert events.events_unprocessed_requeue(now=later) == 1
     assert queued == [[event.pk]]
-    services.events_process(event_pks=[event.pk])
+    events.events_process(event_pks=[event.pk])
     with organization_scope(creds.organization_id):
         assert PbxCall.objects.count() == 1
     assert stored()[0].processed_at is not None
-    assert services.events_unprocessed_requeue(now=later) == 0  # processed: never again
+    assert events.events_unprocessed_requeue(now=later) == 0  # processed: never again
     assert queued == [[event.pk]]
 
 
@@ -178,14 +180,14 @@ def test_a_batch_rebuilds_each_call_once_and_processes_every_event(
         post_fixture(creds.webhook_secret, name)
     post_fixture(theirs.webhook_secret, "inbound_missed/01_received")
     rebuilt: list[tuple[int, str]] = []
-    original = services.call_rebuild
+    original = events.call_rebuild
 
     def counting(**kwargs):
         rebuilt.append((kwargs["organization_id"], kwargs["ext_tracking_id"]))
         return original(**kwargs)
 
-    monkeypatch.setattr(services, "call_rebuild", counting)
-    assert services.events_process(event_pks=[e.pk for e in stored()]) == 2
+    monkeypatch.setattr(events, "call_rebuild", counting)
+    assert events.events_process(event_pks=[e.pk for e in stored()]) == 2
     assert sorted(org for org, _ in rebuilt) == sorted(
         [creds.organization_id, outsider.pk]
     )  # one rebuild per (organization, call), not per event
