@@ -18,10 +18,9 @@ from django.db import (
     DEFAULT_DB_ALIAS,
     InterfaceError,
     OperationalError,
-    connection,
     connections,
-    transaction,
 )
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from core.models import Organization
@@ -88,8 +87,9 @@ _UNPARSED_PARAMS = [
 ]
 
 
-def _event_insert(params: list[bool | int | str | datetime | None]) -> tuple[int] | None:
-    db = connections[DEFAULT_DB_ALIAS]
+def _event_insert(
+    db: BaseDatabaseWrapper, params: list[bool | int | str | datetime | None]
+) -> tuple[int] | None:
     if db.vendor != "postgresql":
         with db.cursor() as cursor:
             cursor.execute(_EVENT_INSERT, params)
@@ -120,21 +120,22 @@ def event_store(*, organization_id: int, event: XsiEventHead, body: str) -> int 
         timezone.now(),
         *_UNPARSED_PARAMS,
     ]
+    db = connections[DEFAULT_DB_ALIAS]
     try:
-        row = _event_insert(params)
+        row = _event_insert(db, params)
     except (OperationalError, InterfaceError):
-        if connection.in_atomic_block:
+        if db.in_atomic_block:
             raise
         # A connection that died since its last use (PostgreSQL restarted, idle timeout):
         # the webhook skips Django's per-request health check, so reconnect and try once
         # more. The statement is idempotent; a first attempt that did commit makes this a
         # "duplicate", and the sweeper queues that row.
-        connection.close()
-        row = _event_insert(params)
+        db.close()
+        row = _event_insert(db, params)
     if row is None:
         return None
     event_pk = int(row[0])
-    transaction.on_commit(lambda: event_publisher.event_stored(event_pk))
+    db.on_commit(lambda: event_publisher.event_stored(event_pk))
     return event_pk
 
 

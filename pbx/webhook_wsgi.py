@@ -18,7 +18,7 @@ from http import HTTPStatus
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from pbx.intake import IntakeAnswer, body_too_large, event_intake
 
@@ -40,10 +40,13 @@ def _content_type(header: str) -> tuple[str, str | None]:
     return media.strip(), charset
 
 
+_STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
+
+
 def _answer(start_response: Callable[..., Any], answer: IntakeAnswer) -> list[bytes]:
     body = answer.message.encode()
     start_response(
-        f"{answer.status} {HTTPStatus(answer.status).phrase}",
+        _STATUS_LINES[answer.status],
         [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
     )
     return [body]
@@ -62,9 +65,10 @@ def _handle(environ: dict[str, Any], secret: str) -> IntakeAnswer:
     # What Django does at the start of each request (request_started): drop a connection that
     # broke or outlived CONN_MAX_AGE. The per-request health check (a SELECT 1) is skipped:
     # the store is one idempotent statement that is retried once on a broken connection.
-    if not connection.in_atomic_block:  # (a test's transaction: leave it alone)
-        connection.close_if_unusable_or_obsolete()
-        connection.health_check_done = True
+    db = connections[DEFAULT_DB_ALIAS]
+    if not db.in_atomic_block:  # (a test's transaction: leave it alone)
+        db.close_if_unusable_or_obsolete()
+        db.health_check_done = True
     return event_intake(secret=secret, body=body, content_type=media, charset=charset)
 
 
