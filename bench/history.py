@@ -43,7 +43,7 @@ SELECT %(org)s, %(prefix)s || g, CASE WHEN g %% 5 = 0 THEN 'out' ELSE 'in' END,
     CASE WHEN g %% 4 <> 0 THEN 'answered' ELSE 'missed' END, 'finished', t + interval '61 s',
     t + interval '63 s', false, %(user_id)s, t, t
 FROM generate_series(1, %(calls)s) AS g,
-     LATERAL (SELECT now() - (%(span)s * g / %(calls)s) * interval '1 second' AS t) AS s
+     LATERAL (SELECT now() - (%(span)s::bigint * g / %(calls)s) * interval '1 second' AS t) AS s
 """
 
 SEED_DELIVERIES = """

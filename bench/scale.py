@@ -36,17 +36,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this checkout's apps, whatever the virtualenv points at
 PYTHON = sys.executable
 
-JOBS = [  # (beat entry, dotted task)
-    ("subscription renewals", "pbx.tasks.subscription_renew_due"),
-    ("amoCRM token refresh", "crm.tasks.amo_tokens_refresh_due"),
-    ("statistics reconciliation", "pbx.tasks.statistics_reconcile_all"),
-    ("due deliveries dispatch", "integration.tasks.pipeline_drain_due"),
-    ("paused deliveries resume", "integration.tasks.pipeline_resume_paused"),
-    ("calls finalize (safety net)", "pbx.tasks.pbx_calls_finalize_due"),
-    ("unprocessed events sweep", "pbx.tasks.pbx_events_sweep"),
-    ("raw events pruning", "pbx.tasks.pbx_events_prune"),
-    ("audit pruning", "integration.tasks.audit_prune"),
-]
+LABELS = {  # beat task → what it does (every entry of CELERY_BEAT_SCHEDULE is run)
+    "pbx.tasks.subscription_renew_due": "subscription renewals",
+    "crm.tasks.amo_tokens_refresh_due": "amoCRM token refresh",
+    "pbx.tasks.statistics_reconcile_all": "statistics reconciliation",
+    "integration.tasks.pipeline_drain_due": "due deliveries dispatch",
+    "integration.tasks.pipeline_resume_paused": "paused deliveries resume",
+    "pbx.tasks.pbx_calls_finalize_due": "calls finalize (safety net)",
+    "pbx.tasks.pbx_events_sweep": "unprocessed events sweep",
+    "pbx.tasks.pbx_events_prune": "raw events pruning",
+    "core.tasks.audit_prune": "audit pruning",
+    "pbx.tasks.pbx_sync_all": "abonents/numbers daily sync",
+}
 
 
 def seed(orgs: int, events_per_org: int) -> None:
@@ -136,12 +137,15 @@ def seed(orgs: int, events_per_org: int) -> None:
 
 
 def run_jobs(broker: redis.Redis) -> list[tuple[str, float, int, float, int]]:
+    from django.conf import settings
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
     from django.utils.module_loading import import_string
 
     results = []
-    for label, dotted in JOBS:
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        dotted = str(entry["task"])
+        label = LABELS.get(dotted, dotted)
         task = import_string(dotted)
         before = sum(broker.llen(q) for q in ("events", "crm", "default"))
         tracemalloc.start()
