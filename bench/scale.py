@@ -237,10 +237,9 @@ A day at {n:,} organizations:
     statistics reconciliation every {recon_period_min} min: {n:,} × {24 * 60 // recon_period_min}
       = {recon_per_day:,.0f} GET /v2/statistics per day = {recon_per_day / 86400:.1f} requests/s
       in all, one per organization every {recon_period_min} min (integrators poll every 5)
-    fanned out in chunks of {settings.PBX_FANOUT_CHUNK} every \
-{settings.PBX_FANOUT_SPACING_SECONDS} s
-      = at most {settings.PBX_FANOUT_CHUNK / settings.PBX_FANOUT_SPACING_SECONDS:.0f} organizations
-      starting per second
+    in {n // settings.PBX_RECONCILE_CHUNK:,} tasks of {settings.PBX_RECONCILE_CHUNK} organizations
+      spread evenly over the {recon_period_min} min; renewals and the daily sync are released in
+      chunks of {settings.PBX_FANOUT_CHUNK} every {settings.PBX_FANOUT_SPACING_SECONDS} s
   amoCRM (7 requests/s per account; every organization is its own account):
     token refresh: access tokens live 24 h, so {n:,} refreshes per day = {n / 86400:.2f}/s in
       all and 1 request per account per day, paced with its other traffic at {rate}/s

@@ -289,7 +289,8 @@ PIPELINE_GIVE_UP_SECONDS = 24 * 3600  # then the call is marked failed (retry bu
 # call must be before we decide its events were lost (they may still be on their way).
 PBX_RECONCILE_HOURS = env.int("PBX_RECONCILE_HOURS", default=2)
 PBX_RECONCILE_GRACE_SECONDS = 120
-PBX_RECONCILE_PERIOD_SECONDS = 600  # the beat's period: one organization's reads are spread
+PBX_RECONCILE_PERIOD_SECONDS = 600  # the beat's period, over which the reads are spread
+PBX_RECONCILE_CHUNK = 20  # organizations reconciled one after the other by one task
 
 # --- amoCRM (crm) ----------------------------------------------------------------------------
 # Paced just below amoCRM's 7 requests/second per account (docs/amocrm-api.md §8): at 6.2/s
