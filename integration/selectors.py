@@ -241,9 +241,12 @@ def call_journal(
         digits = "".join(ch for ch in (number or "") if ch.isdigit())
         if digits:
             national = digits[-10:] if len(digits) > 10 else digits
-            qs = qs.filter(
-                Q(external_phone_national__contains=national) | Q(line_phone__contains=national)
-            )
+            if len(national) == 10:  # a whole number: indexed equality, whatever the history
+                qs = qs.filter(Q(external_phone_national=national) | Q(line_phone=national))
+            else:
+                qs = qs.filter(
+                    Q(external_phone_national__contains=national) | Q(line_phone__contains=national)
+                )
         total = qs.order_by()[: JOURNAL_COUNT_CAP + 1].count()
         calls = list(
             qs.select_related("abonent", "number", "delivery").order_by("-started_at", "-id")[
@@ -317,10 +320,10 @@ def _delivery(call: Any) -> CallDelivery | None:
 @dataclass(frozen=True, slots=True)
 class CallDay:
     day: date
-    inbound: int
-    outbound: int
-    answered: int
-    missed: int
+    inbound: int = 0
+    outbound: int = 0
+    answered: int = 0
+    missed: int = 0
     delivered: int = 0
     skipped: int = 0
     failed: int = 0
@@ -354,32 +357,43 @@ class CallStats:
 
 
 def call_stats(*, organization: Organization, since: datetime) -> CallStats:
-    """Counters for the Dashboard since ``since``, per local day and in total (one query over
-    the (organization, started_at) index, whatever the length of the history)."""
+    """Counters for the Dashboard since ``since``, per local day and in total.
 
+    Two grouped queries over indexed ranges, whatever the length of the history: the calls
+    by the day they started ((organization, started_at) index, no join), and their deliveries
+    by the day they reached the pipeline ((organization, created_at) index) — a call that
+    started just before midnight and was handed on just after counts on either side of it.
+    """
     answered = Q(outcome=PbxCall.Outcome.ANSWERED)
+    by_day: dict[date, dict[str, int]] = defaultdict(dict)
     with organization_scope(organization):
-        qs = PbxCall.objects.filter(
-            organization=organization, status=PbxCall.Status.FINISHED, started_at__gte=since
-        )
-        days = [
-            CallDay(**row)
-            for row in qs.annotate(day=TruncDate("started_at"))
+        calls = (
+            PbxCall.objects.filter(
+                organization=organization, status=PbxCall.Status.FINISHED, started_at__gte=since
+            )
+            .annotate(day=TruncDate("started_at"))
             .values("day")
             .annotate(
                 inbound=Count("id", filter=Q(direction=PbxCall.Direction.IN)),
                 outbound=Count("id", filter=Q(direction=PbxCall.Direction.OUT)),
                 answered=Count("id", filter=answered),
                 missed=Count("id", filter=~answered),
-                delivered=Count("id", filter=Q(delivery__status="done")),
-                skipped=Count("id", filter=Q(delivery__status="skipped_by_setting")),
-                failed=Count("id", filter=Q(delivery__status="failed")),
-                queued=Count(
-                    "id", filter=Q(delivery__status__in=["pending", "in_progress", "paused"])
-                ),
             )
-            .order_by("day")
-        ]
+        )
+        deliveries = (
+            CallDelivery.objects.filter(organization=organization, created_at__gte=since)
+            .annotate(day=TruncDate("created_at"))
+            .values("day")
+            .annotate(
+                delivered=Count("id", filter=Q(status="done")),
+                skipped=Count("id", filter=Q(status="skipped_by_setting")),
+                failed=Count("id", filter=Q(status="failed")),
+                queued=Count("id", filter=Q(status__in=["pending", "in_progress", "paused"])),
+            )
+        )
+        for row in [*calls, *deliveries]:
+            by_day[row.pop("day")].update(row)
+    days = [CallDay(day=day, **counts) for day, counts in sorted(by_day.items())]
     return CallStats.from_days(days)
 
 

@@ -326,7 +326,8 @@ class PbxCall(TenantModel):
         related_name="calls",
         verbose_name=_("многоканальный номер"),
     )
-    line_phone = models.CharField(_("номер линии"), max_length=20, blank=True)
+    # Indexed, like the client's number: the journal finds a whole number without a scan.
+    line_phone = models.CharField(_("номер линии"), max_length=20, blank=True, db_index=True)
     abonent = models.ForeignKey(
         Abonent,
         on_delete=models.SET_NULL,
