@@ -260,7 +260,7 @@ RECORDING_STREAMS_PER_PROCESS = env.int("RECORDING_STREAMS_PER_PROCESS", default
 PBX_WEBHOOK_MAX_BYTES = env.int("PBX_WEBHOOK_MAX_BYTES", default=256 * 1024)
 # The web process publishes stored events' ids to the events queue once per this many seconds
 # (one message per batch, pbx.event_publisher); 0 publishes each event at once.
-PBX_EVENT_BATCH_SECONDS = env.float("PBX_EVENT_BATCH_SECONDS", default=0.02)
+PBX_EVENT_BATCH_SECONDS = env.float("PBX_EVENT_BATCH_SECONDS", default=0.05)
 # An event still unprocessed this long after it was stored is queued again by the sweeper.
 PBX_EVENT_SWEEP_AFTER_SECONDS = 30
 # Requested lifetime; Beeline may grant less, and we renew before the granted expiry.
