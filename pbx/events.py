@@ -90,10 +90,12 @@ _UNPARSED_PARAMS = [
 def _event_insert(
     db: BaseDatabaseWrapper, params: list[bool | int | str | datetime | None]
 ) -> tuple[int] | None:
+    row: tuple[int] | None
     if db.vendor != "postgresql":
         with db.cursor() as cursor:
             cursor.execute(_EVENT_INSERT, params)
-            return cursor.fetchone()
+            row = cursor.fetchone()
+        return row
     # A prepared statement on a server-binding psycopg cursor: PostgreSQL no longer parses and
     # plans the insert for every event (Django's cursor binds on the client and never
     # prepares). Errors are still mapped to django.db's exceptions.

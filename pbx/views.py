@@ -61,7 +61,8 @@ class _RecordingStream:
         return self
 
     def __next__(self) -> bytes:
-        return next(self._chunks)
+        chunk: bytes = next(self._chunks)
+        return chunk
 
     def close(self) -> None:
         if not self._closed:
