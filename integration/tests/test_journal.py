@@ -83,8 +83,8 @@ def test_call_stats_counts_directions_answers_and_delivery(world, outsider):
 def test_journal_counts_up_to_a_cap_and_still_pages(org, outsider, monkeypatch):
     import uuid
 
-    from integration import selectors
     from core.tenancy import organization_scope as scope
+    from integration import selectors
     from pbx.models import PbxCall
 
     now = timezone.now()
