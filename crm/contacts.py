@@ -146,6 +146,8 @@ def _search(client: AmoClient, nationals: Sequence[str]) -> dict[str, AmoContact
     answer leaves slots unused. The shared limiter still spaces every request.
     """
     workers = max(1, min(settings.AMOCRM_SEARCH_CONCURRENCY, len(nationals)))
+    if connection.in_atomic_block:
+        workers = 1  # other threads could not see this transaction's rows (tokens, index)
 
     def search(national: str) -> list[AmoContact]:
         try:
