@@ -1,6 +1,6 @@
 """Webhook ingestion benchmark: our Beeline event webhook vs a bare-insert baseline.
 
-Both run under gunicorn with the web process's settings (``config/gunicorn.py``: worker class,
+Both run under gunicorn with the web process's settings (``config/gunicorn_conf.py``: worker class,
 threads) and the same worker count, on loopback, against one PostgreSQL. The baseline is the
 least any server can do per event: a bare WSGI app inserting the raw body into a table.
 
@@ -114,7 +114,7 @@ def gunicorn(
     # log (Django's access line per request) goes to a file, as it would to a log collector.
     with log.open("ab") as out:
         return subprocess.Popen(
-            [GUNICORN, "-c", str(ROOT / "config" / "gunicorn.py"), app,
+            [GUNICORN, "-c", "python:config.gunicorn_conf", app,
              "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--log-level", "warning"],
             cwd=cwd, env=env, start_new_session=True, stdout=out, stderr=out,
         )  # fmt: skip
@@ -145,6 +145,7 @@ def main() -> int:
         "REDIS_URL": args.redis,
         "SECRET_KEY": "bench-" + uuid.uuid4().hex + uuid.uuid4().hex,
         "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "RECORDING_SIGNING_KEYS": "bench-" + uuid.uuid4().hex + uuid.uuid4().hex,
         "PUBLIC_URL": "https://bench.beetel.test",
         "AMOCRM_CLIENT_ID": "bench",
         "AMOCRM_CLIENT_SECRET": "bench",
@@ -188,7 +189,8 @@ def main() -> int:
         wait_ready(f"http://127.0.0.1:{base_port}/", deadline)
         app_path = f"/beeline/events/{secret}"
         targets = {
-            "baseline": (base, base_port, event_requests(base_port, "/")),
+            # Posted to the webhook's path, so gunicorn's access log treats both alike.
+            "baseline": (base, base_port, event_requests(base_port, "/beeline/events/baseline")),
             "webhook": (web, app_port, event_requests(app_port, app_path)),
         }
 

@@ -14,7 +14,7 @@ with real Celery workers on Redis:
    (target p95 < 1 s) and from the Released event to the call in amoCRM (includes the settle
    delay PBX_CALL_SETTLE_SECONDS; target p95 < 3 s).
 
-The processes are the Procfile's: web (config/gunicorn.py), worker-events (queue events),
+The processes are the Procfile's: web (config/gunicorn_conf.py), worker-events (queue events),
 worker (queues crm,default); their resident memory is printed at the end.
 
     .venv/bin/python bench/pipeline.py [--calls 1000] [--numbers 300] [--latency-calls 100]
@@ -419,7 +419,7 @@ def main() -> int:
         celery = [PYTHON, "-m", "celery", "-A", "config.celery_app", "worker", "-l", "WARNING",
                   "--without-heartbeat", "--without-gossip", "--without-mingle"]  # fmt: skip
         commands = {
-            "web": [GUNICORN, "-c", str(ROOT / "config" / "gunicorn.py"),
+            "web": [GUNICORN, "-c", "python:config.gunicorn_conf",
                     "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
                     "--workers", "3", "--log-level", "warning"],
             "worker-events": [*celery, "-Q", "events", "-c", str(args.events_workers)],

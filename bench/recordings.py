@@ -1,6 +1,6 @@
 """Recordings never block webhooks: slow players on /recordings/… while Beeline posts events.
 
-The web process runs as in the Procfile (``config/gunicorn.py``); a second gunicorn plays
+The web process runs as in the Procfile (``config/gunicorn_conf.py``); a second gunicorn plays
 Beeline (the sandbox emulator serving the recordings). 20 players each download a recording
 of about a minute (≈ 60 KB) reading ~1 KB/s through a small receive buffer — longer than the
 30 s worker timeout — while events are fired at the webhook at 200/s. Prints the webhook's
@@ -137,7 +137,7 @@ def main() -> int:
         subprocess.run(
             [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True
         )
-        config = str(ROOT / "config" / "gunicorn.py")
+        config = "python:config.gunicorn_conf"
         # The web process as in the Procfile; "Beeline" with few threads (few connections).
         for port, workers, threads in ((web_port, args.workers, 16), (beeline_port, 2, 4)):
             command = [GUNICORN, "-c", config, "config.wsgi:application", "--bind",

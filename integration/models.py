@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -15,6 +17,8 @@ class CallSettings(TenantModel):
 
     See docs/architecture.md «The seven call settings».
     """
+
+    objects: ClassVar[models.Manager[CallSettings]]
 
     organization = models.OneToOneField(
         Organization, on_delete=models.CASCADE, related_name="call_settings"
@@ -49,6 +53,20 @@ class CallSettings(TenantModel):
     missed_task_delay_minutes = models.PositiveIntegerField(
         _("срок задачи «перезвонить», минут"), default=60
     )
+    # Beyond the manual (docs/architecture.md «Options beyond the manual»): off by default.
+    routing_enabled = models.BooleanField(_("Звонок ответственному"), default=False)
+    routing_numbers = models.ManyToManyField(
+        "pbx.PbxNumber", blank=True, related_name="+", verbose_name=_("номера для маршрутизации")
+    )
+    unsorted_enabled = models.BooleanField(
+        _("Звонки с неизвестных номеров — в «Неразобранное»"), default=False
+    )
+    unsorted_pipeline_id = models.BigIntegerField(
+        _("воронка для «Неразобранного»"), null=True, blank=True
+    )
+    lead_enabled = models.BooleanField(_("Сделка для нового клиента"), default=False)
+    lead_pipeline_id = models.BigIntegerField(_("воронка сделки"), null=True, blank=True)
+    lead_status_id = models.BigIntegerField(_("этап сделки"), null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -65,6 +83,8 @@ class ManagerMapping(TenantModel):
     One row per abonent; an amoCRM user is mapped to at most one abonent (click-to-call must know
     which number rings). ``amo_user_id`` NULL is «Нет»: the number's calls have no manager.
     """
+
+    objects: ClassVar[models.Manager[ManagerMapping]]
 
     abonent = models.ForeignKey(
         "pbx.Abonent", on_delete=models.CASCADE, related_name="manager_mappings"
@@ -106,6 +126,8 @@ class CallDelivery(TenantModel):
     ambiguous outcome and is checked against amoCRM before anything is posted again.
     """
 
+    objects: ClassVar[models.Manager[CallDelivery]]
+
     class Status(models.TextChoices):
         PENDING = "pending", _("в очереди")
         IN_PROGRESS = "in_progress", _("передаётся")
@@ -128,6 +150,19 @@ class CallDelivery(TenantModel):
     )
     contact_id = models.BigIntegerField(_("контакт amoCRM"), null=True, blank=True)
     contact_created = models.BooleanField(_("контакт создан нами"), default=False)
+    # «Неразобранное» instead of a contact (unknown inbound caller, option on).
+    unsorted_state = models.CharField(
+        _("неразобранное"), max_length=12, choices=Step.choices, blank=True, default=""
+    )
+    unsorted_uid = models.CharField(_("заявка в неразобранном"), max_length=64, blank=True)
+    # A lead for a new client (option on).
+    lead_state = models.CharField(
+        _("сделка"), max_length=12, choices=Step.choices, blank=True, default=""
+    )
+    lead_id = models.BigIntegerField(_("сделка amoCRM"), null=True, blank=True)
+    # Where amoCRM put the logged call: the contact, or its only open lead.
+    call_entity_type = models.CharField(_("звонок записан в"), max_length=12, blank=True)
+    call_entity_id = models.BigIntegerField(null=True, blank=True)
     call_state = models.CharField(
         _("звонок"), max_length=12, choices=Step.choices, blank=True, default=""
     )
@@ -174,6 +209,8 @@ class CallDelivery(TenantModel):
 class RingNotice(TenantModel):
     """One ``phone_call`` pop-up sent for (call, amoCRM user): the row is the dedupe key."""
 
+    objects: ClassVar[models.Manager[RingNotice]]
+
     pbx_call = models.ForeignKey("pbx.PbxCall", on_delete=models.CASCADE, related_name="+")
     amo_user_id = models.BigIntegerField()
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -188,3 +225,107 @@ class RingNotice(TenantModel):
 
     def __str__(self) -> str:
         return f"RingNotice<{self.pbx_call_id}→{self.amo_user_id}>"
+
+
+class RoutingRule(TenantModel):
+    """One Beeline ICR rule Beetel keeps (``/icr/route``): calls from ``phone_national`` ring
+    ``extension`` first, the extension of the abonent mapped to the responsible user of the
+    contact ``contact_id``. A row exists only for rules that are Beetel's: other rules in the
+    PBX are never touched.
+
+    ``pending``: to be written to Beeline (or written without a clear answer yet);
+    ``synced``: Beeline holds it; ``refused``: Beeline said FAULT (``last_error`` has its
+    reason) or we cannot make it (no extension); ``removing``: to be deleted from Beeline.
+    """
+
+    objects: ClassVar[models.Manager[RoutingRule]]
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("ожидает")
+        SYNCED = "synced", _("в Билайн")
+        REFUSED = "refused", _("отклонено")
+        REMOVING = "removing", _("удаляется")
+
+    phone_national = models.CharField(_("номер клиента"), max_length=15)
+    phone_e164 = models.CharField(_("номер клиента (E.164)"), max_length=20)
+    contact_id = models.BigIntegerField(_("контакт amoCRM"), null=True, blank=True)
+    amo_user_id = models.BigIntegerField(_("ответственный amoCRM"), null=True, blank=True)
+    abonent = models.ForeignKey(
+        "pbx.Abonent", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    extension = models.CharField(_("добавочный"), max_length=32, blank=True)
+    # The extension Beeline holds for this number because we wrote it ("" = none of ours).
+    remote_extension = models.CharField(max_length=32, blank=True)
+    state = models.CharField(
+        _("состояние"), max_length=10, choices=State.choices, default=State.PENDING
+    )
+    last_error = models.TextField(_("причина"), blank=True)
+    synced_at = models.DateTimeField(_("в Билайн с"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("правило маршрутизации")
+        verbose_name_plural = _("правила маршрутизации")
+        ordering = ["phone_national"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "phone_national"], name="integ_routing_rule_phone"
+            )
+        ]
+        indexes = [models.Index(fields=["organization", "contact_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.phone_national} → {self.extension or '—'} ({self.state})"
+
+
+class RoutingNumber(TenantModel):
+    """An incoming number on which Beetel wants ICR on (``/icr/numbers``). ``enabled_by_us``:
+    ICR was off and we switched it on, so switching routing off switches it off again; a number
+    that already had ICR on is left as it was."""
+
+    objects: ClassVar[models.Manager[RoutingNumber]]
+
+    phone_national = models.CharField(_("номер"), max_length=15)
+    enabled_by_us = models.BooleanField(default=False)
+    state = models.CharField(
+        _("состояние"),
+        max_length=10,
+        choices=RoutingRule.State.choices,
+        default=RoutingRule.State.PENDING,
+    )
+    last_error = models.TextField(_("причина"), blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("номер с маршрутизацией")
+        verbose_name_plural = _("номера с маршрутизацией")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "phone_national"], name="integ_routing_number_phone"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"ICR {self.phone_national} ({self.state})"
+
+
+class RoutingStatus(TenantModel):
+    """When the routing rules were last brought in step with amoCRM, and how it went."""
+
+    objects: ClassVar[models.Manager[RoutingStatus]]
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="routing_status"
+    )
+    full_sync_at = models.DateTimeField(_("полная сверка"), null=True, blank=True)
+    last_sync_at = models.DateTimeField(_("последняя синхронизация"), null=True, blank=True)
+    last_error = models.TextField(_("ошибка синхронизации"), blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("состояние маршрутизации")
+        verbose_name_plural = _("состояния маршрутизации")
+
+    def __str__(self) -> str:
+        return f"RoutingStatus<{self.organization_id}>"

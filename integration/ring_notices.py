@@ -18,7 +18,7 @@ from django.utils import timezone
 from core.models import Organization
 from core.tenancy import organization_scope
 from crm.client import PhoneCallEvent
-from crm.errors import AmoError, AmoTransientError
+from crm.errors import AmoError
 from crm.services import amo_client
 from integration.delivery.rules import pop_up_wanted
 from integration.models import ManagerMapping, RingNotice
@@ -53,13 +53,10 @@ def ring_notify(
             .filter(abonent_id__isnull=False)
             .values_list("abonent_id", flat=True)
         )
-        users = sorted(
-            set(
-                ManagerMapping.objects.filter(
-                    abonent_id__in=abonent_ids, enabled=True, amo_user_id__isnull=False
-                ).values_list("amo_user_id", flat=True)
-            )
-        )
+        mapped = ManagerMapping.objects.filter(
+            abonent_id__in=abonent_ids, enabled=True, amo_user_id__isnull=False
+        ).values_list("amo_user_id", flat=True)
+        users = sorted({user for user in mapped if user is not None})
         if not users:
             return []
         # One statement for all managers: this runs while the phone rings.
@@ -86,13 +83,11 @@ def ring_notify(
         try:
             amo_client(organization=organization).events_phone_call([event])
             return to_notify
-        except AmoTransientError as exc:
-            if attempt == 1:
+        except AmoError as exc:
+            if exc.transient and attempt == 1:
                 time.sleep(RING_RETRY_SECONDS)
                 continue
-            error = exc.message
-        except AmoError as exc:  # paused, revoked, refused
-            error = exc.message
+            error = exc.message  # still failing, or paused, revoked, refused
         break
     with organization_scope(organization_id):
         RingNotice.objects.filter(pk__in=[pk for pk, _u in claimed]).update(sent_at=None)

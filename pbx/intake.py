@@ -19,7 +19,13 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from pbx import events
-from pbx.xsi import CALL_EVENT_TYPES, SUBSCRIPTION_TERMINATED, XsiParseError, xsi_event_head
+from pbx.xsi import (
+    CALL_EVENT_TYPES,
+    SUBSCRIPTION_TERMINATED,
+    XsiParseError,
+    xsi_body_scrub,
+    xsi_event_head,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +75,10 @@ def event_intake(
     if event.event_type in CALL_EVENT_TYPES and not event.ext_tracking_id:
         return IntakeAnswer(200, "ignored: no call data")
     try:
-        stored = events.event_store(organization_id=organization_id, event=event, body=text)
+        # Stored without our callback URL: the secret must not sit in the events table.
+        stored = events.event_store(
+            organization_id=organization_id, event=event, body=xsi_body_scrub(text, secret=secret)
+        )
     except Exception:
         logger.exception("beeline event not stored", extra={"organization_id": organization_id})
         return IntakeAnswer(503, "event not stored, retry later")

@@ -46,6 +46,13 @@ class BeelineCredentials(TenantModel):
     # hashed (sha256) for the lookup on every incoming event.
     webhook_secret = EncryptedTextField(editable=False)
     webhook_secret_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # After a rotation the previous secret keeps working until this deadline (grace period for
+    # events in flight and Beeline's retries), then it is forgotten.
+    previous_webhook_secret_hash = models.CharField(
+        max_length=64, blank=True, default="", db_index=True, editable=False
+    )
+    previous_webhook_secret_valid_until = models.DateTimeField(null=True, blank=True)
+    webhook_secret_rotated_at = models.DateTimeField(null=True, blank=True)
     # Subscription renewal after failures: stored, so backoff survives worker restarts.
     subscription_failures = models.PositiveIntegerField(default=0)
     # When a subscription must next be attempted without waiting for the active one's
@@ -207,18 +214,21 @@ class PbxEvent(TenantModel):
     processed_at = models.DateTimeField(_("обработано"), null=True, blank=True)
     error = models.TextField(_("ошибка"), blank=True)
     # What the call fold needs from the event: the first rebuild parses the body once and
-    # fills these columns (the webhook stores only the event's head), so later rebuilds read
+    # fills these columns (the webhook stores only the event's head; the database defaults
+    # also cover a web process still running an earlier release), so later rebuilds read
     # them instead of parsing every earlier event again.
-    call_fields_stored = models.BooleanField(default=False)
+    call_fields_stored = models.BooleanField(default=False, db_default=False)
     sequence_number = models.BigIntegerField(null=True, blank=True)
-    call_id = models.CharField(_("callId"), max_length=128, blank=True)
-    personality = models.CharField(_("personality"), max_length=32, blank=True)
-    state = models.CharField(_("состояние"), max_length=32, blank=True)
-    remote_address = models.CharField(max_length=255, blank=True)
-    remote_call_type = models.CharField(max_length=32, blank=True)
-    release_cause = models.CharField(_("причина завершения"), max_length=64, blank=True)
-    releasing_party = models.CharField(max_length=32, blank=True)
-    redirection_addresses = models.JSONField(default=list, blank=True)
+    call_id = models.CharField(_("callId"), max_length=128, blank=True, db_default="")
+    personality = models.CharField(_("personality"), max_length=32, blank=True, db_default="")
+    state = models.CharField(_("состояние"), max_length=32, blank=True, db_default="")
+    remote_address = models.CharField(max_length=255, blank=True, db_default="")
+    remote_call_type = models.CharField(max_length=32, blank=True, db_default="")
+    release_cause = models.CharField(
+        _("причина завершения"), max_length=64, blank=True, db_default=""
+    )
+    releasing_party = models.CharField(max_length=32, blank=True, db_default="")
+    redirection_addresses = models.JSONField(default=list, blank=True, db_default=[])
     start_time = models.BigIntegerField(null=True, blank=True)  # epoch ms (UTC), as sent
     answer_time = models.BigIntegerField(null=True, blank=True)
     release_time = models.BigIntegerField(null=True, blank=True)

@@ -144,3 +144,9 @@ def statistics_reconcile_chunk(organization_ids: list[int]) -> int:
     """Reconcile a few organizations one after the other (each in its own scope; one
     failing does not stop the others)."""
     return sum(int(statistics_reconcile_task(int(org_id))) for org_id in organization_ids)
+
+
+@shared_task
+def webhook_secrets_expire() -> int:
+    """Beat: old webhook secrets stop working after their grace period."""
+    return subscriptions.webhook_secrets_expire()

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from pbx.credentials import beeline_client_for
 from pbx.errors import BeelineError, BeelineNotConfigured, BeelineNotFound
 from pbx.intake import body_too_large, event_intake
-from pbx.selectors import RecordingRef, recording_ref_from_token
+from pbx.recording_links import RecordingRef, recording_ref_from_token
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def beeline_events(request: HttpRequest, secret: str, extra: str = "") -> HttpRe
 
 # Streams a web process serves at once. A player reading slowly holds its thread for the whole
 # transfer, so recordings may take only this many of the process's threads (gunicorn
-# ``WEB_THREADS``, config/gunicorn.py): the rest stay free for Beeline's webhook and the cabinet.
+# ``WEB_THREADS``, config/gunicorn_conf.py): the rest stay free for Beeline's webhook and the cabinet.
 _recording_slots = threading.BoundedSemaphore(settings.RECORDING_STREAMS_PER_PROCESS)
 
 

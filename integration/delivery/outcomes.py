@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from core.models import AuditEntry, Organization
 from core.services import audit_record
-from crm.errors import AmoAuthError, AmoError, AmoPaused, AmoRateLimited, AmoTransientError
+from crm.errors import AmoAuthError, AmoError, AmoPaused
 from integration.delivery import rules
 from integration.delivery.queue import deliveries_pause, delivery_expired, retry_delay
 from integration.delivery.work import Work, settle, store
@@ -52,9 +52,8 @@ def batch_failed(organization: Organization, items: list[Work], exc: AmoError) -
             "pipeline paused", extra={"organization_id": organization.pk, "error": exc.message}
         )
         return None
-    if isinstance(exc, AmoTransientError):
-        floor = exc.retry_after if isinstance(exc, AmoRateLimited) else 0.0
-        delay = retry_delay(max(w.delivery.attempts for w in items), floor=floor)
+    if exc.transient:  # honouring amoCRM's Retry-After when it asked us to slow down
+        delay = retry_delay(max(w.delivery.attempts for w in items), floor=exc.retry_after or 0.0)
         for w in items:
             if delivery_expired(w.delivery):
                 reason = _("amoCRM не принимал звонок более суток: %(e)s") % {"e": exc.message}
@@ -97,6 +96,7 @@ def batch_finish(work: list[Work]) -> timedelta | None:
                 contact_created=w.delivery.contact_created,
                 call_state=w.delivery.call_state,
                 task_state=w.delivery.task_state,
+                unsorted_done=w.delivery.unsorted_state == CallDelivery.Step.DONE,
             )
             settle(w.delivery, status, reason)
     return retry

@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 from core.models import Organization
 from crm.client import AmoClient, ItemResult
 from crm.contacts import contact_index_forget
-from crm.errors import AmoError, AmoRateLimited, AmoTransientError
+from crm.errors import AmoError
 from integration.delivery.work import Work, flush, mark, store
 from integration.models import CallDelivery
 
@@ -46,11 +46,13 @@ class Posting:
     refused: Callable[[str], str]  # the delivery's error, given amoCRM's reason for one item
     # Runs on the items about to be looked up or posted (e.g. store a task's due time).
     prepare: Callable[[list[Work]], None] = lambda items: None
+    # Runs for each item amoCRM took (e.g. store where amoCRM put the call).
+    posted: Callable[[Work, ItemResult], None] = lambda w, result: None
 
 
 def ambiguous(exc: AmoError) -> bool:
     """Might amoCRM have done the work although we got no answer? (429 is refused up front.)"""
-    return isinstance(exc, AmoTransientError) and not isinstance(exc, AmoRateLimited)
+    return exc.transient and not exc.rate_limited
 
 
 def entity_not_found(error: str | None) -> bool:
@@ -92,6 +94,7 @@ def post_exactly_once(
     for w, result in zip(post, results, strict=True):
         if result.ok:
             done(w, result.id)
+            posting.posted(w, result)
         elif entity_not_found(result.error):
             if w.delivery.contact_id is not None:
                 contact_index_forget(organization=organization, contact_id=w.delivery.contact_id)
