@@ -419,7 +419,8 @@ def call_stats(*, organization: Organization, since: datetime) -> CallStats:
             )
         )
         for row in [*calls, *deliveries]:
-            by_day[row.pop("day")].update(row)
+            counts: dict[str, Any] = dict(row)
+            by_day[counts.pop("day")].update(counts)
     days = [CallDay(day=day, **counts) for day, counts in sorted(by_day.items())]
     return CallStats.from_days(days)
 

@@ -44,7 +44,7 @@ def beeline_events(request: HttpRequest, secret: str, extra: str = "") -> HttpRe
 
 # Streams a web process serves at once. A player reading slowly holds its thread for the whole
 # transfer, so recordings may take only this many of the process's threads (gunicorn
-# ``WEB_THREADS``, config/gunicorn_conf.py): the rest stay free for Beeline's webhook and the cabinet.
+# ``WEB_THREADS``, config/gunicorn_conf.py): the rest stay free for the webhook and the cabinet.
 _recording_slots = threading.BoundedSemaphore(settings.RECORDING_STREAMS_PER_PROCESS)
 
 
