@@ -48,9 +48,12 @@ run: install ## the Procfile: release (migrate, static files), then web + worker
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start release
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start web worker beat
 
-bench: install ## webhook ingestion and call pipeline benchmarks (loopback only; print figures)
-	$(PY) bench/ingest.py
-	$(PY) bench/pipeline.py
+bench: install ## every benchmark (loopback, throwaway databases); each figure beside its target
+	-$(PY) bench/ingest.py
+	-$(PY) bench/recordings.py
+	-$(PY) bench/pipeline.py
+	-$(PY) bench/scale.py
+	-$(PY) bench/history.py
 
 widget: install ## the widget zip for upload to amoCRM (PUBLIC_URL baked in) -> dist/
 	$(PY) manage.py build_widget

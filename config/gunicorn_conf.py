@@ -1,7 +1,17 @@
 """gunicorn settings of the Procfile's ``web`` process (``-c python:config.gunicorn_conf``).
 
+Threaded workers (gthread): a recording streamed to a slow player holds one thread, not a whole
+process, so Beeline's webhook always finds a free thread; and gthread's worker timeout watches
+the worker's main loop, not the length of a request, so a long recording is not cut off at
+``timeout``. ``RECORDING_STREAMS_PER_PROCESS`` (settings) keeps a reserve of threads that
+recordings never take. Each thread may keep a PostgreSQL connection open (CONN_MAX_AGE):
+WEB_CONCURRENCY × WEB_THREADS per web instance must fit the server's max_connections (or a
+PgBouncer).
+
 The access log goes through the product's redactor (``config.logs``): webhook secrets, recording
-tokens and credentials in paths, query strings, referers and headers never reach it.
+tokens and credentials in paths, query strings, referers and headers never reach it. Events that
+Beeline's webhook accepted are not logged one line each (hundreds per second at peak; the stored
+row is the record); refused ones are.
 """
 
 from __future__ import annotations
@@ -15,7 +25,10 @@ from config.logs import SecretRedactingFilter, redact_value
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
+worker_class = "gthread"
+threads = int(os.environ.get("WEB_THREADS", "16"))
 timeout = 30
+keepalive = 5
 accesslog = "-"
 # %(U)s is the path only (no query string); the logger class below redacts it all the same.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(L)ss'
@@ -29,8 +42,26 @@ class RedactingLogger(Logger):  # type: ignore[misc]  # gunicorn ships no types
         super().setup(cfg)
         self.error_log.addFilter(SecretRedactingFilter())
 
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
+        if resp.status_code == 200 and environ.get("PATH_INFO", "").startswith("/beeline/events/"):
+            return
+        super().access(resp, req, environ, request_time)
+
     def atoms(
         self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any
     ) -> dict[str, Any]:
         atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
         return {key: redact_value(key, value) for key, value in atoms.items()}
+
+
+def post_worker_init(worker: Any) -> None:
+    import gc
+
+    from config.celery_app import app
+
+    # Finalize Celery (task registry, imports) now rather than in the middle of the first
+    # webhook requests, where it would hold the interpreter for a while.
+    app.finalize(auto=True)
+    # Everything loaded at start-up (all of Django) is long-lived: keep it out of the cyclic
+    # garbage collector's scans, which otherwise walk it again and again under load.
+    gc.freeze()

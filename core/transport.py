@@ -9,6 +9,8 @@ what to do from the flags without knowing which vendor failed (in the spirit of 
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 
 class TransportError(Exception):
@@ -59,12 +61,19 @@ class TransportError(Exception):
 
 
 def retry_after_seconds(header: str | None) -> float | None:
-    """A ``Retry-After`` header in seconds (RFC 9110 §10.2.3), or None when it is missing or not
-    a number (neither vendor is known to send the HTTP-date form)."""
-    if header is None:
+    """A ``Retry-After`` header in seconds (RFC 9110 §10.2.3: a number of seconds or an
+    HTTP date), or None when it is missing or unreadable. Neither vendor is known to send the
+    date form; it is read anyway rather than ignored."""
+    if header is None or not header.strip():
         return None
     try:
         seconds = float(header)
     except ValueError:
-        return None
+        try:
+            when = parsedate_to_datetime(header.strip())
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
     return max(0.0, seconds) if math.isfinite(seconds) else None

@@ -41,6 +41,7 @@ BATCH_SIZE = 50  # the SDK README's recommended maximum per batch request
 PAGE_LIMIT = 250
 MAX_429_RETRIES = 4
 MAX_BACKOFF = 8.0
+MAX_RETRY_AFTER = 30.0
 SOURCE_NAME = "Звонок Beeline"
 
 _session = requests.Session()
@@ -311,9 +312,11 @@ def _problem_text(body: Any, fallback: str) -> str:
 
 
 def _retry_after(response: requests.Response) -> float:
-    # Whether amoCRM sends Retry-After is a GUESS (docs/amocrm-api.md §8): default to one second.
+    """Seconds to wait after a 429: the server's ``Retry-After`` (seconds or an HTTP date), at
+    most MAX_RETRY_AFTER. Whether amoCRM sends it is a GUESS (docs/amocrm-api.md §8): without
+    it, one second."""
     seconds = retry_after_seconds(response.headers.get("Retry-After"))
-    return 1.0 if seconds is None else min(seconds, MAX_BACKOFF)
+    return 1.0 if seconds is None else min(seconds, MAX_RETRY_AFTER)
 
 
 def _request(
@@ -533,13 +536,16 @@ class AmoClient:
                 token = self.tokens.refresh_after_401(rejected=token)
             except AmoRateLimited as exc:
                 # A 429 is refused before any work is done, so repeating even a POST is safe.
+                # Every process of this account pauses and slows down with us (the limiter).
                 self._notify(exc)
                 rate_limited += 1
+                delay = backoff_seconds(
+                    rate_limited, base=0.5, cap=MAX_BACKOFF, floor=exc.retry_after
+                )
+                self.limiter.penalize(pause=delay)
                 if rate_limited > MAX_429_RETRIES:
                     raise
-                self._sleep(
-                    backoff_seconds(rate_limited, base=0.5, cap=MAX_BACKOFF, floor=exc.retry_after)
-                )
+                self._sleep(delay)
             except (AmoUnpaid, AmoBanned) as exc:
                 self._notify(exc)
                 raise

@@ -27,7 +27,8 @@ class AmoCredentials(TenantModel):
     )
     access_token = EncryptedTextField(_("access token"), blank=True)
     refresh_token = EncryptedTextField(_("refresh token"), blank=True)
-    expires_at = models.DateTimeField(_("действует до"), null=True, blank=True)
+    # Indexed: the refresh beat asks for the tokens expiring soon, whatever their number.
+    expires_at = models.DateTimeField(_("действует до"), null=True, blank=True, db_index=True)
     refreshed_at = models.DateTimeField(_("обновлён"), null=True, blank=True)
     status = models.CharField(
         _("состояние"), max_length=20, choices=Status.choices, default=Status.OK, db_index=True

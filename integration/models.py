@@ -193,6 +193,8 @@ class CallDelivery(TenantModel):
             models.Index(
                 fields=["organization", "status", "next_attempt_at"], name="integ_delivery_due_idx"
             ),
+            # The Dashboard's counters by the day a call reached delivery.
+            models.Index(fields=["organization", "created_at"], name="integ_delivery_day_idx"),
             models.Index(
                 fields=["status", "next_attempt_at"],
                 condition=models.Q(status__in=["pending", "in_progress"]),

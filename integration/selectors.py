@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.db.models import Count, Min, Q
@@ -169,20 +169,29 @@ class JournalRow:
     lead_url: str = ""  # the amoCRM lead card the call is on
 
 
+# The journal counts matching calls only up to this many: counting every call of an
+# organization with a long history would cost more than the page itself.
+JOURNAL_COUNT_CAP = 10_000
+
+
 @dataclass(frozen=True, slots=True)
 class JournalPage:
     rows: list[JournalRow]
-    total: int
+    total: int  # exact, or JOURNAL_COUNT_CAP when there are more (``total_capped``)
     page: int
     per_page: int
+    more: bool = False  # calls after this page
+    total_capped: bool = False
 
     @property
     def num_pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
+        """Pages in all; with a capped total, the pages known so far."""
+        known = max(1, -(-self.total // self.per_page))
+        return max(known, self.page + 1) if self.more else max(known, self.page)
 
     @property
     def has_next(self) -> bool:
-        return self.page < self.num_pages
+        return self.more
 
     @property
     def has_previous(self) -> bool:
@@ -217,10 +226,11 @@ def call_journal(
         qs = PbxCall.objects.filter(organization=organization, status=PbxCall.Status.FINISHED)
         if call_id is not None:
             qs = qs.filter(pk=call_id)
+        # Local days as time ranges, so the (organization, started_at) index serves them.
         if date_from:
-            qs = qs.filter(started_at__date__gte=date_from)
+            qs = qs.filter(started_at__gte=_local_midnight(date_from))
         if date_to:
-            qs = qs.filter(started_at__date__lte=date_to)
+            qs = qs.filter(started_at__lt=_local_midnight(date_to + timedelta(days=1)))
         if direction in (PbxCall.Direction.IN, PbxCall.Direction.OUT):
             qs = qs.filter(direction=direction)
         if outcome in JOURNAL_DELIVERY_FILTERS:
@@ -235,15 +245,20 @@ def call_journal(
         digits = "".join(ch for ch in (number or "") if ch.isdigit())
         if digits:
             national = digits[-10:] if len(digits) > 10 else digits
-            qs = qs.filter(
-                Q(external_phone_national__contains=national) | Q(line_phone__contains=national)
-            )
-        total = qs.count()
+            if len(national) == 10:  # a whole number: indexed equality, whatever the history
+                qs = qs.filter(Q(external_phone_national=national) | Q(line_phone=national))
+            else:
+                qs = qs.filter(
+                    Q(external_phone_national__contains=national) | Q(line_phone__contains=national)
+                )
+        total = qs.order_by()[: JOURNAL_COUNT_CAP + 1].count()
         calls = list(
             qs.select_related("abonent", "number", "delivery").order_by("-started_at", "-id")[
-                (page - 1) * per_page : page * per_page
+                (page - 1) * per_page : page * per_page + 1
             ]
         )
+        more = len(calls) > per_page
+        calls = calls[:per_page]
         manager_ids = {
             c.delivery.responsible_user_id
             for c in calls
@@ -295,7 +310,18 @@ def call_journal(
                 ),
             )
         )
-    return JournalPage(rows=rows, total=total, page=page, per_page=per_page)
+    return JournalPage(
+        rows=rows,
+        total=min(total, JOURNAL_COUNT_CAP),
+        page=page,
+        per_page=per_page,
+        more=more,
+        total_capped=total > JOURNAL_COUNT_CAP,
+    )
+
+
+def _local_midnight(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
 
 
 def _landed(delivery: CallDelivery | None) -> str:
@@ -321,10 +347,14 @@ def _delivery(call: Any) -> CallDelivery | None:
 @dataclass(frozen=True, slots=True)
 class CallDay:
     day: date
-    inbound: int
-    outbound: int
-    answered: int
-    missed: int
+    inbound: int = 0
+    outbound: int = 0
+    answered: int = 0
+    missed: int = 0
+    delivered: int = 0
+    skipped: int = 0
+    failed: int = 0
+    queued: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,35 +369,36 @@ class CallStats:
     queued: int  # pending, in progress or paused
     days: list[CallDay]  # oldest first, one entry per day that had calls
 
+    @classmethod
+    def from_days(cls, days: list[CallDay]) -> CallStats:
+        totals = {
+            name: sum(getattr(day, name) for day in days)
+            for name in ("inbound", "outbound", "answered", "missed", "delivered", "skipped",
+                         "failed", "queued")
+        }  # fmt: skip
+        return cls(**totals, days=days)
+
+    def since(self, day: date) -> CallStats:
+        """The same counters for the days from ``day`` on (periods inside this one)."""
+        return CallStats.from_days([d for d in self.days if d.day >= day])
+
 
 def call_stats(*, organization: Organization, since: datetime) -> CallStats:
-    """Counters for the Dashboard since ``since``, and a per-day series for its chart (two
-    queries)."""
+    """Counters for the Dashboard since ``since``, per local day and in total.
 
+    Two grouped queries over indexed ranges, whatever the length of the history: the calls
+    by the day they started ((organization, started_at) index, no join), and their deliveries
+    by the day they reached the pipeline ((organization, created_at) index) — a call that
+    started just before midnight and was handed on just after counts on either side of it.
+    """
     answered = Q(outcome=PbxCall.Outcome.ANSWERED)
+    by_day: dict[date, dict[str, int]] = defaultdict(dict)
     with organization_scope(organization):
-        qs = PbxCall.objects.filter(
-            organization=organization, status=PbxCall.Status.FINISHED, started_at__gte=since
-        )
-        totals: dict[str, Any] = qs.aggregate(
-            inbound=Count("id", filter=Q(direction=PbxCall.Direction.IN)),
-            outbound=Count("id", filter=Q(direction=PbxCall.Direction.OUT)),
-            answered=Count("id", filter=answered),
-            missed=Count("id", filter=~answered),
-            delivered=Count("id", filter=Q(delivery__status="done")),
-            skipped=Count("id", filter=Q(delivery__status="skipped_by_setting")),
-            failed=Count("id", filter=Q(delivery__status="failed")),
-            queued=Count("id", filter=Q(delivery__status__in=["pending", "in_progress", "paused"])),
-        )
-        days = [
-            CallDay(
-                day=row["day"],
-                inbound=row["inbound"],
-                outbound=row["outbound"],
-                answered=row["answered"],
-                missed=row["missed"],
+        calls = (
+            PbxCall.objects.filter(
+                organization=organization, status=PbxCall.Status.FINISHED, started_at__gte=since
             )
-            for row in qs.annotate(day=TruncDate("started_at"))
+            .annotate(day=TruncDate("started_at"))
             .values("day")
             .annotate(
                 inbound=Count("id", filter=Q(direction=PbxCall.Direction.IN)),
@@ -375,9 +406,23 @@ def call_stats(*, organization: Organization, since: datetime) -> CallStats:
                 answered=Count("id", filter=answered),
                 missed=Count("id", filter=~answered),
             )
-            .order_by("day")
-        ]
-    return CallStats(**{k: int(v or 0) for k, v in totals.items()}, days=days)
+        )
+        deliveries = (
+            CallDelivery.objects.filter(organization=organization, created_at__gte=since)
+            .annotate(day=TruncDate("created_at"))
+            .values("day")
+            .annotate(
+                delivered=Count("id", filter=Q(status="done")),
+                skipped=Count("id", filter=Q(status="skipped_by_setting")),
+                failed=Count("id", filter=Q(status="failed")),
+                queued=Count("id", filter=Q(status__in=["pending", "in_progress", "paused"])),
+            )
+        )
+        for row in [*calls, *deliveries]:
+            counts: dict[str, Any] = dict(row)
+            by_day[counts.pop("day")].update(counts)
+    days = [CallDay(day=day, **counts) for day, counts in sorted(by_day.items())]
+    return CallStats.from_days(days)
 
 
 @dataclass(frozen=True, slots=True)

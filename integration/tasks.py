@@ -15,7 +15,11 @@ from core.tenancy import OrganizationTask
 from core.transport import TransportError
 from integration import routing
 from integration.delivery.drain import deliveries_drain
-from integration.delivery.queue import deliveries_due_dispatch, deliveries_resume_healthy
+from integration.delivery.queue import (
+    deliveries_due_dispatch,
+    deliveries_resume_healthy,
+    drain_started,
+)
 from integration.ring_notices import ring_notify
 from pbx.errors import BeelineNotConfigured
 
@@ -23,6 +27,7 @@ from pbx.errors import BeelineNotConfigured
 @shared_task(base=OrganizationTask, acks_late=True, soft_time_limit=600, time_limit=660)
 def pipeline_drain(organization_id: int) -> int:
     """Deliver the organization's due calls; schedules itself again for transient retries."""
+    drain_started(organization_id=organization_id)
     result = deliveries_drain(organization_id=organization_id)
     if result.more:
         pipeline_drain.delay(organization_id)

@@ -8,19 +8,32 @@ Keyword-only, typed, ``<entity>_<action>`` (docs/architecture.md «Code conventi
 from __future__ import annotations
 
 import json
+import logging
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db import connection, transaction
+import psycopg
+from django.conf import settings
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    InterfaceError,
+    OperationalError,
+    connections,
+)
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
+from core.models import Organization
 from core.task_queue import task_enqueue
 from core.tenancy import organization_scope, scopes_disabled
+from pbx import event_publisher
 from pbx.calls import call_rebuild
 from pbx.credentials import webhook_secret_hash
-from pbx.models import BeelineCredentials, CallFieldValue, PbxEvent
+from pbx.models import BeelineCredentials, PbxEvent
 from pbx.subscriptions import subscription_terminated
-from pbx.xsi import XsiEvent
+from pbx.xsi import SUBSCRIPTION_TERMINATED, XsiEvent, XsiEventHead
+
+logger = logging.getLogger(__name__)
 
 # secret hash -> (organization id, cached until (monotonic)): saves a query per event on the hot
 # path. A replaced or deleted secret keeps working in a process for at most _SECRET_CACHE_SECONDS
@@ -67,50 +80,145 @@ def webhook_organization_id(*, secret: str, now: datetime | None = None) -> int 
     return org_id
 
 
-# The call columns by name, in the order call_fields() gives them (asked of an empty event).
-_CALL_COLUMNS = tuple(PbxEvent.call_fields(XsiEvent(event_id="", event_type="")))
+# The call columns, empty: the webhook stores only what it read of the event
+# (``xsi_event_head``); the first rebuild, in the worker, parses the body and fills them.
+_UNPARSED_CALL_FIELDS = {
+    **PbxEvent.call_fields(XsiEvent(event_id="", event_type="")),
+    "call_fields_stored": False,
+}
 # One statement, no savepoint: the webhook's only write (docs/beeline-api.md §9.4: dedupe on
-# eventID). It carries the call fields the webhook has just parsed, so no one parses it again.
+# eventID).
 _EVENT_INSERT = f"""
     INSERT INTO {PbxEvent._meta.db_table}
         (organization_id, event_id, event_type, ext_tracking_id, target_id, subscription_id,
-         body, received_at, error, {", ".join(_CALL_COLUMNS)})
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, '', {", ".join(["%s"] * len(_CALL_COLUMNS))})
+         body, received_at, error, {", ".join(_UNPARSED_CALL_FIELDS)})
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, '', {", ".join(["%s"] * len(_UNPARSED_CALL_FIELDS))})
     ON CONFLICT (organization_id, event_id) DO NOTHING
     RETURNING id
 """
+_UNPARSED_PARAMS = [
+    json.dumps(value) if isinstance(value, list) else value  # a JSON column
+    for value in _UNPARSED_CALL_FIELDS.values()
+]
 
 
-def _sql_value(value: CallFieldValue) -> bool | int | str | None:
-    return json.dumps(value) if isinstance(value, list) else value  # a JSON column
+def _event_insert(
+    db: BaseDatabaseWrapper, params: list[bool | int | str | datetime | None]
+) -> tuple[int] | None:
+    row: tuple[int] | None
+    if db.vendor != "postgresql":
+        with db.cursor() as cursor:
+            cursor.execute(_EVENT_INSERT, params)
+            row = cursor.fetchone()
+        return row
+    # A prepared statement on a server-binding psycopg cursor: PostgreSQL no longer parses and
+    # plans the insert for every event (Django's cursor binds on the client and never
+    # prepares). Errors are still mapped to django.db's exceptions.
+    db.ensure_connection()
+    with db.wrap_database_errors, psycopg.Cursor(db.connection) as cursor:
+        cursor.execute(_EVENT_INSERT, params, prepare=True)
+        return cursor.fetchone()
 
 
-def event_store(*, organization_id: int, event: XsiEvent, body: str) -> int | None:
-    """Store a parsed event once per eventID and queue its processing after commit.
+def event_store(*, organization_id: int, event: XsiEventHead, body: str) -> int | None:
+    """Store an event once per eventID and queue its processing after commit (batched with
+    other events by ``pbx.event_publisher``; the sweeper catches any that are not).
 
     Returns the new row's id, or None for a duplicate (already stored: nothing more to do).
     """
-    call = event.call
-    call_fields = PbxEvent.call_fields(event)
     params: list[bool | int | str | datetime | None] = [
         organization_id,
         event.event_id,
         event.event_type,
-        call.ext_tracking_id[:128] if call else "",
+        event.ext_tracking_id,
         event.target_id,
         event.subscription_id,
         body,
         timezone.now(),
-        *(_sql_value(call_fields[column]) for column in _CALL_COLUMNS),
+        *_UNPARSED_PARAMS,
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(_EVENT_INSERT, params)
-        row = cursor.fetchone()
+    db = connections[DEFAULT_DB_ALIAS]
+    try:
+        row = _event_insert(db, params)
+    except (OperationalError, InterfaceError):
+        if db.in_atomic_block:
+            raise
+        # A connection that died since its last use (PostgreSQL restarted, idle timeout):
+        # the webhook skips Django's per-request health check, so reconnect and try once
+        # more. The statement is idempotent; a first attempt that did commit makes this a
+        # "duplicate", and the sweeper queues that row.
+        db.close()
+        row = _event_insert(db, params)
     if row is None:
         return None
     event_pk = int(row[0])
-    transaction.on_commit(lambda: task_enqueue("pbx.tasks.pbx_event_process", event_pk))
+    db.on_commit(lambda: event_publisher.event_stored(event_pk))
     return event_pk
+
+
+def events_process(*, event_pks: list[int], now: datetime | None = None) -> int:
+    """Apply a batch of stored events: each call they touch is rebuilt once, however many of
+    its events are in the batch. Idempotent. A call whose rebuild fails gets the error on its
+    events (Диагностика) and stays unprocessed for the sweeper; the other calls of the batch
+    are still applied, then the first error is raised. Returns how many calls were rebuilt.
+    """
+    now = now or timezone.now()
+    with scopes_disabled():
+        rows = list(
+            PbxEvent.objects.filter(pk__in=event_pks, processed_at__isnull=True).values_list(
+                "pk", "organization_id", "event_type", "ext_tracking_id"
+            )
+        )
+    calls: dict[tuple[int, str], None] = {}
+    orphans: list[int] = []
+    for pk, org_id, event_type, ext_tracking_id in rows:
+        if event_type == SUBSCRIPTION_TERMINATED:
+            event_process(event_pk=pk, now=now)
+        elif ext_tracking_id:
+            calls[(org_id, ext_tracking_id)] = None
+        else:
+            orphans.append(pk)
+    if orphans:  # nothing to fold them into; kept (and shown) rather than swept for ever
+        with scopes_disabled():
+            PbxEvent.objects.filter(pk__in=orphans).update(
+                processed_at=now, error="no extTrackingId"
+            )
+    first_error: Exception | None = None
+    for org_id, ext_tracking_id in calls:
+        try:
+            call_rebuild(organization_id=org_id, ext_tracking_id=ext_tracking_id, now=now)
+        except Exception as exc:
+            logger.exception("call rebuild failed", extra={"organization_id": org_id})
+            with organization_scope(org_id):
+                PbxEvent.objects.filter(
+                    ext_tracking_id=ext_tracking_id, processed_at__isnull=True
+                ).update(error=f"{type(exc).__name__}: {exc}"[:500])
+            first_error = first_error or exc
+    if first_error is not None:
+        raise first_error
+    return len(calls)
+
+
+def events_unprocessed_requeue(
+    *, now: datetime | None = None, limit: int = 20_000, batch: int = 500
+) -> int:
+    """The beat's sweeper: queue again every event stored more than
+    ``PBX_EVENT_SWEEP_AFTER_SECONDS`` ago and still unprocessed (its message was never
+    published, or was lost with a worker). A partial index keeps this cheap whatever the
+    number of processed events. Returns how many were queued."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.PBX_EVENT_SWEEP_AFTER_SECONDS)
+    with scopes_disabled():
+        pks = list(
+            PbxEvent.objects.filter(processed_at__isnull=True, received_at__lt=cutoff)
+            .order_by("received_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+    for start in range(0, len(pks), batch):
+        task_enqueue("pbx.tasks.pbx_events_process", pks[start : start + batch])
+    if pks:
+        logger.info("unprocessed events queued again", extra={"events": len(pks)})
+    return len(pks)
 
 
 def event_process(*, event_pk: int, now: datetime | None = None) -> None:
@@ -140,10 +248,22 @@ def event_process(*, event_pk: int, now: datetime | None = None) -> None:
             raise
 
 
-def events_prune(*, older_than: datetime) -> int:
-    """Delete processed raw events received before ``older_than`` (calls keep their data)."""
+def events_prune(*, older_than: datetime, batch: int = 5000) -> int:
+    """Delete processed raw events received before ``older_than`` (calls keep their data).
+
+    Walks the (organization, received_at) index for chunks of organizations (the raw events
+    table keeps no index of its own on the time: one less on every webhook insert), deleting
+    in batches so no statement holds locks for long. Unprocessed events are never pruned.
+    """
     with scopes_disabled():
-        deleted, _ = PbxEvent.objects.filter(
-            received_at__lt=older_than, processed_at__isnull=False
-        ).delete()
+        org_ids = list(Organization.objects.order_by("pk").values_list("pk", flat=True))
+        deleted = 0
+        for start in range(0, len(org_ids), 1000):
+            old = PbxEvent.objects.filter(
+                organization_id__in=org_ids[start : start + 1000],
+                received_at__lt=older_than,
+                processed_at__isnull=False,
+            )
+            while pks := list(old.values_list("pk", flat=True)[:batch]):
+                deleted += PbxEvent.objects.filter(pk__in=pks)._raw_delete(PbxEvent.objects.db)
     return deleted

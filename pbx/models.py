@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.fields import EncryptedTextField
@@ -54,7 +55,12 @@ class BeelineCredentials(TenantModel):
     webhook_secret_rotated_at = models.DateTimeField(null=True, blank=True)
     # Subscription renewal after failures: stored, so backoff survives worker restarts.
     subscription_failures = models.PositiveIntegerField(default=0)
-    subscription_retry_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # When a subscription must next be attempted without waiting for the active one's
+    # renew_at: from creation (none yet), after a failure (backoff), after a termination.
+    # None while an active subscription is in place. Indexed: the beat asks for the due ones.
+    subscription_retry_at = models.DateTimeField(
+        null=True, blank=True, db_index=True, default=timezone.now
+    )
     subscription_renew_queued_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -163,6 +169,14 @@ class Subscription(TenantModel):
         verbose_name = _("подписка на события")
         verbose_name_plural = _("подписки на события")
         ordering = ["-created_at", "-id"]
+        indexes = [
+            # The renewal beat's "due" question reads only active rows, not the history.
+            models.Index(
+                fields=["renew_at"],
+                condition=models.Q(status="active"),
+                name="pbx_subscription_due_idx",
+            )
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["organization", "subscription_id"], name="pbx_subscription_uniq"
@@ -179,23 +193,32 @@ class Subscription(TenantModel):
 
 
 class PbxEvent(TenantModel):
-    """One raw XSI event as Beeline sent it; stored before any processing."""
+    """One raw XSI event as Beeline sent it; stored before any processing.
+
+    Inserted once per webhook request, so each index costs on the hottest path: the
+    organization is covered by the composite indexes (all lead with it), and the event type
+    is never searched by.
+    """
 
     objects: ClassVar[models.Manager[PbxEvent]]
 
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     event_id = models.CharField(_("eventID"), max_length=128)
-    event_type = models.CharField(_("тип"), max_length=64, db_index=True)
+    event_type = models.CharField(_("тип"), max_length=64)
     ext_tracking_id = models.CharField(_("extTrackingId"), max_length=128, blank=True)
     target_id = models.CharField(_("targetId"), max_length=255, blank=True)
     subscription_id = models.CharField(_("subscriptionId"), max_length=128, blank=True)
     body = models.TextField(_("тело"))
-    received_at = models.DateTimeField(_("получено"), db_index=True)
+    # Indexed with the organization (pbx_event_recent_idx), which is also what pruning uses.
+    received_at = models.DateTimeField(_("получено"))
     processed_at = models.DateTimeField(_("обработано"), null=True, blank=True)
     error = models.TextField(_("ошибка"), blank=True)
-    # What the call fold needs from the event, stored with it (the webhook has just parsed the
-    # body): a call's rebuild reads these columns instead of parsing every earlier event again.
-    # False on rows stored without them (before the columns existed, or by a web process still
-    # running the previous release, hence the database defaults); the next rebuild fills them.
+    # What the call fold needs from the event: the first rebuild parses the body once and
+    # fills these columns (the webhook stores only the event's head; the database defaults
+    # also cover a web process still running an earlier release), so later rebuilds read
+    # them instead of parsing every earlier event again.
     call_fields_stored = models.BooleanField(default=False, db_default=False)
     sequence_number = models.BigIntegerField(null=True, blank=True)
     call_id = models.CharField(_("callId"), max_length=128, blank=True, db_default="")
@@ -222,6 +245,12 @@ class PbxEvent(TenantModel):
         indexes = [
             models.Index(fields=["organization", "ext_tracking_id"], name="pbx_event_call_idx"),
             models.Index(fields=["organization", "-received_at"], name="pbx_event_recent_idx"),
+            # The sweeper's "stored but never processed": holds only the few live rows.
+            models.Index(
+                fields=["received_at"],
+                condition=models.Q(processed_at__isnull=True),
+                name="pbx_event_unprocessed_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -309,7 +338,8 @@ class PbxCall(TenantModel):
         related_name="calls",
         verbose_name=_("многоканальный номер"),
     )
-    line_phone = models.CharField(_("номер линии"), max_length=20, blank=True)
+    # Indexed, like the client's number: the journal finds a whole number without a scan.
+    line_phone = models.CharField(_("номер линии"), max_length=20, blank=True, db_index=True)
     abonent = models.ForeignKey(
         Abonent,
         on_delete=models.SET_NULL,
@@ -350,7 +380,14 @@ class PbxCall(TenantModel):
                 fields=["status", "finished_at"],
                 condition=models.Q(handed_off_at__isnull=True),
                 name="pbx_call_to_finalize_idx",
-            )
+            ),
+            # The journal (newest first) and the Dashboard (a date range) of one
+            # organization, however long its history.
+            models.Index(
+                fields=["organization", "-started_at", "-id"],
+                condition=models.Q(status="finished"),
+                name="pbx_call_journal_idx",
+            ),
         ]
 
     def __str__(self) -> str:

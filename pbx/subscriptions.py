@@ -151,10 +151,14 @@ def subscription_terminated(
     """Beeline ended a subscription (SubscriptionTerminatedEvent): re-subscribe at once if it
     was our active one; a stale one (already replaced) needs nothing."""
     now = now or timezone.now()
-    with organization_scope(organization):
+    with transaction.atomic(), organization_scope(organization):
         ended = Subscription.objects.filter(
             subscription_id=subscription_id, status=Subscription.Status.ACTIVE
         ).update(status=Subscription.Status.TERMINATED, ended_at=now)
+        if ended:  # due at once for the beat too, should the renewal below not happen
+            BeelineCredentials.objects.filter(subscription_retry_at__isnull=True).update(
+                subscription_retry_at=now
+            )
     if not ended:
         return None
     audit_record(
@@ -175,13 +179,26 @@ def subscription_renew_due(*, now: datetime | None = None, limit: int | None = N
     limit = limit or settings.PBX_SUBSCRIPTION_RENEW_BATCH
     stale_claim = now - timedelta(seconds=settings.PBX_SUBSCRIPTION_CLAIM_SECONDS)
     with transaction.atomic(), scopes_disabled():
+        # Two indexed questions, so the work follows what is due, not the number of
+        # organizations: active subscriptions past their renew_at, and credentials whose
+        # (re)subscription is due (new, failed and past its backoff, terminated).
+        candidates = set(
+            Subscription.objects.filter(status=Subscription.Status.ACTIVE, renew_at__lte=now)
+            .order_by("renew_at")
+            .values_list("organization_id", flat=True)[: limit * 2]
+        ) | set(
+            BeelineCredentials.objects.filter(subscription_retry_at__lte=now)
+            .order_by("subscription_retry_at")
+            .values_list("organization_id", flat=True)[: limit * 2]
+        )
         fresh = Subscription.objects.filter(
             organization_id=OuterRef("organization_id"),
             status=Subscription.Status.ACTIVE,
             renew_at__gt=now,
         )
         due = (
-            BeelineCredentials.objects.exclude(api_token="")
+            BeelineCredentials.objects.filter(organization_id__in=candidates)
+            .exclude(api_token="")
             .exclude(status=BeelineCredentials.Status.REJECTED)
             .exclude(organization__status=Organization.Status.DISCONNECTED)
             .filter(~Exists(fresh))

@@ -15,7 +15,7 @@ from pbx import subscriptions
 from pbx.calls import call_finalize, call_finalize_due
 from pbx.connection import pbx_sync
 from pbx.errors import BeelineError, BeelineNotConfigured
-from pbx.events import event_process, events_prune
+from pbx.events import event_process, events_process, events_prune, events_unprocessed_requeue
 from pbx.models import BeelineCredentials
 from pbx.reconcile import statistics_reconcile, statistics_reconcile_due
 
@@ -25,6 +25,18 @@ logger = logging.getLogger(__name__)
 @shared_task(acks_late=True)
 def pbx_event_process(event_pk: int) -> None:
     event_process(event_pk=event_pk)
+
+
+@shared_task(acks_late=True)
+def pbx_events_process(event_pks: list[int]) -> int:
+    """A batch of stored events (the web process publishes one message per batch)."""
+    return events_process(event_pks=[int(pk) for pk in event_pks][:5000])
+
+
+@shared_task(acks_late=True)
+def pbx_events_sweep() -> int:
+    """Beat: events stored but never processed are queued again."""
+    return events_unprocessed_requeue()
 
 
 @shared_task(acks_late=True)
@@ -114,12 +126,24 @@ def statistics_reconcile_task(organization_id: int) -> int:
 
 @shared_task(acks_late=True)
 def statistics_reconcile_all() -> int:
-    """Beat: one reconciliation task per organization with a working Beeline token."""
+    """Beat: every organization with a working Beeline token is reconciled once per period,
+    in chunks of ``PBX_RECONCILE_CHUNK`` (one message per chunk, not per organization) spread
+    evenly over the period rather than a burst: at 10,000 organizations, 500 messages and 17
+    statistics reads per second, each with its own token."""
     organization_ids = statistics_reconcile_due()
-    for position, organization_id in enumerate(organization_ids):
-        # Spread the statistics reads over the first minute instead of one burst.
-        statistics_reconcile_task.apply_async((organization_id,), countdown=position % 60)
+    size = settings.PBX_RECONCILE_CHUNK
+    chunks = [organization_ids[i : i + size] for i in range(0, len(organization_ids), size)]
+    step = settings.PBX_RECONCILE_PERIOD_SECONDS / max(1, len(chunks))
+    for position, chunk in enumerate(chunks):
+        statistics_reconcile_chunk.apply_async((chunk,), countdown=round(position * step, 1))
     return len(organization_ids)
+
+
+@shared_task(acks_late=True, soft_time_limit=540, time_limit=600)
+def statistics_reconcile_chunk(organization_ids: list[int]) -> int:
+    """Reconcile a few organizations one after the other (each in its own scope; one
+    failing does not stop the others)."""
+    return sum(int(statistics_reconcile_task(int(org_id))) for org_id in organization_ids)
 
 
 @shared_task

@@ -3,31 +3,23 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 
 import requests
 from django.conf import settings
+from django.db import connection
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from pbx import events
 from pbx.credentials import beeline_client_for
 from pbx.errors import BeelineError, BeelineNotConfigured, BeelineNotFound
-from pbx.recording_links import recording_ref_from_token
-from pbx.xsi import (
-    CALL_EVENT_TYPES,
-    SUBSCRIPTION_TERMINATED,
-    XsiParseError,
-    xsi_body_scrub,
-    xsi_event_parse,
-)
+from pbx.intake import body_too_large, event_intake
+from pbx.recording_links import RecordingRef, recording_ref_from_token
 
 logger = logging.getLogger(__name__)
-
-_XML_TYPES = ("application/xml", "text/xml")
-_STORED_TYPES = CALL_EVENT_TYPES | {SUBSCRIPTION_TERMINATED}
 
 
 def _text(status: int, message: str) -> HttpResponse:
@@ -37,56 +29,46 @@ def _text(status: int, message: str) -> HttpResponse:
 @csrf_exempt
 @require_POST
 def beeline_events(request: HttpRequest, secret: str, extra: str = "") -> HttpResponse:
-    """Store one XSI event and answer 200 before any processing (docs/beeline-api.md §6.1).
-
-    404 for an unknown secret, 413 over the size limit, 415 for a non-XML content type, 400
-    for a body we cannot read; duplicates and event types we do not use are 200. Never 500:
-    if the event cannot be stored we answer 503, so a retrying sender tries again.
-    """
-    try:
-        organization_id = events.webhook_organization_id(secret=secret)
-    except Exception:  # the database is unreachable: ask the sender to come back
-        logger.exception("beeline webhook secret lookup failed")
-        return _text(503, "temporarily unavailable, retry later")
-    if organization_id is None:
-        return _text(404, "unknown endpoint")
-    limit = settings.PBX_WEBHOOK_MAX_BYTES
-    declared = request.META.get("CONTENT_LENGTH") or "0"
-    if declared.isdigit() and int(declared) > limit:
+    """Store one XSI event and answer 200 before any processing (``pbx.intake``). In the web
+    process the webhook is served by ``pbx.webhook_wsgi`` instead, without the middleware."""
+    if body_too_large(request.META.get("CONTENT_LENGTH")):
         return _text(413, "event body too large")
-    body = request.read(limit + 1)
-    if len(body) > limit:
-        return _text(413, "event body too large")
-    content_type = (request.content_type or "").lower()
-    if content_type and content_type not in _XML_TYPES and not content_type.endswith("+xml"):
-        return _text(415, "expected application/xml")
-    try:
-        text = body.decode(request.encoding or "utf-8")
-        event = xsi_event_parse(text)
-    except (UnicodeDecodeError, LookupError):
-        return _text(400, "body is not valid text in the declared charset")
-    except XsiParseError as exc:
-        return _text(400, str(exc))
-    if event.event_type not in _STORED_TYPES:
-        return _text(200, "ignored")
-    if event.event_type in CALL_EVENT_TYPES and event.call is None:
-        return _text(200, "ignored: no call data")
-    try:
-        # Stored without our callback URL: the secret must not sit in the events table.
-        stored = events.event_store(
-            organization_id=organization_id, event=event, body=xsi_body_scrub(text, secret=secret)
-        )
-    except Exception:
-        logger.exception("beeline event not stored", extra={"organization_id": organization_id})
-        return _text(503, "event not stored, retry later")
-    return _text(200, "ok" if stored else "duplicate")
+    answer = event_intake(
+        secret=secret,
+        body=request.read(settings.PBX_WEBHOOK_MAX_BYTES + 1),
+        content_type=request.content_type or "",
+        charset=request.encoding,
+    )
+    return _text(answer.status, answer.message)
 
 
-def _stream(upstream: requests.Response) -> Iterator[bytes]:
-    try:
-        yield from upstream.iter_content(chunk_size=64 * 1024)
-    finally:
-        upstream.close()
+# Streams a web process serves at once. A player reading slowly holds its thread for the whole
+# transfer, so recordings may take only this many of the process's threads (gunicorn
+# ``WEB_THREADS``, config/gunicorn_conf.py): the rest stay free for the webhook and the cabinet.
+_recording_slots = threading.BoundedSemaphore(settings.RECORDING_STREAMS_PER_PROCESS)
+
+
+class _RecordingStream:
+    """The upstream body, chunk by chunk; ``close()`` (called by the WSGI server when the
+    response ends, finished or not) closes the upstream and frees the slot, once."""
+
+    def __init__(self, upstream: requests.Response) -> None:
+        self._upstream = upstream
+        self._chunks = upstream.iter_content(chunk_size=64 * 1024)
+        self._closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        chunk: bytes = next(self._chunks)
+        return chunk
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._upstream.close()
+            _recording_slots.release()
 
 
 @require_GET
@@ -96,6 +78,28 @@ def recording(request: HttpRequest, token: str) -> HttpResponse | StreamingHttpR
     not_found = _("Запись разговора не найдена.")
     if ref is None:
         return _text(404, not_found)
+    if not _recording_slots.acquire(blocking=False):
+        busy = _text(503, _("Сервер занят: попробуйте открыть запись через минуту."))
+        busy["Retry-After"] = "30"
+        return busy
+    try:
+        response = _recording_response(request, ref)
+    except BaseException:
+        _recording_slots.release()
+        raise
+    if not isinstance(response, StreamingHttpResponse):
+        _recording_slots.release()  # an error page: nothing is streamed
+    elif not connection.in_atomic_block:
+        # A long transfer needs no database: give the connection back now rather than
+        # keep one open per streaming thread.
+        connection.close()
+    return response
+
+
+def _recording_response(
+    request: HttpRequest, ref: RecordingRef
+) -> HttpResponse | StreamingHttpResponse:
+    not_found = _("Запись разговора не найдена.")
     try:
         _credentials, client = beeline_client_for(ref.organization_id)
     except BeelineNotConfigured:
@@ -116,7 +120,7 @@ def recording(request: HttpRequest, token: str) -> HttpResponse | StreamingHttpR
         logger.warning("recording not fetched", extra={"error": exc.message, "status": exc.status})
         return _text(502, _("Beeline сейчас не отдаёт запись разговора. Попробуйте позже."))
     response = StreamingHttpResponse(
-        _stream(upstream),
+        _RecordingStream(upstream),
         status=upstream.status_code if upstream.status_code in (200, 206) else 200,
         content_type=upstream.headers.get("Content-Type", "audio/mpeg"),
     )

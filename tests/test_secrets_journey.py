@@ -1,4 +1,4 @@
-"""No secret leaves through the logs or Sentry: the Procfile's `web` (gunicorn) and `worker`
+"""No secret leaves through the logs or Sentry: the Procfile's `web` (gunicorn) and workers
 (Celery) run a whole journey — install, cabinet login, Beeline token, a call delivered to amoCRM,
 its recording link, the widget — then gunicorn's access log, the worker's log and the Sentry
 events captured meanwhile are searched for every secret the journey handled."""
@@ -80,8 +80,10 @@ def test_a_whole_journey_leaves_no_secret_in_logs_or_sentry(tmp_path: Path, sett
     settings.PUBLIC_URL = base  # the widget tokens minted here are for that server
     settings.AMOCRM_API_BASE_URL = f"{base}/sandbox/amocrm"
     web_log, worker_log = tmp_path / "web.log", tmp_path / "worker.log"
+    events_log = tmp_path / "worker-events.log"
     web = honcho("web", env, web_log, port=port)
     worker = honcho("worker", env, worker_log)
+    events_worker = honcho("worker-events", env, events_log)
     transport = CapturingTransport()
     seen: set[str] = {probe_secret, settings.AMOCRM_CLIENT_SECRET}
     try:
@@ -135,6 +137,17 @@ def test_a_whole_journey_leaves_no_secret_in_logs_or_sentry(tmp_path: Path, sett
             external_phone="+79031112233",
         )
         wait_for("the call in amoCRM", lambda: account.calls.exists(), 90)
+        # Accepted events are not in the access log (one line each would be noise); a refused
+        # one is, with the secret in its path redacted.
+        with scopes_disabled():
+            secret_now = BeelineCredentials.objects.get(organization=organization).webhook_secret
+        refused = requests.post(
+            f"{base}/beeline/events/{secret_now}",
+            data=b'{"not": "xml"}',
+            headers={"Content-Type": "application/json"},
+            timeout=10,
+        )
+        assert refused.status_code == 415
         link = account.calls.get().link
         assert link.startswith(f"{base}/recordings/")
         seen.add(link.rsplit("/", 1)[1])
@@ -179,12 +192,14 @@ def test_a_whole_journey_leaves_no_secret_in_logs_or_sentry(tmp_path: Path, sett
         sentry_sdk.init()  # back to a client that sends nothing
         stop(web)
         stop(worker)
+        stop(events_worker)
 
-    access_log, work_log = web_log.read_text(), worker_log.read_text()
+    access_log = web_log.read_text()
+    work_log = worker_log.read_text() + events_log.read_text()
     events = json.dumps(transport.events, ensure_ascii=False)
     # The logs and events are really there (a test that greps nothing proves nothing).
     assert "/beeline/events/[redacted]" in access_log and "/recordings/[redacted]" in access_log
-    assert "pbx.tasks.pbx_event_process" in work_log and "[redacted]" in work_log
+    assert "pbx.tasks.pbx_events_process" in work_log and "[redacted]" in work_log
     assert len(transport.events) >= 3 and "AmoTransientError" in events
     for secret in sorted(seen):
         assert len(secret) >= 8

@@ -247,6 +247,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "pbx.tasks.subscription_renew_due",
         "schedule": 60.0,
     },
+    # Events stored but never queued (broker down, web process died) are queued again.
+    "pbx-events-sweep": {
+        "task": "pbx.tasks.pbx_events_sweep",
+        "schedule": 30.0,
+    },
     "pbx-calls-finalize-due": {
         "task": "pbx.tasks.pbx_calls_finalize_due",
         "schedule": 30.0,
@@ -271,7 +276,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
     "pbx-statistics-reconcile": {
         "task": "pbx.tasks.statistics_reconcile_all",
-        "schedule": crontab(minute="*/10"),
+        "schedule": crontab(minute="*/10"),  # PBX_RECONCILE_PERIOD_SECONDS
     },
     # Security housekeeping: expired cabinet/admin sessions, old webhook secrets past their
     # grace period, uninstall hooks whose revocation amoCRM has not confirmed yet.
@@ -319,7 +324,15 @@ AUDIT_RETENTION = timedelta(days=90)
 # --- Beeline (pbx) ---------------------------------------------------------------------------
 # A call is handed on this long after its last leg was released (late legs of group calls).
 PBX_CALL_SETTLE_SECONDS = env.int("PBX_CALL_SETTLE_SECONDS", default=2)
+# Recordings streamed at once by one web process: keep it below gunicorn's WEB_THREADS
+# (config/gunicorn_conf.py, default 16) so slow players never take the webhook's last threads.
+RECORDING_STREAMS_PER_PROCESS = env.int("RECORDING_STREAMS_PER_PROCESS", default=14)
 PBX_WEBHOOK_MAX_BYTES = env.int("PBX_WEBHOOK_MAX_BYTES", default=256 * 1024)
+# The web process publishes stored events' ids to the events queue once per this many seconds
+# (one message per batch, pbx.event_publisher); 0 publishes each event at once.
+PBX_EVENT_BATCH_SECONDS = env.float("PBX_EVENT_BATCH_SECONDS", default=0.05)
+# An event still unprocessed this long after it was stored is queued again by the sweeper.
+PBX_EVENT_SWEEP_AFTER_SECONDS = 30
 # Requested lifetime; Beeline may grant less, and we renew before the granted expiry.
 PBX_SUBSCRIPTION_SECONDS = env.int("PBX_SUBSCRIPTION_SECONDS", default=86400)
 PBX_SUBSCRIPTION_RENEW_MARGIN_SECONDS = env.int(
@@ -349,11 +362,16 @@ PIPELINE_GIVE_UP_SECONDS = 24 * 3600  # then the call is marked failed (retry bu
 # call must be before we decide its events were lost (they may still be on their way).
 PBX_RECONCILE_HOURS = env.int("PBX_RECONCILE_HOURS", default=2)
 PBX_RECONCILE_GRACE_SECONDS = 120
+PBX_RECONCILE_PERIOD_SECONDS = 600  # the beat's period, over which the reads are spread
+PBX_RECONCILE_CHUNK = 20  # organizations reconciled one after the other by one task
 
 # --- amoCRM (crm) ----------------------------------------------------------------------------
-# Paced well below amoCRM's 7 requests/second per account (docs/amocrm-api.md §8): at 5/s any 8
-# requests span 1.4 s, so up to 0.4 s of transit jitter cannot make amoCRM count 8 in a second.
-AMOCRM_RATE_LIMIT_PER_SECOND = env.int("AMOCRM_RATE_LIMIT_PER_SECOND", default=5)
+# Paced just below amoCRM's 7 requests/second per account (docs/amocrm-api.md §8): at 6.2/s
+# any 8 requests span 1.13 s, so up to 125 ms of transit jitter cannot make amoCRM count 8 in
+# a second; a 429 anyway pauses and slows the whole account (crm/ratelimit.py).
+AMOCRM_RATE_LIMIT_PER_SECOND = env.float("AMOCRM_RATE_LIMIT_PER_SECOND", default=6.2)
+# Contact searches of one delivery round in flight at once (their answers overlap the pacing).
+AMOCRM_SEARCH_CONCURRENCY = env.int("AMOCRM_SEARCH_CONCURRENCY", default=3)
 # The widget API's telephony side (crm.telephony.TelephonyBackend), provided by integration.
 WIDGET_TELEPHONY_BACKEND = env.str(
     "WIDGET_TELEPHONY_BACKEND", default="integration.widget.TelephonyBackend"

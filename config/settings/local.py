@@ -32,3 +32,4 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 if CELERY_TASK_ALWAYS_EAGER:
     # `make demo` without Redis: the cache lives in the (single) web process too.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    PBX_EVENT_BATCH_SECONDS = 0  # process each event in the request, not in a side thread

@@ -32,6 +32,7 @@ CACHES = {
 CELERY_BROKER_URL = REDIS_URL
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
+PBX_EVENT_BATCH_SECONDS = 0  # publish (and so, eagerly, process) each event at once
 
 PUBLIC_URL = "https://beetel.test"
 AMOCRM_CLIENT_ID = "test-client-id"

@@ -22,7 +22,15 @@ def test_flags_default_to_a_transient_failure_and_arguments_override_class_defau
 @pytest.mark.parametrize(
     ("header", "seconds"),
     [(None, None), ("", None), ("12", 12.0), ("0.5", 0.5), ("-3", 0.0), ("soon", None),
-     ("inf", None), ("Wed, 21 Oct 2015 07:28:00 GMT", None)],
+     ("inf", None), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)],
 )  # fmt: skip
 def test_retry_after_header(header, seconds):
     assert retry_after_seconds(header) == seconds
+
+
+def test_retry_after_as_a_future_date():
+    from datetime import UTC, datetime, timedelta
+    from email.utils import format_datetime
+
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    assert 28 <= retry_after_seconds(when) <= 30

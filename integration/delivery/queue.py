@@ -19,9 +19,11 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from redis.exceptions import RedisError
 
 from core.backoff import backoff_seconds
 from core.models import Organization
+from core.redis import redis_client
 from core.services import audit_record
 from core.task_queue import task_enqueue
 from core.tenancy import organization_scope, scopes_disabled
@@ -36,7 +38,36 @@ DRAIN_TASK = "integration.tasks.pipeline_drain"
 
 def drain_after_commit(organization_id: int) -> None:
     """Queue a drain of the organization once the current transaction commits."""
-    transaction.on_commit(lambda: task_enqueue(DRAIN_TASK, organization_id))
+    transaction.on_commit(lambda: drain_request(organization_id=organization_id))
+
+
+def _drain_queued_key(organization_id: int) -> str:
+    return f"beetel:pipeline:queued:{organization_id}"
+
+
+def drain_request(*, organization_id: int) -> None:
+    """Queue a drain of the organization unless one is queued and has not started yet.
+
+    A backlog of a thousand finished calls then costs one queued drain, not a thousand tasks
+    that each find the drain busy while other organizations' calls wait behind them. The
+    drain clears the mark before it claims deliveries (``drain_started``), so a delivery
+    committed after that queues a new drain; a mark whose task was lost expires, and the
+    beat's sweep (``deliveries_due_dispatch``) drains anything due meanwhile.
+    """
+    try:
+        first = redis_client().set(_drain_queued_key(organization_id), 1, nx=True, ex=60)
+    except RedisError:
+        first = True  # let the publish itself decide (the sweep covers a failure)
+    if first:
+        task_enqueue(DRAIN_TASK, organization_id)
+
+
+def drain_started(*, organization_id: int) -> None:
+    """The drain task began: deliveries committed from now on need a new drain."""
+    try:
+        redis_client().delete(_drain_queued_key(organization_id))
+    except RedisError:
+        pass
 
 
 # --- timing -------------------------------------------------------------------------------------

@@ -78,3 +78,33 @@ def test_call_stats_counts_directions_answers_and_delivery(world, outsider):
     assert sum(day.inbound + day.outbound for day in stats.days) == 3
     empty = call_stats(organization=outsider, since=timezone.now() - timedelta(days=7))
     assert empty.inbound == 0 and empty.days == []
+
+
+def test_journal_counts_up_to_a_cap_and_still_pages(org, outsider, monkeypatch):
+    import uuid
+
+    from core.tenancy import organization_scope as scope
+    from integration import selectors
+    from pbx.models import PbxCall
+
+    now = timezone.now()
+    for owner, count in ((org, 5), (outsider, 4)):
+        with scope(owner):
+            PbxCall.objects.bulk_create(
+                [
+                    PbxCall(organization=owner, ext_tracking_id=str(uuid.uuid4()),
+                            direction=PbxCall.Direction.IN, status=PbxCall.Status.FINISHED,
+                            outcome=PbxCall.Outcome.MISSED, started_at=now - timedelta(minutes=n))
+                    for n in range(count)
+                ]
+            )  # fmt: skip
+    monkeypatch.setattr(selectors, "JOURNAL_COUNT_CAP", 3)
+    first = call_journal(organization=org, per_page=2)
+    assert (first.total, first.total_capped, first.has_next, len(first.rows)) == (3, True, True, 2)
+    last = call_journal(organization=org, per_page=2, page=3)
+    assert len(last.rows) == 1 and not last.has_next and last.has_previous
+    monkeypatch.setattr(selectors, "JOURNAL_COUNT_CAP", 10)
+    exact = call_journal(organization=org, per_page=2)
+    assert (exact.total, exact.total_capped, exact.num_pages) == (5, False, 3)
+    today = timezone.localdate()
+    assert call_journal(organization=org, date_from=today, date_to=today).total <= 5

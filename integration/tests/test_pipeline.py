@@ -140,3 +140,17 @@ def test_missed_call_task_is_due_after_the_configured_delay(world, minutes):
     delay = 60 * (60 if minutes is None else minutes)  # default: one hour
     task = world.account.tasks.get()
     assert before + delay - 1 <= task.complete_till <= after + delay + 1
+
+
+def test_a_backlog_queues_one_drain_until_it_starts(monkeypatch):
+    from integration.delivery import queue
+
+    queued: list[int] = []
+    monkeypatch.setattr(queue, "task_enqueue", lambda name, org_id: queued.append(org_id))
+    for _ in range(50):  # a thousand finished calls of one organization, in short
+        queue.drain_request(organization_id=7)
+    queue.drain_request(organization_id=8)
+    assert queued == [7, 8]
+    queue.drain_started(organization_id=7)  # the drain began: new work needs a new drain
+    queue.drain_request(organization_id=7)
+    assert queued == [7, 8, 7]

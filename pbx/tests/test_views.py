@@ -56,3 +56,35 @@ def test_recording_proxy(connected, outsider, beeline_pbx, client, monkeypatch, 
     response = client.get(path)
     assert response.status_code == 502
     assert "Beeline" in response.content.decode()
+
+
+def test_recordings_take_at_most_their_share_of_threads(
+    connected, outsider, beeline_pbx, client, monkeypatch, settings
+):
+    import threading
+
+    from pbx import views
+
+    sim = call_play(
+        beeline_pbx,
+        scenario="inbound_answered",
+        abonent_phone="9161110001",
+        external_phone="+79031112233",
+    )
+    path = call_recording_url(call=call_get(connected, sim.ext_tracking_id))
+    path = path.removeprefix(settings.PUBLIC_URL)  # type: ignore[union-attr]
+    ready = timezone.now() + timedelta(seconds=settings.SANDBOX_BEELINE_RECORD_DELAY + 5)
+    monkeypatch.setattr(sandbox_clock, "now", lambda: ready)
+    monkeypatch.setattr(views, "_recording_slots", threading.BoundedSemaphore(1))
+
+    streaming = client.get(path)  # a slow player: the body is not read yet
+    assert streaming.status_code == 200
+    busy = client.get(path)
+    assert busy.status_code == 503 and busy["Retry-After"]
+    assert client.get(path + "x").status_code == 404  # errors never wait for a slot
+    # Reading to the end closes the response (the test client does what a WSGI server does).
+    assert len(b"".join(streaming.streaming_content)) > 1000
+    again = client.get(path)
+    assert again.status_code == 200
+    assert len(b"".join(again.streaming_content)) > 1000
+    assert views._recording_slots.acquire(blocking=False)  # nothing leaked

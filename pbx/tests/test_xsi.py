@@ -78,3 +78,31 @@ def test_event_without_id_or_with_another_root_is_refused():
         xsi_event_parse(b"<Event><sequenceNumber>1</sequenceNumber></Event>")
     with pytest.raises(XsiParseError, match="root"):
         xsi_event_parse(b"<Other><eventID>1</eventID></Other>")
+
+
+@pytest.mark.parametrize("body", [XXE, BILLION_LAUGHS, EXTERNAL_DTD, "not xml", "<Event>", ""])
+def test_unsafe_or_malformed_text_is_refused_too(body):
+    # Decoded text takes the fast C-parser path (no DOCTYPE allowed at all).
+    with pytest.raises(XsiParseError):
+        xsi_event_parse(body)
+
+
+def test_text_and_bytes_parse_to_the_same_event():
+    body = fixture_body("inbound_answered/04_released")
+    assert xsi_event_parse(body) == xsi_event_parse(body.encode())
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["inbound_answered/04_released", "subscription_terminated/01_terminated",
+     "inbound_answered/02_hook_status"],
+)  # fmt: skip
+def test_the_webhooks_head_agrees_with_the_full_parse(name):
+    from pbx.xsi import xsi_event_head
+
+    body = fixture_body(name)
+    full, head = xsi_event_parse(body), xsi_event_head(body)
+    assert (head.event_id, head.event_type, head.subscription_id, head.target_id) == (
+        full.event_id, full.event_type, full.subscription_id, full.target_id
+    )  # fmt: skip
+    assert head.ext_tracking_id == (full.call.ext_tracking_id if full.call else "")
