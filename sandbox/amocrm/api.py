@@ -1,27 +1,24 @@
-"""The emulated amoCRM REST API (amocrm-api.md §3–§8): request validation, writes, HAL bodies.
+"""The emulated amoCRM REST API (amocrm-api.md §3–§8): account, users, contacts, calls, the v2
+call notification and SIP Unsorted. Leads, pipelines, notes and tasks are in ``api_crm``.
 
 Shapes follow the reference; where it says GUESS, the emulator picks the stricter plausible
 behaviour (so code that copes here copes with the real thing) and says so next to the code.
+Query strings are read as amoCRM's PHP back end reads them, and a parameter or filter the
+emulator does not implement is refused with 400 naming it (``sandbox.amocrm.query``).
 """
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Callable
-from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
 
-from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from sandbox.amocrm import clock, selectors, services
 from sandbox.amocrm.gate import ApiContext, amocrm_api
-from sandbox.amocrm.models import Call, Contact, Event, Task, UnsortedEntry, User
+from sandbox.amocrm.models import Call, Contact, Event, UnsortedEntry, User
 from sandbox.amocrm.problems import (
     ItemErrors,
     hal_response,
@@ -29,112 +26,61 @@ from sandbox.amocrm.problems import (
     problem_response,
     validation_problem,
 )
+from sandbox.amocrm.query import (
+    ListQuery,
+    QueryProblem,
+    by_ids,
+    by_text,
+    by_timestamp_range,
+)
+from sandbox.amocrm.rest import (
+    array_body,
+    is_int,
+    json_body,
+    object_body,
+    paginated,
+    request_id_of,
+    self_link,
+    ts,
+)
 
-MAX_LIMIT = 250
-DEFAULT_LIMIT = 50
 MAX_CALLS_PER_REQUEST = 50  # the SDK's recommended batch size; real amoCRM may allow more
-TASK_ENTITY_TYPES = {"leads", "contacts", "companies", "customers"}
 CALL_DIRECTIONS = {"inbound", "outbound"}
 
 
-# --- helpers --------------------------------------------------------------------------------
-
-
-def api_url(request: HttpRequest, path: str, query: dict[str, Any] | None = None) -> str:
-    """An absolute link a client can follow: on the base URL it called us through."""
-    base = settings.AMOCRM_API_BASE_URL or request.build_absolute_uri("/sandbox/amocrm")
-    suffix = f"?{urlencode(query)}" if query else ""
-    return f"{base}{path}{suffix}"
-
-
-def _ts(value: datetime) -> int:
-    return int(value.timestamp())
-
-
-def _json_body(request: HttpRequest) -> tuple[Any, HttpResponse | None]:
+def no_query(request: HttpRequest) -> HttpResponse | None:
+    """Endpoints that take no query parameter refuse any, rather than ignore it."""
     try:
-        return json.loads(request.body or b"null"), None
-    except (ValueError, UnicodeDecodeError):
-        return None, problem_response(400, "Request body is not valid JSON")
-
-
-def _array_body(request: HttpRequest) -> tuple[list[Any], HttpResponse | None]:
-    data, error = _json_body(request)
-    if error is not None:
-        return [], error
-    if not isinstance(data, list) or not data:
-        # amoCRM wants a JSON array of entities even for one entity.
-        return [], validation_problem(
-            [ItemErrors("0", [{"code": "InvalidType", "path": "", "detail": "Expected array"}])]
-        )
-    return data, None
-
-
-def _page_params(request: HttpRequest) -> tuple[int, int, HttpResponse | None]:
-    errors = ItemErrors("0")
-    page = limit = 0
-    try:
-        page = int(request.GET.get("page", "1"))
-        if page < 1:
-            raise ValueError
-    except ValueError:
-        errors.add("InvalidValue", "page", "page must be a positive integer")
-    try:
-        limit = int(request.GET.get("limit", str(DEFAULT_LIMIT)))
-        if not 1 <= limit <= MAX_LIMIT:
-            raise ValueError
-    except ValueError:
-        errors.add("OutOfRange", "limit", f"limit must be between 1 and {MAX_LIMIT}")
-    if errors.errors:
-        return 0, 0, validation_problem([errors])
-    return page, limit, None
-
-
-def _paginated(
-    request: HttpRequest,
-    *,
-    rows: QuerySet[Any],
-    path: str,
-    key: str,
-    render: Callable[[Any], dict[str, Any]],
-    extra_query: dict[str, str],
-) -> HttpResponse:
-    page, limit, error = _page_params(request)
-    if error is not None:
-        return error
-    window = list(rows[(page - 1) * limit : page * limit + 1])
-    if not window[:limit]:
-        return no_content()
-    query = {**extra_query, "page": page, "limit": limit}
-    links: dict[str, Any] = {"self": {"href": api_url(request, path, query)}}
-    if len(window) > limit:
-        links["next"] = {"href": api_url(request, path, {**query, "page": page + 1})}
-    if page > 1:
-        links["prev"] = {"href": api_url(request, path, {**query, "page": page - 1})}
-    return hal_response(
-        {"_page": page, "_links": links, "_embedded": {key: [render(r) for r in window[:limit]]}}
-    )
-
-
-def _request_id(item: Any, index: int) -> str:
-    if isinstance(item, dict) and item.get("request_id") not in (None, ""):
-        return str(item["request_id"])
-    return str(index)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _self_link(request: HttpRequest, path: str) -> dict[str, Any]:
-    return {"self": {"href": api_url(request, path)}}
+        ListQuery.of(request).finish()
+    except QueryProblem as problem:
+        return problem.response()
+    return None
 
 
 # --- account and users ----------------------------------------------------------------------
 
+_ACCOUNT_WITH = {
+    "amojo_id",
+    "uuid",
+    "version",
+    "amojo_rights",
+    "users_groups",
+    "task_types",
+    "datetime_settings",
+    "invoices_settings",
+    "is_api_filter_enabled",
+    "drive_url",
+}
+
 
 @amocrm_api("GET")
 def account_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
+    query = ListQuery.of(request)
+    try:
+        with_ = query.take_with(_ACCOUNT_WITH)
+        query.finish()
+    except QueryProblem as problem:
+        return problem.response()
     account = ctx.account
     admin = account.users.filter(is_admin=True).order_by("id").first()
     created_by = admin.pk if admin else 0
@@ -142,9 +88,9 @@ def account_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
         "id": account.pk,
         "name": account.name,
         "subdomain": account.subdomain,
-        "created_at": _ts(account.created_at),
+        "created_at": ts(account.created_at),
         "created_by": created_by,
-        "updated_at": _ts(account.created_at),
+        "updated_at": ts(account.created_at),
         "updated_by": created_by,
         "current_user_id": ctx.user.pk,
         "country": "RU",
@@ -157,30 +103,50 @@ def account_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
         "is_helpbot_enabled": False,
         "is_technical_account": False,
         "contact_name_display_order": 1,
-        "_links": _self_link(request, "/api/v4/account"),
+        "_links": self_link(request, "/api/v4/account"),
     }
-    with_ = set(request.GET.get("with", "").split(","))
+    # Top level or _embedded as the official SDK's AccountModel::fromArray reads them.
+    embedded: dict[str, Any] = {}
     if "amojo_id" in with_:
         body["amojo_id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"amojo:{account.pk}"))
     if "uuid" in with_:
         body["uuid"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"account:{account.pk}"))
     if "version" in with_:
         body["version"] = 26
+    if "invoices_settings" in with_:
+        body["invoices_settings"] = {"lang": "ru"}
+    if "is_api_filter_enabled" in with_:
+        body["is_api_filter_enabled"] = True
+    if "drive_url" in with_:
+        body["drive_url"] = f"https://drive-b.amocrm.ru/{account.subdomain}"
+    if "amojo_rights" in with_:
+        embedded["amojo_rights"] = {"can_direct": False, "can_create_groups": False}
     if "datetime_settings" in with_:
-        body["datetime_settings"] = {"timezone": "Europe/Moscow", "timezone_offset": "+03:00"}
+        embedded["datetime_settings"] = {
+            "date_pattern": "d.m.Y H:i",
+            "short_date_pattern": "d.m.Y",
+            "short_time_pattern": "H:i",
+            "date_format": "d.m.Y",
+            "time_format": "H:i:s",
+            "timezone": "Europe/Moscow",
+            "timezone_offset": "+03:00",
+        }
     if "task_types" in with_:
-        body.setdefault("_embedded", {})["task_types"] = [
+        embedded["task_types"] = [
             {"id": 1, "name": "Связаться", "color": None, "icon_id": None, "code": "FOLLOW_UP"},
             {"id": 2, "name": "Встреча", "color": None, "icon_id": None, "code": "MEETING"},
         ]
     if "users_groups" in with_:
-        body.setdefault("_embedded", {})["users_groups"] = [
-            {"id": 0, "name": "Отдел продаж", "uuid": None}
-        ]
+        embedded["users_groups"] = [{"id": 0, "name": "Отдел продаж", "uuid": None}]
+    if embedded:
+        body["_embedded"] = embedded
     return hal_response(body)
 
 
-def _user_json(request: HttpRequest, user: User, *, with_phone: bool) -> dict[str, Any]:
+_USER_WITH = {"phone_number", "role", "group", "uuid", "amojo_id"}
+
+
+def _user_json(request: HttpRequest, user: User, with_: set[str]) -> dict[str, Any]:
     rights_view = "A" if user.is_admin else "M"
     body: dict[str, Any] = {
         "id": user.pk,
@@ -200,11 +166,22 @@ def _user_json(request: HttpRequest, user: User, *, with_phone: bool) -> dict[st
             "group_id": None,
             "role_id": None,
         },
-        "_links": _self_link(request, f"/api/v4/users/{user.pk}"),
+        "_links": self_link(request, f"/api/v4/users/{user.pk}"),
     }
-    if with_phone:
+    if "phone_number" in with_:
         # The profile field as typed, or null when empty (free text: clients must normalise).
         body["phone_number"] = user.phone or None
+    if "uuid" in with_:
+        body["uuid"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"user:{user.pk}"))
+    if "amojo_id" in with_:
+        body["amojo_id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"amojo-user:{user.pk}"))
+    embedded: dict[str, Any] = {}
+    if "role" in with_:
+        embedded["roles"] = []  # the emulator has no roles: every user has role_id null
+    if "group" in with_:
+        embedded["groups"] = [{"id": 0, "name": "Отдел продаж"}]
+    if embedded:
+        body["_embedded"] = embedded
     return body
 
 
@@ -219,21 +196,20 @@ def users_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
     denied = _admin_only(ctx)
     if denied is not None:
         return denied
-    with_ = request.GET.get("with", "")
-    with_phone = "phone_number" in with_.split(",")
-    response = _paginated(
+    query = ListQuery.of(request)
+    try:
+        with_ = query.take_with(_USER_WITH)
+    except QueryProblem as problem:
+        return problem.response()
+    return paginated(
         request,
+        query,
         rows=ctx.account.users.order_by("id"),
         path="/api/v4/users",
         key="users",
-        render=lambda u: _user_json(request, u, with_phone=with_phone),
-        extra_query={"with": with_} if with_ else {},
+        render=lambda u: _user_json(request, u, with_),
+        total=True,
     )
-    if response.status_code == 200:
-        body = json.loads(response.content)
-        body["_total_items"] = ctx.account.users.count()
-        response = hal_response(body)
-    return response
 
 
 @amocrm_api("GET")
@@ -241,14 +217,21 @@ def user_detail_view(request: HttpRequest, ctx: ApiContext, user_id: int) -> Htt
     denied = _admin_only(ctx)
     if denied is not None:
         return denied
+    query = ListQuery.of(request)
+    try:
+        with_ = query.take_with(_USER_WITH)
+        query.finish()
+    except QueryProblem as problem:
+        return problem.response()
     user = ctx.account.users.filter(pk=user_id).first()
     if user is None:
         return problem_response(404, "User not found")
-    with_phone = "phone_number" in request.GET.get("with", "").split(",")
-    return hal_response(_user_json(request, user, with_phone=with_phone))
+    return hal_response(_user_json(request, user, with_))
 
 
 # --- contacts -------------------------------------------------------------------------------
+
+_CONTACT_WITH = {"leads", "customers", "catalog_elements"}
 
 
 def _contact_json(request: HttpRequest, contact: Contact, with_: set[str]) -> dict[str, Any]:
@@ -257,9 +240,14 @@ def _contact_json(request: HttpRequest, contact: Contact, with_: set[str]) -> di
         "companies": [],
     }
     if "leads" in with_:
-        embedded["leads"] = []
+        embedded["leads"] = [
+            {"id": lead.pk, "_links": self_link(request, f"/api/v4/leads/{lead.pk}")}
+            for lead in contact.leads.all()
+        ]
     if "customers" in with_:
-        embedded["customers"] = []
+        embedded["customers"] = []  # the emulator has no customers
+    if "catalog_elements" in with_:
+        embedded["catalog_elements"] = []  # nor catalogs
     return {
         "id": contact.pk,
         "name": contact.name,
@@ -268,59 +256,87 @@ def _contact_json(request: HttpRequest, contact: Contact, with_: set[str]) -> di
         "responsible_user_id": contact.responsible_user_id,
         "group_id": 0,
         "created_by": contact.created_by,
-        "updated_by": contact.created_by,
-        "created_at": _ts(contact.created_at),
-        "updated_at": _ts(contact.updated_at),
+        "updated_by": contact.updated_by,
+        "created_at": ts(contact.created_at),
+        "updated_at": ts(contact.updated_at),
         "closest_task_at": None,
         "is_deleted": False,
         "is_unsorted": False,
         # amoCRM sends null, not [], for a contact with no custom field filled.
         "custom_fields_values": contact.custom_fields_values or None,
         "account_id": contact.account_id,
-        "_links": _self_link(request, f"/api/v4/contacts/{contact.pk}"),
+        "_links": self_link(request, f"/api/v4/contacts/{contact.pk}"),
         "_embedded": embedded,
     }
 
 
-def _filter_ids(request: HttpRequest) -> list[int] | None:
-    raw = request.GET.getlist("filter[id][]") + request.GET.getlist("filter[id]")
+# filter[...] of GET /api/v4/contacts (SDK ContactsFilter). Not implemented, hence refused:
+# closest_task_at, custom_fields_values.
+CONTACT_FILTERS = {
+    "id": by_ids("pk"),
+    "name": by_text("name"),
+    "responsible_user_id": by_ids("responsible_user_id"),
+    "created_by": by_ids("created_by"),
+    "updated_by": by_ids("updated_by"),
+    "created_at": by_timestamp_range("created_at"),
+    "updated_at": by_timestamp_range("updated_at"),
+}
+_ORDER_FIELDS = {"id": "id", "created_at": "created_at", "updated_at": "updated_at"}
+
+
+def _contacts_list(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
+    query = ListQuery.of(request)
     try:
-        return [int(v) for value in raw for v in value.split(",") if v]
-    except ValueError:
-        return None
-
-
-@amocrm_api("GET", "POST")
-def contacts_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
-    if request.method == "POST":
-        return _contacts_add(request, ctx)
-    ids = _filter_ids(request)
-    if ids is None:
-        return validation_problem(
-            [ItemErrors("0", [{"code": "InvalidType", "path": "filter.id", "detail": "int"}])]
-        )
-    with_raw = request.GET.get("with", "")
-    with_ = set(with_raw.split(",")) if with_raw else set()
-    query = request.GET.get("query", "")
-    extra = {k: v for k, v in (("query", query), ("with", with_raw)) if v}
-    return _paginated(
+        with_ = query.take_with(_CONTACT_WITH)
+        rows = selectors.contacts_search(account=ctx.account, query=query.take_text("query"))
+        rows = query.apply_filters(rows, CONTACT_FILTERS)
+        rows = query.apply_order(rows.order_by("id"), _ORDER_FIELDS)
+    except QueryProblem as problem:
+        return problem.response()
+    return paginated(
         request,
-        rows=selectors.contacts_search(account=ctx.account, query=query, ids=ids).prefetch_related(
-            "tags"
-        ),
+        query,
+        rows=rows.prefetch_related("tags", "leads"),
         path="/api/v4/contacts",
         key="contacts",
         render=lambda c: _contact_json(request, c, with_),
-        extra_query=extra,
     )
 
 
-@amocrm_api("GET")
+@amocrm_api("GET", "POST", "PATCH")
+def contacts_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
+    if request.method == "GET":
+        return _contacts_list(request, ctx)
+    refused = no_query(request)
+    if refused is not None:
+        return refused
+    if request.method == "POST":
+        return _contacts_add(request, ctx)
+    items, error = array_body(request)
+    if error is not None:
+        return error
+    return _contacts_update(request, ctx, items, single=False)
+
+
+@amocrm_api("GET", "PATCH")
 def contact_detail_view(request: HttpRequest, ctx: ApiContext, contact_id: int) -> HttpResponse:
+    if request.method == "PATCH":
+        refused = no_query(request)
+        if refused is not None:
+            return refused
+        item, error = object_body(request)
+        if error is not None:
+            return error
+        return _contacts_update(request, ctx, [{**item, "id": contact_id}], single=True)
+    query = ListQuery.of(request)
+    try:
+        with_ = query.take_with(_CONTACT_WITH)
+        query.finish()
+    except QueryProblem as problem:
+        return problem.response()
     contact = ctx.account.contacts.filter(pk=contact_id).first()
     if contact is None:
         return no_content()  # amoCRM answers a missing entity by id with 204 (GUESS)
-    with_ = set(request.GET.get("with", "").split(","))
     return hal_response(_contact_json(request, contact, with_))
 
 
@@ -328,15 +344,16 @@ _FIELD_ENUMS = {"PHONE": services.PHONE_ENUMS, "EMAIL": services.EMAIL_ENUMS}
 
 
 def _contact_fields(
-    ctx: ApiContext, raw: Any, errors: ItemErrors
-) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    phones: list[tuple[str, str]] = []
-    emails: list[tuple[str, str]] = []
+    ctx: ApiContext, raw: Any, errors: ItemErrors, *, allow_clear: bool = False
+) -> dict[str, list[tuple[str, str]]]:
+    """``custom_fields_values`` → {"PHONE": [(value, enum_code)], "EMAIL": [...]} for the fields
+    the item names. With ``allow_clear`` (PATCH), ``"values": null`` or ``[]`` clears a field."""
+    found: dict[str, list[tuple[str, str]]] = {}
     if raw is None:
-        return phones, emails
+        return found
     if not isinstance(raw, list):
         errors.add("InvalidType", "custom_fields_values", "Expected array")
-        return phones, emails
+        return found
     by_id = {ctx.account.phone_field_id: "PHONE", ctx.account.email_field_id: "EMAIL"}
     for i, field in enumerate(raw):
         path = f"custom_fields_values.{i}"
@@ -353,10 +370,14 @@ def _contact_fields(
             errors.add("NotSupportedChoice", f"{path}.field_code", "Field not found")
             continue
         values = field.get("values")
+        if allow_clear and values in (None, []):
+            found[code] = []
+            continue
         if not isinstance(values, list) or not values:
             errors.add("NotBlank", f"{path}.values", "This value should not be blank.")
             continue
         enums = _FIELD_ENUMS[code]
+        collected = found.setdefault(code, [])
         for j, item in enumerate(values):
             vpath = f"{path}.values.{j}"
             if not isinstance(item, dict) or not isinstance(item.get("value"), str | int):
@@ -376,8 +397,8 @@ def _contact_fields(
             if enum_code not in enums:
                 errors.add("NotSupportedChoice", f"{vpath}.enum_code", "Enum not found")
                 continue
-            (phones if code == "PHONE" else emails).append((value, enum_code))
-    return phones, emails
+            collected.append((value, enum_code))
+    return found
 
 
 def _contact_tags(
@@ -396,7 +417,7 @@ def _contact_tags(
     for i, tag in enumerate(tags):
         if isinstance(tag, dict) and isinstance(tag.get("name"), str) and tag["name"].strip():
             names.append(tag["name"].strip())
-        elif isinstance(tag, dict) and _is_int(tag.get("id")):
+        elif isinstance(tag, dict) and is_int(tag.get("id")):
             if not ctx.account.tags.filter(pk=tag["id"]).exists():
                 errors.add("NotSupportedChoice", f"_embedded.tags.{i}.id", "Tag not found")
             ids.append(tag["id"])
@@ -405,63 +426,116 @@ def _contact_tags(
     return names, ids
 
 
+# Body keys of a contact write. Read-only ones (sent back by clients that PATCH what they
+# read) are accepted and ignored, as amoCRM does; anything else is a validation error rather
+# than silently dropped.
+_CONTACT_WRITABLE = {
+    "name",
+    "first_name",
+    "last_name",
+    "responsible_user_id",
+    "custom_fields_values",
+    "_embedded",
+    "request_id",
+    "created_by",
+    "updated_by",
+    "created_at",
+    "updated_at",
+}
+_CONTACT_READ_ONLY = {
+    "id",
+    "group_id",
+    "is_deleted",
+    "is_unsorted",
+    "account_id",
+    "closest_task_at",
+    "_links",
+}
+
+
+def unknown_keys(item: dict[str, Any], known: set[str], errors: ItemErrors) -> None:
+    for key in item:
+        if key not in known:
+            errors.add("NotSupportedField", str(key), "This field is not supported.")
+
+
+def _contact_item_errors(
+    ctx: ApiContext, item: Any, errors: ItemErrors, user_ids: set[int], *, update: bool
+) -> dict[str, Any] | None:
+    """Validate one contact of a POST or PATCH; returns the changes, or None if invalid."""
+    if not isinstance(item, dict):
+        errors.add("InvalidType", "", "Expected object")
+        return None
+    unknown_keys(item, _CONTACT_WRITABLE | _CONTACT_READ_ONLY, errors)
+    for key in ("name", "first_name", "last_name"):
+        if key in item and not isinstance(item[key], str):
+            errors.add("InvalidType", key, "This value should be of type string.")
+    responsible = item.get("responsible_user_id", None if update else ctx.user.pk)
+    if responsible is not None and (not is_int(responsible) or responsible not in user_ids):
+        errors.add("NotSupportedChoice", "responsible_user_id", "User not found")
+    for key in ("created_by", "updated_by"):
+        value = item.get(key)
+        if value is not None and (not is_int(value) or (value and value not in user_ids)):
+            errors.add("NotSupportedChoice", key, "User not found")
+    for key in ("created_at", "updated_at"):
+        if item.get(key) is not None and not is_int(item[key]):
+            errors.add("InvalidType", key, "This value should be of type int.")
+    fields = _contact_fields(ctx, item.get("custom_fields_values"), errors, allow_clear=update)
+    embedded = item.get("_embedded")
+    if isinstance(embedded, dict):
+        unknown_keys(embedded, {"tags"}, errors)
+    tag_names, tag_ids = _contact_tags(ctx, embedded, errors)
+    return {
+        "name": item.get("name") if isinstance(item.get("name"), str) else None,
+        "first_name": item.get("first_name") if isinstance(item.get("first_name"), str) else None,
+        "last_name": item.get("last_name") if isinstance(item.get("last_name"), str) else None,
+        "responsible": responsible,
+        "phones": fields.get("PHONE"),
+        "emails": fields.get("EMAIL"),
+        "tags": (tag_names, tag_ids) if isinstance(embedded, dict) and "tags" in embedded else None,
+        "author": item.get("updated_by") or item.get("created_by") or ctx.user.pk,
+        "request_id": errors.request_id,
+    }
+
+
 def _contacts_add(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
-    items, error = _array_body(request)
+    items, error = array_body(request)
     if error is not None:
         return error
     prepared: list[dict[str, Any]] = []
     all_errors: list[ItemErrors] = []
     user_ids = set(ctx.account.users.values_list("pk", flat=True))
     for index, item in enumerate(items):
-        errors = ItemErrors(_request_id(item, index))
+        errors = ItemErrors(request_id_of(item, index))
         all_errors.append(errors)
-        if not isinstance(item, dict):
-            errors.add("InvalidType", "", "Expected object")
-            continue
-        for key in ("name", "first_name", "last_name"):
-            if key in item and not isinstance(item[key], str):
-                errors.add("InvalidType", key, "This value should be of type string.")
-        responsible = item.get("responsible_user_id", ctx.user.pk)
-        if not _is_int(responsible) or responsible not in user_ids:
-            errors.add("NotSupportedChoice", "responsible_user_id", "User not found")
-        phones, emails = _contact_fields(ctx, item.get("custom_fields_values"), errors)
-        tag_names, tag_ids = _contact_tags(ctx, item.get("_embedded"), errors)
-        prepared.append(
-            {
-                "name": item.get("name") if isinstance(item.get("name"), str) else "",
-                "first_name": item.get("first_name") or "",
-                "last_name": item.get("last_name") or "",
-                "responsible": responsible,
-                "phones": phones,
-                "emails": emails,
-                "tag_names": tag_names,
-                "tag_ids": tag_ids,
-                "request_id": errors.request_id,
-            }
-        )
+        data = _contact_item_errors(ctx, item, errors, user_ids, update=False)
+        if data is not None:
+            prepared.append(data)
     if any(e.errors for e in all_errors):
         return validation_problem(all_errors)
     users = {u.pk: u for u in ctx.account.users.all()}
     created = []
     with transaction.atomic():
         for data in prepared:
-            name = data["name"] or " ".join(p for p in (data["first_name"], data["last_name"]) if p)
+            first, last = data["first_name"] or "", data["last_name"] or ""
+            name = data["name"] or " ".join(p for p in (first, last) if p)
+            tag_names, tag_ids = data["tags"] or ((), ())
             contact = services.contact_create(
                 account=ctx.account,
                 name=name,
-                first_name=str(data["first_name"]),
-                last_name=str(data["last_name"]),
+                first_name=first,
+                last_name=last,
                 responsible=users[data["responsible"]],
-                phones=data["phones"],
-                emails=data["emails"],
-                tag_names=data["tag_names"],
-                tag_ids=data["tag_ids"],
-                created_by=ctx.user.pk,
+                phones=data["phones"] or (),
+                emails=data["emails"] or (),
+                tag_names=tag_names,
+                tag_ids=tag_ids,
+                created_by=data["author"],
             )
             created.append((contact, data["request_id"]))
     return hal_response(
         {
-            "_links": _self_link(request, "/api/v4/contacts"),
+            "_links": self_link(request, "/api/v4/contacts"),
             "_embedded": {
                 "contacts": [
                     {
@@ -469,12 +543,72 @@ def _contacts_add(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
                         "request_id": request_id,
                         "is_deleted": False,
                         "is_unsorted": False,
-                        "_links": _self_link(request, f"/api/v4/contacts/{contact.pk}"),
+                        "_links": self_link(request, f"/api/v4/contacts/{contact.pk}"),
                     }
                     for contact, request_id in created
                 ]
             },
         }
+    )
+
+
+def _contacts_update(
+    request: HttpRequest, ctx: ApiContext, items: list[Any], *, single: bool
+) -> HttpResponse:
+    """``PATCH /api/v4/contacts`` (array, each with ``id``) and ``PATCH …/contacts/{id}``."""
+    user_ids = set(ctx.account.users.values_list("pk", flat=True))
+    contacts = {
+        c.pk: c
+        for c in ctx.account.contacts.filter(
+            pk__in=[i.get("id") for i in items if isinstance(i, dict) and is_int(i.get("id"))]
+        )
+    }
+    all_errors: list[ItemErrors] = []
+    prepared: list[tuple[Contact, dict[str, Any]]] = []
+    for index, item in enumerate(items):
+        errors = ItemErrors(request_id_of(item, index))
+        all_errors.append(errors)
+        data = _contact_item_errors(ctx, item, errors, user_ids, update=True)
+        if data is None:
+            continue
+        contact = contacts.get(item.get("id")) if is_int(item.get("id")) else None
+        if contact is None:
+            if single:
+                return problem_response(404, "Contact not found")  # GUESS: 404 for a PATCH
+            errors.add("NotSupportedChoice", "id", "Entity not found")
+            continue
+        prepared.append((contact, data))
+    if any(e.errors for e in all_errors):
+        return validation_problem(all_errors)
+    users = {u.pk: u for u in ctx.account.users.all()}
+    out = []
+    with transaction.atomic():
+        for contact, data in prepared:
+            services.contact_update(
+                contact=contact,
+                updated_by=data["author"],
+                name=data["name"],
+                first_name=data["first_name"],
+                last_name=data["last_name"],
+                responsible=users.get(data["responsible"]) if data["responsible"] else None,
+                phones=data["phones"],
+                emails=data["emails"],
+                tags=data["tags"],
+            )
+            out.append(
+                {
+                    "id": contact.pk,
+                    "name": contact.name,
+                    "updated_at": ts(contact.updated_at),
+                    "request_id": data["request_id"],
+                    "_links": self_link(request, f"/api/v4/contacts/{contact.pk}"),
+                }
+            )
+    if single:
+        body = {k: v for k, v in out[0].items() if k != "request_id"}
+        return hal_response(body)
+    return hal_response(
+        {"_links": self_link(request, "/api/v4/contacts"), "_embedded": {"contacts": out}}
     )
 
 
@@ -487,7 +621,7 @@ def _call_item_errors(item: Any, errors: ItemErrors, user_ids: set[int]) -> None
         return
     if item.get("direction") not in CALL_DIRECTIONS:
         errors.add("NotSupportedChoice", "direction", "direction must be inbound or outbound")
-    if not _is_int(item.get("duration")) or item["duration"] < 0:
+    if not is_int(item.get("duration")) or item["duration"] < 0:
         errors.add("InvalidType", "duration", "This value should be of type int.")
     for key in ("source", "phone"):
         if not isinstance(item.get(key), str) or not item[key].strip():
@@ -500,19 +634,22 @@ def _call_item_errors(item: Any, errors: ItemErrors, user_ids: set[int]) -> None
         if item.get(key) is not None and not isinstance(item[key], str):
             errors.add("InvalidType", key, "This value should be of type string.")
     status = item.get("call_status")
-    if status is not None and (not _is_int(status) or not 1 <= status <= 8):
+    if status is not None and (not is_int(status) or not 1 <= status <= 8):
         errors.add("NotSupportedChoice", "call_status", "call_status must be 1..8")
     for key in ("responsible_user_id", "created_by"):
         value = item.get(key)
-        if value is not None and (not _is_int(value) or (value and value not in user_ids)):
+        if value is not None and (not is_int(value) or (value and value not in user_ids)):
             errors.add("NotSupportedChoice", key, "User not found")
-    if item.get("created_at") is not None and not _is_int(item["created_at"]):
+    if item.get("created_at") is not None and not is_int(item["created_at"]):
         errors.add("InvalidType", "created_at", "This value should be of type int.")
 
 
 @amocrm_api("POST")
 def calls_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
-    items, error = _array_body(request)
+    refused = no_query(request)
+    if refused is not None:
+        return refused
+    items, error = array_body(request)
     if error is not None:
         return error
     if len(items) > MAX_CALLS_PER_REQUEST:
@@ -522,7 +659,7 @@ def calls_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
     user_ids = set(ctx.account.users.values_list("pk", flat=True))
     all_errors = []
     for index, item in enumerate(items):
-        errors = ItemErrors(_request_id(item, index))
+        errors = ItemErrors(request_id_of(item, index))
         _call_item_errors(item, errors, user_ids)
         all_errors.append(errors)
     if any(e.errors for e in all_errors):
@@ -533,7 +670,7 @@ def calls_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
     now = clock.now()
     with transaction.atomic():
         for index, item in enumerate(items):
-            request_id = _request_id(item, index)
+            request_id = request_id_of(item, index)
             # Matched on the last 10 digits (CONFIRMED); no match → not added (CONFIRMED).
             contact = selectors.contact_by_phone_suffix(
                 account=ctx.account, phone=item["phone"], suffix_len=10
@@ -563,6 +700,18 @@ def calls_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
                 payload=item,
                 received_at=now,
             )
+            # The call shows on the card as a call note (what GET …/notes reads back).
+            services.note_add(
+                account=ctx.account,
+                entity_type="contacts",
+                entity_id=contact.pk,
+                note_type=services.CALL_NOTE_TYPES[call.direction],
+                params=services.call_note_params(call),
+                created_by=call.created_by or 0,
+                responsible_user_id=call.responsible_user_id or 0,
+                request_id=request_id,
+                call=call,
+            )
             added.append(
                 {
                     "id": call.pk,
@@ -573,7 +722,7 @@ def calls_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
                     "_embedded": {
                         "entity": {
                             "id": contact.pk,
-                            "_links": _self_link(request, f"/api/v4/contacts/{contact.pk}"),
+                            "_links": self_link(request, f"/api/v4/contacts/{contact.pk}"),
                         }
                     },
                 }
@@ -583,196 +732,15 @@ def calls_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
     return hal_response(body, status=200 if added else 400)
 
 
-# --- tasks ----------------------------------------------------------------------------------
-
-
-# GET /api/v4/contacts/{id}/notes (read-only, call notes only): added for the pipeline, which
-# must check whether a call whose POST had an ambiguous outcome is already there. Shape after
-# the SDK's NoteModel / CallInNote (amocrm-api.md §5 "Alternative when the entity is known"):
-# note_type call_in/call_out with params {uniq, duration, source, link, phone, call_result,
-# call_status}. A call posted through /api/v4/calls is shown as such a note on its contact.
-_NOTE_TYPES = {"inbound": "call_in", "outbound": "call_out"}
-
-
-def _call_note_json(request: HttpRequest, call: Call) -> dict[str, Any]:
-    params: dict[str, Any] = {
-        "uniq": call.uniq,
-        "duration": call.duration,
-        "source": call.source,
-        "link": call.link,
-        "phone": call.phone,
-        "call_result": call.call_result,
-        "call_status": call.call_status,
-    }
-    return {
-        "id": call.pk,
-        "entity_id": call.contact_id,
-        "created_by": call.created_by or 0,
-        "updated_by": call.created_by or 0,
-        "created_at": _ts(call.received_at),
-        "updated_at": _ts(call.received_at),
-        "responsible_user_id": call.responsible_user_id or 0,
-        "group_id": 0,
-        "note_type": _NOTE_TYPES.get(call.direction, "call_in"),
-        "params": params,
-        "account_id": call.account_id,
-        "_links": _self_link(request, f"/api/v4/contacts/{call.contact_id}/notes/{call.pk}"),
-    }
-
-
-@amocrm_api("GET")
-def contact_notes_view(request: HttpRequest, ctx: ApiContext, contact_id: int) -> HttpResponse:
-    wanted = set(
-        request.GET.getlist("filter[note_type][]") + request.GET.getlist("filter[note_type]")
-    )
-    directions = [d for d, t in _NOTE_TYPES.items() if not wanted or t in wanted]
-    rows = ctx.account.calls.filter(contact_id=contact_id, direction__in=directions).order_by("id")
-    extra = {"filter[note_type][]": ",".join(sorted(wanted))} if wanted else {}
-    return _paginated(
-        request,
-        rows=rows,
-        path=f"/api/v4/contacts/{contact_id}/notes",
-        key="notes",
-        render=lambda c: _call_note_json(request, c),
-        extra_query=extra,
-    )
-
-
-def _task_json(request: HttpRequest, task: Task) -> dict[str, Any]:
-    return {
-        "id": task.pk,
-        "text": task.text,
-        "complete_till": task.complete_till,
-        "entity_type": task.entity_type or None,
-        "entity_id": task.entity_id,
-        "task_type_id": task.task_type_id,
-        "responsible_user_id": task.responsible_user_id,
-        "is_completed": task.is_completed,
-        "created_at": _ts(task.received_at),
-        "account_id": task.account_id,
-        "_links": _self_link(request, f"/api/v4/tasks/{task.pk}"),
-    }
-
-
-def _tasks_list(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
-    # GET /api/v4/tasks?filter[entity_type]=&filter[entity_id][]=&filter[is_completed]=
-    # (amocrm-api.md §6, CONFIRMED filters); added for the pipeline's "already posted?" check.
-    rows = ctx.account.tasks.all()
-    entity_type = request.GET.get("filter[entity_type]")
-    if entity_type:
-        rows = rows.filter(entity_type=entity_type)
-    raw_ids = request.GET.getlist("filter[entity_id][]") + request.GET.getlist("filter[entity_id]")
-    try:
-        ids = [int(v) for value in raw_ids for v in value.split(",") if v]
-    except ValueError:
-        return validation_problem(
-            [
-                ItemErrors(
-                    "0", [{"code": "InvalidType", "path": "filter.entity_id", "detail": "int"}]
-                )
-            ]
-        )
-    if ids:
-        rows = rows.filter(entity_id__in=ids)
-    completed = request.GET.get("filter[is_completed]")
-    if completed in ("0", "1"):
-        rows = rows.filter(is_completed=completed == "1")
-    extra = {
-        k: str(request.GET.get(k, ""))
-        for k in request.GET
-        if k.startswith("filter[") and k not in ("filter[entity_id][]",)
-    }
-    if ids:
-        extra["filter[entity_id][]"] = ",".join(str(i) for i in ids)
-    return _paginated(
-        request,
-        rows=rows.order_by("id"),
-        path="/api/v4/tasks",
-        key="tasks",
-        render=lambda t: _task_json(request, t),
-        extra_query=extra,
-    )
-
-
-@amocrm_api("GET", "POST")
-def tasks_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
-    if request.method == "GET":
-        return _tasks_list(request, ctx)
-    items, error = _array_body(request)
-    if error is not None:
-        return error
-    user_ids = set(ctx.account.users.values_list("pk", flat=True))
-    all_errors = []
-    for index, item in enumerate(items):
-        errors = ItemErrors(_request_id(item, index))
-        all_errors.append(errors)
-        if not isinstance(item, dict):
-            errors.add("InvalidType", "", "Expected object")
-            continue
-        if not isinstance(item.get("text"), str) or not item["text"].strip():
-            errors.add("NotBlank", "text", "This value should not be blank.")
-        if not _is_int(item.get("complete_till")):
-            errors.add("InvalidType", "complete_till", "This value should be of type int.")
-        entity_type = item.get("entity_type")
-        if entity_type is not None and entity_type not in TASK_ENTITY_TYPES:
-            errors.add("NotSupportedChoice", "entity_type", "Unknown entity type")
-        if entity_type is not None and not _is_int(item.get("entity_id")):
-            errors.add("InvalidType", "entity_id", "This value should be of type int.")
-        elif (
-            entity_type == "contacts"
-            and not ctx.account.contacts.filter(pk=item["entity_id"]).exists()
-        ):
-            errors.add("NotSupportedChoice", "entity_id", "Entity not found")
-        responsible = item.get("responsible_user_id", ctx.user.pk)
-        if not _is_int(responsible) or responsible not in user_ids:
-            errors.add("NotSupportedChoice", "responsible_user_id", "User not found")
-        task_type = item.get("task_type_id", 1)
-        if not _is_int(task_type) or task_type not in (1, 2):
-            errors.add("NotSupportedChoice", "task_type_id", "Task type not found")
-    if any(e.errors for e in all_errors):
-        return validation_problem(all_errors)
-    now = clock.now()
-    created: list[Task] = []
-    with transaction.atomic():
-        for index, item in enumerate(items):
-            created.append(
-                Task.objects.create(
-                    account=ctx.account,
-                    text=item["text"],
-                    complete_till=item["complete_till"],
-                    entity_type=item.get("entity_type") or "",
-                    entity_id=item.get("entity_id"),
-                    task_type_id=item.get("task_type_id", 1),
-                    responsible_user_id=item.get("responsible_user_id", ctx.user.pk),
-                    is_completed=bool(item.get("is_completed", False)),
-                    request_id=_request_id(item, index),
-                    payload=item,
-                    received_at=now,
-                )
-            )
-    return hal_response(
-        {
-            "_links": _self_link(request, "/api/v4/tasks"),
-            "_embedded": {
-                "tasks": [
-                    {
-                        "id": task.pk,
-                        "request_id": task.request_id,
-                        "_links": _self_link(request, f"/api/v4/tasks/{task.pk}"),
-                    }
-                    for task in created
-                ]
-            },
-        }
-    )
-
-
 # --- v2 events (incoming-call notification) -------------------------------------------------
 
 
 @amocrm_api("POST")
 def events_v2_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
-    data, error = _json_body(request)
+    refused = no_query(request)
+    if refused is not None:
+        return refused
+    data, error = json_body(request)
     if error is not None:
         return error
     items = data.get("add") if isinstance(data, dict) else None
@@ -838,14 +806,17 @@ _SIP_REQUIRED_METADATA = ("uniq", "service_code", "phone", "from", "called_at")
 
 @amocrm_api("POST")
 def unsorted_sip_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
-    items, error = _array_body(request)
+    refused = no_query(request)
+    if refused is not None:
+        return refused
+    items, error = array_body(request)
     if error is not None:
         return error
     if not ctx.account.is_unsorted_on:
         return problem_response(400, "Unsorted is turned off for this account")  # GUESS
     all_errors = []
     for index, item in enumerate(items):
-        errors = ItemErrors(_request_id(item, index))
+        errors = ItemErrors(request_id_of(item, index))
         all_errors.append(errors)
         if not isinstance(item, dict):
             errors.add("InvalidType", "", "Expected object")
@@ -875,10 +846,10 @@ def unsorted_sip_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
                 uid=uuid.uuid4().hex,
                 source_uid=item["source_uid"],
                 source_name=item["source_name"],
-                pipeline_id=item.get("pipeline_id") if _is_int(item.get("pipeline_id")) else None,
+                pipeline_id=item.get("pipeline_id") if is_int(item.get("pipeline_id")) else None,
                 metadata=item["metadata"],
                 embedded=item.get("_embedded") or {},
-                request_id=_request_id(item, index),
+                request_id=request_id_of(item, index),
                 received_at=now,
             )
             embedded = entry.embedded
@@ -905,7 +876,7 @@ def unsorted_sip_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
     return hal_response(
         {
             "_total_items": len(out),
-            "_links": _self_link(request, "/api/v4/leads/unsorted/sip"),
+            "_links": self_link(request, "/api/v4/leads/unsorted/sip"),
             "_embedded": {"unsorted": out},
         }
     )
@@ -913,4 +884,5 @@ def unsorted_sip_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
 
 @csrf_exempt
 def api_not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
+    """Any path the emulator does not serve: amoCRM's 404 problem+json, never an HTML page."""
     return problem_response(404, "Not Found")

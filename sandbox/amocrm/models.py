@@ -7,6 +7,8 @@ in a test that would otherwise pass by accident.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import models
 
 from integration.fields import EncryptedTextField
@@ -155,6 +157,7 @@ class Contact(models.Model):
     last_name = models.CharField(max_length=255, blank=True)
     responsible_user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     created_by = models.BigIntegerField(default=0)
+    updated_by = models.BigIntegerField(default=0)
     # As GET /api/v4/contacts shows them: field_id, field_name, field_code, field_type, values.
     custom_fields_values = models.JSONField(default=list)
     tags = models.ManyToManyField(Tag, blank=True, related_name="contacts")
@@ -216,16 +219,76 @@ class Task(models.Model):
     entity_id = models.BigIntegerField(null=True, blank=True)
     task_type_id = models.PositiveIntegerField(default=1)
     responsible_user_id = models.BigIntegerField()
+    duration = models.PositiveIntegerField(default=0)
     is_completed = models.BooleanField(default=False)
+    # «Результат» written when the task is completed (PATCH ``result: {text}``).
+    result_text = models.TextField(blank=True)
+    created_by = models.BigIntegerField(default=0)
+    updated_by = models.BigIntegerField(default=0)
     request_id = models.CharField(max_length=64, blank=True)
     payload = models.JSONField(default=dict)
     received_at = models.DateTimeField()
+    updated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
 
     def __str__(self) -> str:
         return self.text[:50]
+
+    @property
+    def changed_at(self) -> datetime:
+        return self.updated_at or self.received_at
+
+
+class Lead(models.Model):
+    """A deal; its pipeline and stages are fixed per account (``sandbox.amocrm.pipelines``)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="leads")
+    name = models.CharField(max_length=255, blank=True)
+    price = models.BigIntegerField(default=0)
+    pipeline_id = models.BigIntegerField()
+    status_id = models.BigIntegerField()
+    responsible_user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    created_by = models.BigIntegerField(default=0)
+    updated_by = models.BigIntegerField(default=0)
+    contacts = models.ManyToManyField(Contact, blank=True, related_name="leads")
+    tags = models.ManyToManyField(Tag, blank=True, related_name="leads")
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name or f"Сделка #{self.pk}"
+
+
+class Note(models.Model):
+    """A note on a contact or a lead: posted through ``/{entity}/notes``, or the call note a
+    ``POST /api/v4/calls`` leaves on the card it attached to."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="notes")
+    entity_type = models.CharField(max_length=16)  # contacts | leads
+    entity_id = models.BigIntegerField()
+    note_type = models.CharField(max_length=32)
+    params = models.JSONField(default=dict)
+    call = models.OneToOneField(
+        "Call", null=True, blank=True, on_delete=models.CASCADE, related_name="note"
+    )
+    responsible_user_id = models.BigIntegerField(default=0)
+    created_by = models.BigIntegerField(default=0)
+    request_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["account", "entity_type", "entity_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.note_type} on {self.entity_type} #{self.entity_id}"
 
 
 class Event(models.Model):

@@ -30,24 +30,31 @@ def token_pair_by_access_token(token: str) -> tuple[int | None, TokenPair | None
     return (account_id if isinstance(account_id, int) else None), pair
 
 
-def contacts_search(*, account: Account, query: str, ids: list[int]) -> QuerySet[Contact]:
-    """``GET /api/v4/contacts?query=``: a substring search over the filled fields.
+# Contact search by ``query`` compares phones on their last 7 digits (amocrm-api.md §6b,
+# CONFIRMED-3P), so "+7 916 …", "8 916 …" and a bare "916…" all find the same contact, and so
+# does any other number ending in the same 7 digits: callers must confirm the match themselves.
+QUERY_PHONE_DIGITS = 7
 
-    A query that looks like a phone matches contacts whose PHONE digits contain the query's
-    digits, so ``9161234567`` finds ``+7 (916) 123-45-67`` but ``89161234567`` does not find
-    ``+79161234567`` (amocrm-api.md §4: query the bare 10 digits).
+
+def contacts_search(*, account: Account, query: str) -> QuerySet[Contact]:
+    """``GET /api/v4/contacts?query=``: a search over the filled fields.
+
+    The name matches as a substring. A query that looks like a phone also matches every
+    contact with a PHONE value ending in the same last 7 digits; a shorter one matches phones
+    containing its digits.
     """
     contacts = account.contacts.all()
-    if ids:
-        contacts = contacts.filter(pk__in=ids)
     query = query.strip()
     if query:
         condition = Q(name__icontains=query)
         digits = re.sub(r"\D", "", query)
         if digits and _PHONEISH.match(query):
-            condition |= Q(phones__digits__contains=digits)
+            if len(digits) >= QUERY_PHONE_DIGITS:
+                condition |= Q(phones__digits__endswith=digits[-QUERY_PHONE_DIGITS:])
+            else:
+                condition |= Q(phones__digits__contains=digits)
         contacts = contacts.filter(condition).distinct()
-    return contacts.order_by("id")
+    return contacts
 
 
 def contact_by_phone_suffix(*, account: Account, phone: str, suffix_len: int) -> Contact | None:

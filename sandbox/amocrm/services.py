@@ -2,9 +2,10 @@
 
 Public API (names and signatures are relied on elsewhere): ``account_create``,
 ``oauth_code_issue``, ``install_run``, ``uninstall_run``, ``tokens_issue``,
-``access_token_expire``, ``faults_set``. Read the received data through the related names
-``account.contacts``, ``account.calls``, ``account.tasks``, ``account.events``,
-``account.unsorted``.
+``access_token_expire``, ``faults_set``; for test data ``contact_create``, ``lead_create``,
+``task_create``, ``note_add``. Read the received data through the related names
+``account.contacts``, ``account.leads``, ``account.calls``, ``account.notes``,
+``account.tasks``, ``account.events``, ``account.unsorted``.
 """
 
 from __future__ import annotations
@@ -29,15 +30,20 @@ from sandbox.amocrm import clock, ratelimit, tokens
 from sandbox.amocrm.models import (
     Account,
     AuthorizationCode,
+    Call,
     Contact,
     ContactPhone,
     HookCall,
     Installation,
     Integration,
+    Lead,
+    Note,
     Tag,
+    Task,
     TokenPair,
     User,
 )
+from sandbox.amocrm.pipelines import LOST, WON, main_pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -505,6 +511,38 @@ def phone_digits(value: str) -> str:
     return re.sub(r"\D", "", value)
 
 
+def _multitext(
+    field_id: int, name: str, code: str, enums: dict[str, int], values: Sequence[tuple[str, str]]
+) -> dict[str, Any]:
+    return {
+        "field_id": field_id,
+        "field_name": name,
+        "field_code": code,
+        "field_type": "multitext",
+        "values": [
+            {"value": value, "enum_id": enums[enum], "enum_code": enum} for value, enum in values
+        ],
+    }
+
+
+def _contact_fields(
+    account: Account, phones: Sequence[tuple[str, str]], emails: Sequence[tuple[str, str]]
+) -> list[dict[str, Any]]:
+    fields: list[dict[str, Any]] = []
+    if phones:
+        fields.append(_multitext(account.phone_field_id, "Телефон", "PHONE", PHONE_ENUMS, phones))
+    if emails:
+        fields.append(_multitext(account.email_field_id, "Email", "EMAIL", EMAIL_ENUMS, emails))
+    return fields
+
+
+def _field_values(contact: Contact, code: str) -> list[tuple[str, str]]:
+    for entry in contact.custom_fields_values or []:
+        if entry.get("field_code") == code:
+            return [(v["value"], v.get("enum_code") or "WORK") for v in entry.get("values") or []]
+    return []
+
+
 def contact_create(
     *,
     account: Account,
@@ -520,33 +558,6 @@ def contact_create(
 ) -> Contact:
     """Create a contact; ``phones``/``emails`` are (value, enum_code) pairs, kept as typed."""
     now = clock.now()
-    fields: list[dict[str, Any]] = []
-    if phones:
-        fields.append(
-            {
-                "field_id": account.phone_field_id,
-                "field_name": "Телефон",
-                "field_code": "PHONE",
-                "field_type": "multitext",
-                "values": [
-                    {"value": value, "enum_id": PHONE_ENUMS[enum], "enum_code": enum}
-                    for value, enum in phones
-                ],
-            }
-        )
-    if emails:
-        fields.append(
-            {
-                "field_id": account.email_field_id,
-                "field_name": "Email",
-                "field_code": "EMAIL",
-                "field_type": "multitext",
-                "values": [
-                    {"value": value, "enum_id": EMAIL_ENUMS[enum], "enum_code": enum}
-                    for value, enum in emails
-                ],
-            }
-        )
     with transaction.atomic():
         contact = Contact.objects.create(
             account=account,
@@ -555,7 +566,8 @@ def contact_create(
             last_name=last_name,
             responsible_user=responsible,
             created_by=created_by,
-            custom_fields_values=fields,
+            updated_by=created_by,
+            custom_fields_values=_contact_fields(account, phones, emails),
             created_at=now,
             updated_at=now,
         )
@@ -563,8 +575,183 @@ def contact_create(
             ContactPhone(contact=contact, value=value, enum_code=enum, digits=phone_digits(value))
             for value, enum in phones
         )
-        tags = [Tag.objects.get_or_create(account=account, name=n)[0] for n in tag_names]
-        tags += list(Tag.objects.filter(account=account, pk__in=tag_ids))
+        tags = _tags(account, tag_names, tag_ids)
         if tags:
             contact.tags.add(*tags)
     return contact
+
+
+def _tags(account: Account, names: Sequence[str], ids: Sequence[int]) -> list[Tag]:
+    tags = [Tag.objects.get_or_create(account=account, name=n)[0] for n in names]
+    return tags + list(Tag.objects.filter(account=account, pk__in=ids))
+
+
+def contact_update(
+    *,
+    contact: Contact,
+    updated_by: int,
+    name: str | None = None,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    responsible: User | None = None,
+    phones: Sequence[tuple[str, str]] | None = None,
+    emails: Sequence[tuple[str, str]] | None = None,
+    tags: tuple[Sequence[str], Sequence[int]] | None = None,
+) -> Contact:
+    """PATCH semantics: only what is given changes. A given PHONE/EMAIL list replaces all the
+    field's values (amocrm-api.md §4), an empty one clears the field; ``tags`` replaces the
+    tag set."""
+    with transaction.atomic():
+        for attr, value in (("name", name), ("first_name", first_name), ("last_name", last_name)):
+            if value is not None:
+                setattr(contact, attr, value)
+        if responsible is not None:
+            contact.responsible_user = responsible
+        if phones is not None or emails is not None:
+            new_phones = list(phones) if phones is not None else _field_values(contact, "PHONE")
+            new_emails = list(emails) if emails is not None else _field_values(contact, "EMAIL")
+            contact.custom_fields_values = _contact_fields(contact.account, new_phones, new_emails)
+            if phones is not None:
+                contact.phones.all().delete()
+                ContactPhone.objects.bulk_create(
+                    ContactPhone(
+                        contact=contact, value=value, enum_code=enum, digits=phone_digits(value)
+                    )
+                    for value, enum in new_phones
+                )
+        if tags is not None:
+            contact.tags.set(_tags(contact.account, *tags))
+        contact.updated_by = updated_by
+        contact.updated_at = clock.now()
+        contact.save()
+    return contact
+
+
+def lead_create(
+    *,
+    account: Account,
+    name: str,
+    responsible: User,
+    price: int = 0,
+    status_id: int | None = None,
+    contacts: Sequence[Contact] = (),
+    tag_names: Sequence[str] = (),
+    created_by: int = 0,
+) -> Lead:
+    """A lead in the account's pipeline; ``status_id`` defaults to its first open stage."""
+    pipeline = main_pipeline(account)
+    status = status_id if status_id is not None else pipeline.first_open_stage.id
+    if status not in {s.id for s in pipeline.stages}:
+        raise ValueError(f"status {status} is not a stage of pipeline {pipeline.id}")
+    now = clock.now()
+    with transaction.atomic():
+        lead = Lead.objects.create(
+            account=account,
+            name=name,
+            price=price,
+            pipeline_id=pipeline.id,
+            status_id=status,
+            responsible_user=responsible,
+            created_by=created_by,
+            updated_by=created_by,
+            created_at=now,
+            updated_at=now,
+            closed_at=now if status in (WON, LOST) else None,
+        )
+        if contacts:
+            lead.contacts.add(*contacts)
+        tags = _tags(account, tag_names, ())
+        if tags:
+            lead.tags.add(*tags)
+    return lead
+
+
+def task_create(
+    *,
+    account: Account,
+    text: str,
+    complete_till: int,
+    responsible_user_id: int,
+    entity_type: str = "",
+    entity_id: int | None = None,
+    task_type_id: int = 1,
+    duration: int = 0,
+    is_completed: bool = False,
+    result_text: str = "",
+    created_by: int = 0,
+    request_id: str = "",
+    payload: dict[str, Any] | None = None,
+) -> Task:
+    now = clock.now()
+    return Task.objects.create(
+        account=account,
+        text=text,
+        complete_till=complete_till,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        task_type_id=task_type_id,
+        responsible_user_id=responsible_user_id,
+        duration=duration,
+        is_completed=is_completed,
+        result_text=result_text,
+        created_by=created_by,
+        updated_by=created_by,
+        request_id=request_id,
+        payload=payload or {},
+        received_at=now,
+        updated_at=now,
+    )
+
+
+def task_update(*, task: Task, changes: dict[str, Any], updated_by: int) -> Task:
+    """Apply validated PATCH fields; completing a task is ``is_completed`` + ``result_text``."""
+    for attr, value in changes.items():
+        setattr(task, attr, value)
+    task.updated_by = updated_by
+    task.updated_at = clock.now()
+    task.save()
+    return task
+
+
+CALL_NOTE_TYPES = {"inbound": "call_in", "outbound": "call_out"}
+
+
+def call_note_params(call: Call) -> dict[str, Any]:
+    """The params of the call note a logged call shows on its card (SDK CallInNote)."""
+    return {
+        "uniq": call.uniq,
+        "duration": call.duration,
+        "source": call.source,
+        "link": call.link,
+        "phone": call.phone,
+        "call_result": call.call_result,
+        "call_status": call.call_status,
+    }
+
+
+def note_add(
+    *,
+    account: Account,
+    entity_type: str,
+    entity_id: int,
+    note_type: str,
+    params: dict[str, Any],
+    created_by: int = 0,
+    responsible_user_id: int = 0,
+    request_id: str = "",
+    call: Call | None = None,
+) -> Note:
+    now = clock.now()
+    return Note.objects.create(
+        account=account,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        note_type=note_type,
+        params=params,
+        call=call,
+        created_by=created_by,
+        responsible_user_id=responsible_user_id,
+        request_id=request_id,
+        created_at=now,
+        updated_at=now,
+    )

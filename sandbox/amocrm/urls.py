@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, include, path, re_path
 
-from sandbox.amocrm import api, views
+from sandbox.amocrm import api, api_crm, views
 
 app_name = "sandbox_amocrm"
 
@@ -25,20 +25,45 @@ urlpatterns: list[URLPattern | URLResolver] = [
     # OAuth
     path("oauth", views.oauth_authorize, name="oauth_authorize"),
     path("oauth2/access_token", views.oauth_access_token, name="oauth_access_token"),
-    # API
+    # API. Every path under the emulator that none of these serve answers 404 problem+json
+    # (the catch-all last), and a wrong method 405 problem+json (sandbox.amocrm.gate).
     path("api/v4/account", api.account_view, name="api_account"),
     path("api/v4/users", api.users_view, name="api_users"),
     path("api/v4/users/<int:user_id>", api.user_detail_view, name="api_user"),
     path("api/v4/contacts", api.contacts_view, name="api_contacts"),
     path("api/v4/contacts/<int:contact_id>", api.contact_detail_view, name="api_contact"),
-    path(
-        "api/v4/contacts/<int:contact_id>/notes",
-        api.contact_notes_view,
-        name="api_contact_notes",
-    ),
     path("api/v4/calls", api.calls_view, name="api_calls"),
-    path("api/v4/tasks", api.tasks_view, name="api_tasks"),
+    path("api/v4/leads", api_crm.leads_view, name="api_leads"),
+    path("api/v4/leads/<int:lead_id>", api_crm.lead_detail_view, name="api_lead"),
+    path("api/v4/leads/pipelines", api_crm.pipelines_view, name="api_pipelines"),
+    path(
+        "api/v4/leads/pipelines/<int:pipeline_id>",
+        api_crm.pipeline_detail_view,
+        name="api_pipeline",
+    ),
+    path(
+        "api/v4/leads/pipelines/<int:pipeline_id>/statuses",
+        api_crm.pipeline_statuses_view,
+        name="api_pipeline_statuses",
+    ),
     path("api/v4/leads/unsorted/sip", api.unsorted_sip_view, name="api_unsorted_sip"),
+    re_path(
+        r"^api/v4/(?P<entity>contacts|leads)/notes$",
+        api_crm.entity_notes_view,
+        name="api_entity_notes",
+    ),
+    re_path(
+        r"^api/v4/(?P<entity>contacts|leads)/(?P<entity_id>\d+)/notes$",
+        api_crm.entity_notes_of_view,
+        name="api_notes_of",
+    ),
+    re_path(
+        r"^api/v4/(?P<entity>contacts|leads)/(?P<entity_id>\d+)/notes/(?P<note_id>\d+)$",
+        api_crm.note_detail_view,
+        name="api_note",
+    ),
+    path("api/v4/tasks", api_crm.tasks_view, name="api_tasks"),
+    path("api/v4/tasks/<int:task_id>", api_crm.task_detail_view, name="api_task"),
     path("api/v2/events", api.events_v2_view, name="api_events_v2"),
-    re_path(r"^(?P<rest>(?:api|oauth2)/.*)$", api.api_not_found),
+    re_path(r"^(?P<rest>.*)$", api.api_not_found),
 ]

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
+from django.core import signing
 from django.db.models import F
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -146,15 +148,6 @@ def abonent_detail(request: HttpRequest, pbx: Pbx, pattern: str) -> HttpResponse
     return JsonResponse(abonent.as_api())
 
 
-@portal_api(("GET",))
-def abonent_recording(request: HttpRequest, pbx: Pbx, pattern: str) -> HttpResponse:
-    abonent = selectors.abonent_find(pbx=pbx, pattern=pattern)
-    if abonent is None:
-        raise not_found("AbonentNotFound", f"Абонент {pattern} не найден")
-    # A bare JSON string, as the portal answers (beeline-api.md §2).
-    return JsonResponse("ON" if abonent.recording else "OFF", safe=False)
-
-
 @portal_api(("POST",))
 def abonent_call(request: HttpRequest, pbx: Pbx, pattern: str) -> HttpResponse:
     # phoneNumber is a query parameter; some clients send it form-encoded (beeline-api.md §4).
@@ -275,9 +268,60 @@ def _record_by_tracking(pbx: Pbx, ext_tracking_id: str, user_id: str) -> Record:
     return record
 
 
-@portal_api(("GET",))
+@portal_api(("GET", "DELETE"))
 def record_detail(request: HttpRequest, pbx: Pbx, record_id: str) -> HttpResponse:
-    return JsonResponse(_record_json(_record_by_id(pbx, record_id)))
+    record = _record_by_id(pbx, record_id)
+    if request.method == "DELETE":
+        record.delete()
+        return HttpResponse(status=204)  # beeline-api.md §7
+    return JsonResponse(_record_json(record))
+
+
+# --- Temporary public links to a record (``…/reference``) ----------------------------------------
+
+REFERENCE_SALT = "sandbox.beeline.record-reference"
+# How long a reference link works is UNKNOWN (beeline-api.md §7); short, so nobody stores it.
+REFERENCE_LIFETIME_SECONDS = 30 * 60
+
+
+def _reference(request: HttpRequest, record: Record) -> JsonResponse:
+    token = signing.dumps({"record": record.pk}, salt=REFERENCE_SALT)
+    base = settings.BEELINE_API_URL or request.build_absolute_uri("/sandbox/beeline")
+    return JsonResponse({"url": f"{base.rstrip('/')}/downloadCallRecording/{token}"})
+
+
+@portal_api(("GET",))
+def record_reference(request: HttpRequest, pbx: Pbx, record_id: str) -> HttpResponse:
+    """``GET [v2/]records/{id}/reference`` → ``{"url": …}``, a link that needs no token."""
+    return _reference(request, _record_by_id(pbx, record_id))
+
+
+@portal_api(("GET",))
+def record_by_tracking_reference(
+    request: HttpRequest, pbx: Pbx, ext_tracking_id: str, user_id: str
+) -> HttpResponse:
+    return _reference(request, _record_by_tracking(pbx, ext_tracking_id, user_id))
+
+
+@csrf_exempt
+def record_public_download(request: HttpRequest, token: str) -> HttpResponse:
+    """Where a reference link points: the mp3 without the API token, until the link expires."""
+    if request.method not in ("GET", "HEAD"):
+        return error_response(PortalError(405, "MethodNotAllowed", "Только GET"))
+    try:
+        data = signing.loads(token, salt=REFERENCE_SALT, max_age=REFERENCE_LIFETIME_SECONDS)
+    except signing.BadSignature:  # includes SignatureExpired
+        return error_response(not_found("RecordNotFound", "Ссылка недействительна или истекла"))
+    record = Record.objects.select_related("abonent").filter(pk=data.get("record")).first()
+    if record is None:
+        return error_response(not_found("RecordNotFound", "Запись не найдена"))
+    return mp3_response(request, record)
+
+
+@csrf_exempt
+def not_found_view(request: HttpRequest, rest: str = "") -> HttpResponse:
+    """Every path the emulated portal does not serve: Beeline's JSON error, never HTML."""
+    return error_response(not_found("NotFound", f"Ресурс /{rest} не найден"))
 
 
 @portal_api(("GET",))

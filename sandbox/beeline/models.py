@@ -49,6 +49,11 @@ class Abonent(models.Model):
     department = models.CharField(_("отдел"), max_length=200, blank=True)
     extension = models.CharField(_("добавочный"), max_length=10, blank=True)
     recording = models.BooleanField(_("запись разговоров"), default=True)
+    # Call forwarding (beeline-api.md §2): unconditional/busy/unavailable/no-answer numbers
+    # (``cfb``, keys as the API names them) and the selective rules' on/off switch.
+    cfb_enabled = models.BooleanField(_("переадресация"), default=False)
+    cfb = models.JSONField(default=dict, blank=True)
+    cfs_enabled = models.BooleanField(_("выборочная переадресация"), default=False)
 
     class Meta:
         ordering = ["phone"]
@@ -82,6 +87,8 @@ class Number(models.Model):
     name = models.CharField(_("название"), max_length=200, blank=True)
     multichannel = models.BooleanField(_("многоканальный"), default=False)
     members = models.ManyToManyField(Abonent, blank=True, related_name="numbers")
+    # ICR switched on for this number (PUT/DELETE /icr/numbers): calls to it follow /icr/route.
+    icr_enabled = models.BooleanField(_("ICR"), default=False)
 
     class Meta:
         ordering = ["phone"]
@@ -91,6 +98,63 @@ class Number(models.Model):
 
     def __str__(self) -> str:
         return f"+7{self.phone} {self.name}".strip()
+
+
+class IcrRoute(models.Model):
+    """One ICR rule (``/icr/route``): calls from ``inbound_number`` go to ``extension``.
+
+    The meaning ("personal manager" routing) is a GUESS (beeline-api.md §3); the routing
+    feature reads these rules back through the API.
+    """
+
+    pbx = models.ForeignKey(Pbx, on_delete=models.CASCADE, related_name="icr_routes")
+    inbound_number = models.CharField(_("номер клиента"), max_length=40)
+    inbound_national = models.CharField(max_length=10)
+    extension = models.CharField(_("добавочный"), max_length=10)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pbx", "inbound_national"], name="sbx_icr_route_number"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.inbound_number} → {self.extension}"
+
+
+class CfsRule(models.Model):
+    """A selective forwarding rule of an abonent (``/abonents/{pattern}/cfs``)."""
+
+    class Schedule(models.TextChoices):
+        ROUND_THE_CLOCK = "ROUND_THE_CLOCK"
+        WORKING_TIME = "WORKING_TIME"
+        NON_WORKING_TIME_AND_HOLIDAYS = "NON_WORKING_TIME_AND_HOLIDAYS"
+
+    abonent = models.ForeignKey(Abonent, on_delete=models.CASCADE, related_name="cfs_rules")
+    name = models.CharField(max_length=200)
+    forward_to_phone = models.CharField(max_length=40)
+    schedule = models.CharField(max_length=40, choices=Schedule.choices)
+    phone_list = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    # Rule ids are strings of digits in the API, in their own range.
+    ID_OFFSET = 7_300_000
+
+    @property
+    def api_id(self) -> str:
+        return str(self.ID_OFFSET + self.pk)
+
+    @classmethod
+    def pk_from_api_id(cls, api_id: str) -> int | None:
+        return int(api_id) - cls.ID_OFFSET if api_id.isdigit() else None
 
 
 class Subscription(models.Model):

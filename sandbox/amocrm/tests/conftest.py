@@ -81,3 +81,11 @@ def hook_receiver(db: None) -> Iterator[list[Any]]:
             "GET", re.compile("^" + re.escape(settings.PUBLIC_URL) + "/.*"), callback=record
         )
         yield received
+
+
+@pytest.fixture
+def no_rate_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let a test send more than 7 requests in a second (the limit has its own tests)."""
+    from sandbox.amocrm import ratelimit
+
+    monkeypatch.setattr(ratelimit, "rate_limit_admit", lambda **_: True)

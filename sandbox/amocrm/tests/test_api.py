@@ -154,10 +154,24 @@ def test_search_by_ten_digits_finds_any_formatting(api, amocrm_account):
     assert found[0]["_embedded"]["leads"] == []
 
 
-def test_search_is_substring_like_so_a_leading_8_misses_plus7(api, amocrm_account):
-    phone_contact(amocrm_account, "Иван", "+79161234567")
-    assert api("GET", "/api/v4/contacts?query=89161234567").status_code == 204
-    assert api("GET", "/api/v4/contacts?query=79161234567").status_code == 200
+def test_phone_search_matches_on_the_last_seven_digits(api, amocrm_account, no_rate_limit):
+    """amoCRM compares the last 7 digits (amocrm-api.md §6b): every written form of the number
+    finds the contact, and so does another number sharing those 7 digits."""
+    plus7 = phone_contact(amocrm_account, "Иван", "+79161234567")
+    eight = phone_contact(amocrm_account, "Ольга", "8 (916) 765-43-21")
+    other_code = phone_contact(amocrm_account, "Тёзка", "+7 (999) 123-45-67")
+
+    def found(query: str) -> list[int]:
+        response = api("GET", "/api/v4/contacts", params={"query": query})
+        if response.status_code == 204:
+            return []
+        return [c["id"] for c in response.json()["_embedded"]["contacts"]]
+
+    for query in ("89161234567", "+79161234567", "79161234567", "9161234567", "123-45-67"):
+        assert found(query) == [plus7.pk, other_code.pk], query
+    assert found("+79167654321") == [eight.pk]
+    assert found("9167654321") == [eight.pk]
+    assert found("9160000000") == []
 
 
 def test_empty_search_is_204_without_body(api, amocrm_account):
