@@ -8,7 +8,11 @@ takes them through three steps, batched (50 per request) where amoCRM accepts ar
    the direction's create setting allows) with the tags ``BeelineConnector`` and the
    multichannel number's name;
 2. call log — one ``POST /api/v4/calls`` for the batch;
-3. missed-call task — one ``POST /api/v4/tasks`` for the batch.
+3. missed-call task — per client number: the number's open task updated, or one
+   ``POST /api/v4/tasks`` for the batch (the decisions are call-back tracking's,
+   integration/callbacks.py).
+
+Once the queue is empty, the drain completes the «Перезвонить» tasks of returned missed calls.
 
 Exactly once: work is claimed with conditional UPDATEs (a lease covers killed workers); one
 drain per organization runs at a time (a PostgreSQL session advisory lock, released by the
@@ -63,6 +67,13 @@ from crm.errors import (
 )
 from crm.models import AmoAccountState, AmoCredentials, ContactIndex
 from crm.services import amo_client, contact_index_forget
+from integration.callbacks import (
+    callback_call_finalized,
+    callback_completions_run,
+    callback_tasks_attach,
+    callback_tasks_prepare,
+    task_base_text,
+)
 from integration.models import (
     AuditEntry,
     CallDelivery,
@@ -136,6 +147,8 @@ def delivery_enqueue(
     from integration import tasks
 
     now = now or timezone.now()
+    # Call-back tracking first: a call with a delivery row has always been seen by it.
+    callback_call_finalized(organization_id=organization_id, call_id=call_id)
     with organization_scope(organization_id):
         sent_at = (
             RingNotice.objects.filter(pbx_call_id=call_id, sent_at__isnull=False)
@@ -245,6 +258,10 @@ def deliveries_drain(
                 retry = _deliver_round(organization_id=organization_id, delivery_ids=ids)
                 if retry is not None and (result.retry_in is None or retry < result.retry_in):
                     result.retry_in = retry
+            # Last step, once the queue is empty: complete the tasks of returned missed calls.
+            retry = callback_completions_run(organization_id=organization_id)
+            if retry is not None and (result.retry_in is None or retry < result.retry_in):
+                result.retry_in = retry
         # Released first, then checked: a drain that found the lock taken set the flag before
         # trying, so either we see it here or it got the lock after our release.
         if not _redis().get(dirty):
@@ -700,53 +717,75 @@ def _mark(items: Sequence[_Work], **values: Any) -> None:
 # --- step 3: the missed-call task -------------------------------------------------------------
 
 
-def _task_text(w: _Work) -> str:
-    return _("Перезвонить на номер %(phone)s") % {"phone": w.phone_e164}
-
-
 def _step_tasks(organization: Organization, client: AmoClient, work: list[_Work]) -> None:
+    """The «Перезвонить» task: what it should be comes from call-back tracking (the number's
+    open task, updated, or one new task per number)."""
     for w in work:
         if not w.task_wanted and w.delivery.task_state == Step.NONE:
             _store(w.delivery, task_state=Step.NOT_NEEDED)
     todo = [w for w in work if w.task_wanted and w.delivery.task_state in (Step.NONE, Step.POSTING)]
-    with organization_scope(organization):
-        delay = (
-            CallSettings.objects.filter(organization=organization)
-            .values_list("missed_task_delay_minutes", flat=True)
-            .first()
-        )
-    delay = 60 if delay is None else delay
     for w in todo:
-        if w.delivery.task_complete_till is None:
-            due = timezone.now() + timedelta(minutes=delay)
-            _store(w.delivery, task_complete_till=int(due.timestamp()))
         if w.delivery.task_state == Step.POSTING and w.delivery.contact_id is not None:
-            text, till = _task_text(w), w.delivery.task_complete_till
+            # An earlier POST got no clear answer: look before posting again.
+            base, till = task_base_text(w.phone_e164), w.delivery.task_complete_till
             task = next(
                 (
                     t
                     for t in client.tasks_for_contact(w.delivery.contact_id)
-                    if t.text == text and t.complete_till == till
+                    if t.text.startswith(base) and t.complete_till == till
                 ),
                 None,
             )
             if task is not None:
                 _store(w.delivery, task_state=Step.DONE, task_id=task.id)
-    post = [w for w in todo if w.delivery.task_state != Step.DONE]
+                callback_tasks_attach(
+                    organization=organization,
+                    call_ids=[w.call.pk],
+                    task_id=task.id,
+                    responsible_user_id=w.task_user,
+                )
+    todo = [w for w in todo if w.delivery.task_state != Step.DONE]
     _flush([w.delivery for w in work])
-    if not post:
+    if not todo:
         return
+    plans = callback_tasks_prepare(
+        organization=organization, client=client, calls=[(w.call.pk, w.phone_e164) for w in todo]
+    )
+    by_number: dict[str, list[_Work]] = defaultdict(list)
+    for w in todo:
+        plan = plans[w.call.pk]
+        if plan.task_id is not None:
+            _store(
+                w.delivery,
+                task_state=Step.DONE,
+                task_id=plan.task_id,
+                task_complete_till=plan.complete_till,
+            )
+            callback_tasks_attach(
+                organization=organization,
+                call_ids=[w.call.pk],
+                task_id=plan.task_id,
+                responsible_user_id=None,
+            )
+        else:
+            _store(w.delivery, task_complete_till=plan.complete_till)
+            by_number[w.phone_national].append(w)
+    _flush([w.delivery for w in work])
+    if not by_number:
+        return
+    groups = list(by_number.values())
     drafts = [
         TaskDraft(
-            text=_task_text(w),
-            complete_till=int(w.delivery.task_complete_till or 0),
-            entity_id=w.delivery.contact_id,
+            text=plans[group[0].call.pk].text,
+            complete_till=plans[group[0].call.pk].complete_till,
+            entity_id=group[0].delivery.contact_id,
             entity_type="contacts",
             task_type_id=1,
-            responsible_user_id=w.task_user,
+            responsible_user_id=group[0].task_user,
         )
-        for w in post
+        for group in groups
     ]
+    post = [w for group in groups for w in group]
     _mark(post, task_state=Step.POSTING)
     try:
         ids = client.tasks_add(drafts)
@@ -754,8 +793,15 @@ def _step_tasks(organization: Organization, client: AmoClient, work: list[_Work]
         if not _ambiguous(exc):
             _mark(post, task_state=Step.NONE)
         raise
-    for w, task_id in zip(post, ids, strict=True):
-        _store(w.delivery, task_state=Step.DONE, task_id=task_id)
+    for group, task_id in zip(groups, ids, strict=True):
+        for w in group:
+            _store(w.delivery, task_state=Step.DONE, task_id=task_id)
+        callback_tasks_attach(
+            organization=organization,
+            call_ids=[w.call.pk for w in group],
+            task_id=task_id,
+            responsible_user_id=group[0].task_user,
+        )
 
 
 # --- outcomes ---------------------------------------------------------------------------------

@@ -9,9 +9,16 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Q
+from django.utils import timezone
 
 from integration.access_keys import access_key_hash, access_key_is_well_formed
-from integration.models import CallDelivery, CallSettings, ManagerMapping, Organization
+from integration.models import (
+    CallDelivery,
+    CallSettings,
+    ManagerMapping,
+    MissedCall,
+    Organization,
+)
 from integration.phones import phone_national
 from integration.tenancy import organization_scope
 
@@ -146,6 +153,35 @@ JOURNAL_DELIVERY_FILTERS = {
 
 
 @dataclass(frozen=True, slots=True)
+class CallbackState:
+    """What became of a missed inbound call (its journal row shows it)."""
+
+    state: str  # returned / returned_by_client / waiting / overdue / closed_in_amo
+    wait_seconds: int  # until returned, or until now
+    by: str  # who called back (abonent name), "" if unknown
+    late: bool  # returned after the SLA deadline, or still waiting past it
+
+
+def callback_state(missed: MissedCall | None, *, now: datetime) -> CallbackState | None:
+    if missed is None:
+        return None
+    if missed.returned_at is not None:
+        by = missed.returned_by
+        return CallbackState(
+            state="returned_by_client" if missed.returned_by_client else "returned",
+            wait_seconds=int(missed.wait_seconds or 0),
+            by=(by.full_name or by.phone) if by else "",
+            late=missed.returned_at > missed.due_at,
+        )
+    waited = max(0, int((now - missed.missed_at).total_seconds()))
+    if missed.task_state == MissedCall.TaskState.CLOSED_IN_AMO:
+        state = "closed_in_amo"
+    else:
+        state = "overdue" if now > missed.due_at else "waiting"
+    return CallbackState(state=state, wait_seconds=waited, by="", late=now > missed.due_at)
+
+
+@dataclass(frozen=True, slots=True)
 class JournalRow:
     """One call of «Журнал звонков» with its outcome in amoCRM."""
 
@@ -170,6 +206,7 @@ class JournalRow:
     flags: list[str]
     contact_url: str  # the amoCRM contact card, "" when none
     can_retry: bool
+    callback: CallbackState | None  # missed inbound calls only
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +254,7 @@ def call_journal(
     from pbx.models import PbxCall
     from pbx.selectors import call_recording_url
 
+    now = timezone.now()
     per_page = max(1, min(per_page, 200))
     page = max(1, page)
     with organization_scope(organization):
@@ -246,9 +284,9 @@ def call_journal(
             )
         total = qs.count()
         calls = list(
-            qs.select_related("abonent", "number", "delivery").order_by("-started_at", "-id")[
-                (page - 1) * per_page : page * per_page
-            ]
+            qs.select_related(
+                "abonent", "number", "delivery", "missed", "missed__returned_by"
+            ).order_by("-started_at", "-id")[(page - 1) * per_page : page * per_page]
         )
         manager_ids = {
             c.delivery.responsible_user_id
@@ -288,9 +326,18 @@ def call_journal(
                     else ""
                 ),
                 can_retry=bool(delivery and delivery.status in ("failed", "paused")),
+                callback=callback_state(_missed(call), now=now),
             )
         )
     return JournalPage(rows=rows, total=total, page=page, per_page=per_page)
+
+
+def _missed(call: Any) -> MissedCall | None:
+    try:
+        missed: MissedCall = call.missed
+    except MissedCall.DoesNotExist:
+        return None
+    return missed
 
 
 def _delivery(call: Any) -> CallDelivery | None:

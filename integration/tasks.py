@@ -54,3 +54,24 @@ def pipeline_ring_notify(organization_id: int, call_id: int, leg_ids: list[int])
     return len(
         pipeline.ring_notify(organization_id=organization_id, call_id=call_id, leg_ids=leg_ids)
     )
+
+
+# --- call-back tracking (docs/callbacks.md) --------------------------------------------------
+
+
+@shared_task(acks_late=True)
+def callbacks_due() -> int:
+    """Beat: SLA checks for organizations with overdue missed calls, drains for those with
+    tasks of returned calls still open."""
+    from integration import callbacks
+
+    overdue, completing = callbacks.callbacks_due_dispatch()
+    return len(overdue) + len(completing)
+
+
+@shared_task(acks_late=True, soft_time_limit=120, time_limit=150)
+def callback_sla_notify(organization_id: int) -> int:
+    """One amoCRM notification per missed call past its SLA (during working hours only)."""
+    from integration import callbacks
+
+    return callbacks.callback_sla_notify(organization_id=organization_id)
