@@ -8,9 +8,10 @@ inside its tenant scope. Views stay thin: reads go through selectors, writes thr
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -23,13 +24,16 @@ from cabinet.dashboard import dashboard_chart, dashboard_periods
 from cabinet.diagnostics import diagnostic_checks, diagnostics_refresh
 from cabinet.forms import (
     BeelineTokenForm,
+    CallbackSettingsForm,
     CallSettingsForm,
     JournalFilterForm,
     LoginForm,
     ManagersForm,
+    MissedPeriodForm,
     NumberNamesForm,
     OrganizationDeleteForm,
 )
+from cabinet.missed import missed_chart
 from cabinet.responses import form_response, saved_response, toast_trigger
 from cabinet.throttling import login_attempt_allowed
 from cabinet.widget_state import widget_state
@@ -37,6 +41,8 @@ from crm.errors import AmoError
 from crm.models import AmoUser
 from crm.selectors import amo_authorize_url, amo_users_for
 from crm.services import amo_users_refresh
+from integration.callback_report import REPORT_PERIODS, callback_report
+from integration.callbacks import callback_settings_for, callback_settings_update
 from integration.models import Organization
 from integration.pipeline import delivery_retry
 from integration.selectors import (
@@ -194,6 +200,28 @@ def dashboard(request: HttpRequest, organization: Organization) -> HttpResponse:
     return render(request, "cabinet/dashboard.html", context)
 
 
+@require_GET
+@access.organization_required
+def missed(request: HttpRequest, organization: Organization) -> HttpResponse:
+    """«Пропущенные»: how fast missed calls are returned, for today / 7 / 30 days."""
+    form = MissedPeriodForm(request.GET or None)
+    if form.is_bound and not form.is_valid():
+        return HttpResponseBadRequest(_("Неизвестный период: выберите «Сегодня», 7 или 30 дней."))
+    days = form.period() if form.is_bound else 7
+    report = callback_report(organization=organization, days=days)
+    return render(
+        request,
+        "cabinet/missed.html",
+        {
+            "organization": organization,
+            "tab": "missed",
+            "report": report,
+            "periods": REPORT_PERIODS,
+            "chart": missed_chart(series=report.series, today=report.today),
+        },
+    )
+
+
 @require_POST
 @access.organization_required
 def call_retry(request: HttpRequest, organization: Organization, call_id: int) -> HttpResponse:
@@ -299,12 +327,25 @@ def organization_remove(request: HttpRequest, organization: Organization) -> Htt
     return redirect(reverse("cabinet:home") if access.session_has_access(request) else "/")
 
 
+def _callback_form(organization: Organization, data: Any = None) -> CallbackSettingsForm:
+    return CallbackSettingsForm(
+        data,
+        amo_users=list(amo_users_for(organization=organization)),
+        settings=callback_settings_for(organization=organization),
+    )
+
+
 @require_http_methods(["GET", "POST"])
 @access.organization_required
 def call_settings(request: HttpRequest, organization: Organization) -> HttpResponse:
     instance = call_settings_for(organization=organization)
     form = CallSettingsForm(request.POST if request.method == "POST" else None, instance=instance)
-    context = {"organization": organization, "tab": "call_settings", "form": form}
+    context = {
+        "organization": organization,
+        "tab": "call_settings",
+        "form": form,
+        "callback_form": _callback_form(organization),
+    }
     if request.method == "POST":
         if not form.is_valid():
             return form_response(
@@ -319,6 +360,37 @@ def call_settings(request: HttpRequest, organization: Organization) -> HttpRespo
             request, fragment="cabinet/call_settings.html#settings-form", context=context
         )
     return render(request, "cabinet/call_settings.html", context)
+
+
+@require_POST
+@access.organization_required
+def callback_settings(request: HttpRequest, organization: Organization) -> HttpResponse:
+    """«Перезвон пропущенных» on «Настройки звонков» (its own form and Save button)."""
+    form = _callback_form(organization, request.POST)
+    page = reverse("cabinet:call_settings", args=[organization.pk])
+    context: dict[str, object] = {
+        "organization": organization,
+        "tab": "call_settings",
+        "form": CallSettingsForm(instance=call_settings_for(organization=organization)),
+        "callback_form": form,
+    }
+    if not form.is_valid():
+        response = form_response(
+            request,
+            page="cabinet/call_settings.html",
+            fragment="cabinet/call_settings.html#callback-form",
+            context=context,
+        )
+        response.status_code = 400
+        return response
+    callback_settings_update(organization=organization, values=form.values())
+    context["callback_form"] = _callback_form(organization)
+    return saved_response(
+        request,
+        fragment="cabinet/call_settings.html#callback-form",
+        context=context,
+        redirect_to=page + "#callback-form",
+    )
 
 
 # --- «Настройки ключей» -----------------------------------------------------------------------

@@ -161,6 +161,10 @@ class CallbackState:
     by: str  # who called back (abonent name), "" if unknown
     late: bool  # returned after the SLA deadline, or still waiting past it
 
+    @property
+    def returned(self) -> bool:
+        return self.state in ("returned", "returned_by_client")
+
 
 def callback_state(missed: MissedCall | None, *, now: datetime) -> CallbackState | None:
     if missed is None:

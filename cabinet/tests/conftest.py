@@ -28,6 +28,7 @@ def cabinet(client: Client, org: Organization) -> Client:
 # Every organization page of the cabinet, by URL name (each takes the organization id).
 ORGANIZATION_PAGES = [
     "cabinet:dashboard",
+    "cabinet:missed",
     "cabinet:diagnostics",
     "cabinet:organization",
     "cabinet:managers",
