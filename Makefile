@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 DEMO_HOST ?= 127.0.0.1
 DEMO_PORT ?= 8000
-APPS := config integration pbx crm cabinet sandbox
+APPS := config core pbx crm integration cabinet sandbox
 TEMPLATE_DIRS = $(shell find . -path ./.venv -prune -o -type d -name templates -print)
 
 .PHONY: install test lint format demo run migrate messages bench widget clean
@@ -22,9 +22,10 @@ install: $(VENV)/.installed ## create the virtualenv and install everything the 
 test: install ## the whole suite against PostgreSQL and Redis (DATABASE_URL / REDIS_URL override)
 	$(BIN)/pytest
 
-lint: install ## ruff (lint + format check), mypy on the apps, djLint on the templates
+lint: install ## ruff (lint + format check), the import contracts, mypy on the apps, djLint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/mypy $(APPS)
 	$(BIN)/djlint --lint $(TEMPLATE_DIRS)
 

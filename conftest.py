@@ -38,19 +38,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 @pytest.fixture(autouse=True)
 def _clean_redis() -> Iterator[None]:
     """Each test starts with an empty Redis test database (rate limiters, locks, caches)."""
-    import redis
-    from django.conf import settings
+    from core.redis import redis_client
 
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    client.flushdb()
+    redis_client().flushdb()
     yield
-    client.close()
 
 
 @pytest.fixture
 def outsider(db: None):
     """Another tenant that must never see or be touched by the test's organization."""
-    from integration.testing import organization_make
+    from core.testing import organization_make
 
     return organization_make(name="Outsider Ltd")
 
@@ -58,7 +55,7 @@ def outsider(db: None):
 @pytest.fixture
 def org(outsider):
     """The organization under test (always created alongside ``outsider``)."""
-    from integration.testing import organization_make
+    from core.testing import organization_make
 
     return organization_make(name="Acme")
 

@@ -62,10 +62,10 @@ def application(environ, start_response):
 SETUP_ORG = """
 import django
 django.setup()
-from integration.testing import organization_make
+from core.testing import organization_make
 from pbx.models import BeelineCredentials
 from pbx.services import webhook_secret_hash
-from integration.tenancy import organization_scope
+from core.tenancy import organization_scope
 import secrets
 org = organization_make(name="Bench")
 secret = secrets.token_urlsafe(32)

@@ -41,7 +41,7 @@ from harness import PG, free_port, percentile, wait_ready
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 GUNICORN = str(Path(PYTHON).with_name("gunicorn"))
-AMO_LIMIT = 7  # amoCRM's documented requests/second (amocrm-api.md §8), the emulator's too
+AMO_LIMIT = 7  # amoCRM's documented requests/second (docs/amocrm-api.md §8), the emulator's too
 BATCH = 50
 
 
@@ -50,9 +50,10 @@ def org_make(index: int, *, with_pbx: bool):
     and, with ``with_pbx``, to its own emulated PBX (token saved over HTTP: subscription)."""
     from django.utils import timezone
 
+    from core.services import organization_create
+    from core.tenancy import organization_scope
     from crm.models import AmoCredentials
-    from integration.services import ManagerMappingInput, manager_mappings_save, organization_create
-    from integration.tenancy import organization_scope
+    from integration.services import ManagerMappingInput, manager_mappings_save
     from pbx.models import Abonent
     from pbx.selectors import abonents_for
     from pbx.services import beeline_token_save
@@ -103,7 +104,7 @@ def org_make(index: int, *, with_pbx: bool):
 def throughput(args: argparse.Namespace, deadline: float) -> bool:
     from django.utils import timezone
 
-    from integration.tenancy import organization_scope
+    from core.tenancy import organization_scope
     from pbx.models import PbxCall
     from pbx.signals import call_finished
     from sandbox.amocrm.models import ApiRequest, Call

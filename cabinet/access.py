@@ -16,8 +16,8 @@ from typing import Concatenate, ParamSpec
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
-from integration.models import Organization
-from integration.tenancy import organization_scope
+from core.models import Organization
+from core.tenancy import organization_scope
 
 SESSION_ORGANIZATIONS = "cabinet_organizations"
 SESSION_CURRENT = "cabinet_current"

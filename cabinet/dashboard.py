@@ -13,7 +13,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from integration.models import Organization
+from core.models import Organization
 from integration.selectors import CallDay, CallStats, call_stats
 
 PERIODS = (1, 7, 30)  # days: today, 7 days, 30 days

@@ -16,10 +16,10 @@ from django.utils import formats
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from core.models import Organization
 from crm.errors import AmoError
 from crm.selectors import AmoHealth, amo_health, amo_users_for
 from crm.services import amo_users_refresh
-from integration.models import Organization
 from integration.selectors import (
     ManagerRow,
     UndeliveredCalls,

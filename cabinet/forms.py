@@ -7,7 +7,8 @@ from zoneinfo import available_timezones
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from integration.models import CallbackSettings, CallSettings, Organization
+from core.models import Organization
+from integration.models import CallbackSettings, CallSettings
 from integration.services import ManagerMappingInput
 
 if TYPE_CHECKING:
@@ -15,7 +16,8 @@ if TYPE_CHECKING:
     from integration.selectors import ManagerRow
     from pbx.models import PbxNumber
 
-# One line per switch: what happens, and what switching it off costs (product.md §7).
+# One line per switch: what happens, and what switching it off costs
+# (docs/architecture.md «The seven call settings»).
 CALL_SETTING_HINTS = {
     "notify_incoming": _(
         "Менеджер видит всплывающее уведомление о входящем звонке. "

@@ -37,26 +37,18 @@ from cabinet.missed import missed_chart
 from cabinet.responses import form_response, saved_response, toast_trigger
 from cabinet.throttling import login_attempt_allowed
 from cabinet.widget_state import widget_state
+from core.models import Organization
+from core.selectors import organization_by_access_key
+from core.services import organization_delete
 from crm.errors import AmoError
 from crm.models import AmoUser
 from crm.selectors import amo_authorize_url, amo_users_for
 from crm.services import amo_users_refresh
 from integration.callback_report import REPORT_PERIODS, callback_report
 from integration.callbacks import callback_settings_for, callback_settings_update
-from integration.models import Organization
 from integration.pipeline import delivery_retry
-from integration.selectors import (
-    call_journal,
-    call_settings_for,
-    manager_rows_for,
-    organization_by_access_key,
-)
-from integration.services import (
-    ManagerMappingConflict,
-    call_settings_update,
-    manager_mappings_save,
-    organization_delete,
-)
+from integration.selectors import call_journal, call_settings_for, manager_rows_for
+from integration.services import ManagerMappingConflict, call_settings_update, manager_mappings_save
 from pbx.errors import BeelineError, BeelineTokenRejected
 from pbx.selectors import numbers_for, pbx_health
 from pbx.services import beeline_token_save, pbx_number_rename

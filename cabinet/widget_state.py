@@ -15,9 +15,9 @@ from datetime import datetime
 
 from django.utils.translation import gettext as _
 
+from core.models import Organization
 from crm.selectors import amo_health
 from crm.widget_bundle import widget_file
-from integration.models import Organization
 
 INSTALLED, NEEDS_REAUTH, NOT_INSTALLED = "ok", "warning", "error"
 

@@ -4,11 +4,11 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
-from integration import views_health
+from core import health
 
 urlpatterns = [
-    path("healthz", views_health.healthz, name="healthz"),
-    path("readyz", views_health.readyz, name="readyz"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("amocrm/", include("crm.urls")),

@@ -5,10 +5,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from core.admin import mask_secret
 from crm import services
 from crm.errors import AmoError
 from crm.models import AmoAccountState, AmoCredentials, AmoUser, ContactIndex
-from integration.admin import mask_secret
 
 
 @admin.register(AmoCredentials)

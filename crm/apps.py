@@ -10,6 +10,7 @@ class CrmConfig(AppConfig):
     def ready(self) -> None:
         from corsheaders.signals import check_request_enabled
 
+        from crm import tasks  # noqa: F401  (registers the task names core.task_queue uses)
         from crm.cors import cors_allow_widget
 
         check_request_enabled.connect(cors_allow_widget, dispatch_uid="crm.cors_allow_widget")

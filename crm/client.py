@@ -1,4 +1,4 @@
-"""The one door to amoCRM's API (reference: ../shared/docs/amocrm-api.md).
+"""The one door to amoCRM's API (reference: docs/amocrm-api.md).
 
 Every request goes through the module's ``_request()``: a mandatory timeout, errors mapped to
 ``crm.errors``, JSON (hal/problem) parsed. ``AmoClient`` adds what an account needs on top: the
@@ -10,7 +10,6 @@ bookkeeping come in through the small protocols below (implemented in ``crm.serv
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +19,8 @@ import requests
 from django.conf import settings
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from core.backoff import backoff_seconds
+from core.phones import phone_national
 from crm.errors import (
     AmoAuthError,
     AmoBanned,
@@ -30,7 +31,6 @@ from crm.errors import (
     AmoUnpaid,
 )
 from crm.ratelimit import AccountRateLimiter
-from integration.phones import phone_national
 
 logger = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ class ContactDraft:
 
 @dataclass(frozen=True, slots=True)
 class CallDraft:
-    """One entry of ``POST /api/v4/calls`` (amocrm-api.md §5). None fields are not sent."""
+    """One entry of ``POST /api/v4/calls`` (docs/amocrm-api.md §5). None fields are not sent."""
 
     direction: str  # "inbound" | "outbound"
     duration: int
@@ -214,7 +214,7 @@ class CallDraft:
 
 @dataclass(frozen=True, slots=True)
 class TaskDraft:
-    """One entry of ``POST /api/v4/tasks`` (amocrm-api.md §6)."""
+    """One entry of ``POST /api/v4/tasks`` (docs/amocrm-api.md §6)."""
 
     text: str
     complete_till: int
@@ -253,7 +253,7 @@ class TaskUpdate:
 
 @dataclass(frozen=True, slots=True)
 class PhoneCallEvent:
-    """A ringing notification for ``users`` (amocrm-api.md §7.1)."""
+    """A ringing notification for ``users`` (docs/amocrm-api.md §7.1)."""
 
     phone_number: str
     users: Sequence[int] = field(default_factory=tuple)
@@ -285,7 +285,7 @@ def _problem_text(body: Any, fallback: str) -> str:
 
 
 def _retry_after(response: requests.Response) -> float:
-    # Whether amoCRM sends Retry-After is a GUESS (amocrm-api.md §8): default to one second.
+    # Whether amoCRM sends Retry-After is a GUESS (docs/amocrm-api.md §8): default to one second.
     try:
         return max(0.0, min(float(response.headers.get("Retry-After", "1")), MAX_BACKOFF))
     except ValueError:
@@ -492,7 +492,9 @@ class AmoClient:
                 rate_limited += 1
                 if rate_limited > MAX_429_RETRIES:
                     raise
-                self._sleep(_backoff(rate_limited, exc.retry_after))
+                self._sleep(
+                    backoff_seconds(rate_limited, base=0.5, cap=MAX_BACKOFF, floor=exc.retry_after)
+                )
             except (AmoUnpaid, AmoBanned) as exc:
                 self._notify(exc)
                 raise
@@ -503,7 +505,7 @@ class AmoClient:
                 # retries writes with our own deduplication.
                 if method != "GET" or transient > 2:
                     raise
-                self._sleep(_backoff(transient, 0.5))
+                self._sleep(backoff_seconds(transient, base=0.5, cap=MAX_BACKOFF, floor=0.5))
 
     def _notify(self, error: AmoError) -> None:
         if self.observer is not None:
@@ -641,7 +643,7 @@ class AmoClient:
 
     # Reference: https://www.amocrm.ru/developers/content/crm_platform/unsorted-api (sip)
     def unsorted_sip_add(self, items: Sequence[dict[str, Any]]) -> list[str]:
-        """Add SIP unsorted entries (dicts shaped as amocrm-api.md §7.3); returns their uids."""
+        """Add SIP unsorted entries (shaped as docs/amocrm-api.md §7.3); returns their uids."""
         uids: list[str] = []
         for _, chunk in _chunks(items):
             data = self._call("POST", "/api/v4/leads/unsorted/sip", json=list(chunk))
@@ -694,12 +696,8 @@ def _item_results(data: Any, request_ids: list[str], key: str) -> list[ItemResul
                 )
             )
         else:
-            # Per-item attribution of errors is a GUESS (amocrm-api.md §5): without a
+            # Per-item attribution of errors is a GUESS (docs/amocrm-api.md §5): without a
             # request_id, every item that did not succeed carries the batch's error text.
             text = errors.get(rid) or "; ".join(unattributed) or "amoCRM не принял звонок."
             results.append(ItemResult(request_id=rid, error=text))
     return results
-
-
-def _backoff(attempt: int, floor: float) -> float:
-    return min(MAX_BACKOFF, max(floor, 0.25 * 2**attempt)) + random.uniform(0, 0.25)  # noqa: S311

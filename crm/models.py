@@ -6,9 +6,9 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from integration.fields import EncryptedTextField
-from integration.models import Organization
-from integration.tenancy import TenantModel
+from core.fields import EncryptedTextField
+from core.models import Organization
+from core.tenancy import TenantModel
 
 
 class AmoCredentials(TenantModel):

@@ -1,6 +1,6 @@
 """One request budget per amoCRM account, shared by every process through Redis.
 
-amoCRM allows 7 requests/second (amocrm-api.md §8) and answers 429, then 403 for the whole
+amoCRM allows 7 requests/second (docs/amocrm-api.md §8) and answers 429, then 403 for the whole
 account, beyond it. Requests are paced rather than windowed: each one reserves the next slot
 ``1/rate`` seconds after the previous one (GCRA, timed by the Redis server clock so every
 worker on every machine agrees) and sleeps until its slot. Pacing at 5/s means any 8
@@ -12,11 +12,10 @@ back-to-back bursts of 6 sit exactly one second apart).
 from __future__ import annotations
 
 import time
-from functools import lru_cache
 
-import redis
 from django.conf import settings
 
+from core.redis import redis_client
 from crm.errors import AmoRateLimited
 
 # Reserves the next slot and returns the microseconds to wait for it (0 = now), or -1 when the
@@ -37,11 +36,6 @@ return slot - now
 """
 
 
-@lru_cache(maxsize=4)
-def _redis(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-
-
 class AccountRateLimiter:
     """``acquire()`` blocks until this account may send one more request."""
 
@@ -49,7 +43,7 @@ class AccountRateLimiter:
         self.key = f"beetel:amo:rate:{account_key}"
         rate = per_second or settings.AMOCRM_RATE_LIMIT_PER_SECOND
         self.interval_us = int(1_000_000 / rate)
-        self._script = _redis(settings.REDIS_URL).register_script(_RESERVE)
+        self._script = redis_client().register_script(_RESERVE)
 
     def acquire(self, *, max_wait: float = 30.0) -> None:
         wait_us = int(

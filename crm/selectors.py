@@ -12,9 +12,10 @@ from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from core.models import AuditEntry, Organization
+from core.tenancy import organization_scope
 from crm.models import AmoAccountState, AmoCredentials, AmoUser
-from integration.models import AuditEntry, Organization
-from integration.tenancy import organization_scope
+from crm.services import AUDIT_BANNED, AUDIT_ERROR, AUDIT_RATE_LIMITED, AUDIT_UNPAID
 
 AUTHORIZE_URL = "https://www.amocrm.ru/oauth"
 OAUTH_MODES = ("popup", "post_message")
@@ -60,8 +61,6 @@ def amo_health(
 ) -> AmoHealth:
     """What Диагностика shows about amoCRM. Pass ``reauthorize_url`` (``amo_authorize_url``
     needs the session) to have it shown when re-authorization is needed."""
-    from crm.services import AUDIT_BANNED, AUDIT_ERROR, AUDIT_RATE_LIMITED, AUDIT_UNPAID
-
     now = now or timezone.now()
     with organization_scope(organization):
         creds = AmoCredentials.objects.filter(organization=organization).first()

@@ -12,17 +12,23 @@ import hmac
 import logging
 import re
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from core.locks import advisory_lock
+from core.models import AuditEntry, Organization
+from core.phones import phone_parse
+from core.services import audit_record, organization_set_status, organization_upsert_from_amo
+from core.task_queue import task_enqueue
+from core.tenancy import organization_scope, scopes_disabled
 from crm.client import (
     AmoAccount,
     AmoClient,
@@ -46,10 +52,6 @@ from crm.errors import (
 )
 from crm.models import AmoAccountState, AmoCredentials, AmoUser, ContactIndex
 from crm.signals import amo_disconnected, amo_installed
-from integration.models import AuditEntry, Organization
-from integration.phones import phone_parse
-from integration.services import audit_record, organization_set_status, organization_upsert_from_amo
-from integration.tenancy import organization_scope, scopes_disabled
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +60,7 @@ REFRESH_MARGIN = timedelta(minutes=10)
 # The beat job refreshes every token with less than this left: access tokens live 24 h, so each
 # pair is renewed daily and no refresh token ever nears its 3-month death.
 DUE_MARGIN = timedelta(hours=6)
-# amoCRM gives the install request 3 s in all (amocrm-api.md §1.2); we keep a margin.
+# amoCRM gives the install request 3 s in all (docs/amocrm-api.md §1.2); we keep a margin.
 INSTALL_BUDGET = 2.5
 REFRESH_TIMEOUT = (3.05, 10.0)
 
@@ -84,8 +86,6 @@ def amo_referer_validate(referer: str) -> str:
     if _REFERER_RE.match(host):
         return host
     if settings.AMOCRM_API_BASE_URL:
-        from urllib.parse import urlsplit
-
         if host == urlsplit(settings.AMOCRM_API_BASE_URL).netloc.lower():
             return host
     raise AmoInstallError(
@@ -168,11 +168,9 @@ def amo_install_complete(
     )
 
     def _after_commit() -> None:
-        from crm import tasks
-
-        tasks.amo_users_refresh.delay(organization.pk)
+        task_enqueue("crm.tasks.amo_users_refresh", organization.pk)
         if account is None:
-            tasks.amo_account_sync.delay(organization.pk)
+            task_enqueue("crm.tasks.amo_account_sync", organization.pk)
         amo_installed.send(sender=Organization, organization_id=organization.pk, created=created)
 
     transaction.on_commit(_after_commit)
@@ -300,8 +298,6 @@ def amo_tokens_refresh_due(*, now: Any = None) -> list[int]:
     Returns the organization ids queued. Each refresh is single-flight, so overlapping beats
     are harmless.
     """
-    from crm import tasks
-
     now = now or timezone.now()
     with scopes_disabled():
         org_ids = list(
@@ -314,7 +310,7 @@ def amo_tokens_refresh_due(*, now: Any = None) -> list[int]:
             .values_list("organization_id", flat=True)
         )
     for org_id in org_ids:
-        tasks.amo_tokens_refresh.delay(org_id)
+        task_enqueue("crm.tasks.amo_tokens_refresh", org_id)
     return org_ids
 
 
@@ -507,24 +503,6 @@ def amo_users_refresh(*, organization: Organization) -> list[AmoUser]:
 # --- contacts ----------------------------------------------------------------------------------
 
 
-@contextmanager
-def _phone_lock(organization_id: int, national: str) -> Iterator[None]:
-    """A PostgreSQL advisory lock per (organization, phone), held across processes.
-
-    Session-level (not transaction-level) so the services inside can commit on their own; a
-    crashed process drops its connection and with it the lock.
-    """
-    digest = hashlib.blake2b(f"contact:{organization_id}:{national}".encode(), digest_size=8)
-    key = int.from_bytes(digest.digest(), "big", signed=True)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s)", [key])
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
-
-
 def contact_find_or_create(
     *,
     organization: Organization,
@@ -547,7 +525,9 @@ def contact_find_or_create(
     cached = _contact_index_get(organization=organization, national=parsed.national)
     if cached is not None:
         return cached, False
-    with _phone_lock(organization.pk, parsed.national):
+    # Session-level: the services inside commit on their own; a crashed process drops its
+    # connection and with it the lock.
+    with advisory_lock(f"contact:{organization.pk}:{parsed.national}"):
         cached = _contact_index_get(organization=organization, national=parsed.national)
         if cached is not None:
             return cached, False
@@ -613,7 +593,7 @@ def amo_disconnect(*, account_id: str, client_uuid: str, signature: str) -> Disc
     """amoCRM's uninstall hook: verify, mark the organization disconnected, drop its tokens.
 
     A wrong signature or a foreign client id raises AmoSignatureInvalid and changes nothing.
-    Data other than the tokens is kept (architecture.md flow 8). Idempotent.
+    Data other than the tokens is kept (docs/architecture.md flow 8). Idempotent.
     """
     expected = amo_disconnect_signature(client_uuid=client_uuid, account_id=account_id)
     if not (

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from core.models import Organization
+from core.tenancy import OrganizationTask
 from crm import services
 from crm.errors import AmoAuthError, AmoPaused, AmoTransientError
-from integration.models import Organization
 
-# Transient amoCRM failures (timeouts, 5xx, 429 after our backoff) retry with backoff + jitter.
+# Work for one organization, inside its scope. Transient amoCRM failures (timeouts, 5xx, 429
+# after our backoff) retry with backoff + jitter.
 _crm_task = shared_task(
+    base=OrganizationTask,
     autoretry_for=(AmoTransientError,),
     retry_backoff=30,
     retry_backoff_max=600,

@@ -9,8 +9,8 @@ from typing import Any, Protocol
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from integration.models import Organization
-from integration.phones import Phone
+from core.models import Organization
+from core.phones import Phone
 
 
 @dataclass(frozen=True, slots=True)

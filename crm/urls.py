@@ -6,7 +6,7 @@ from crm import views, views_widget
 
 app_name = "crm"
 
-# Mounted at /amocrm/ [contract: architecture.md "Public URLs"].
+# Mounted at /amocrm/ [contract: docs/architecture.md "Public URLs"].
 urlpatterns: list[URLPattern | URLResolver] = [
     path("oauth/callback", views.oauth_callback, name="oauth_callback"),
     path("disconnect", views.disconnect, name="disconnect"),

@@ -68,7 +68,8 @@ def _install_failed(request: HttpRequest, message: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def disconnect(request: HttpRequest) -> HttpResponse:
     """amoCRM's uninstall hook [contract]: ``?account_id=&client_uuid=&signature=`` (GET), or the
-    same fields form-encoded or as JSON (POST; the POST shape is a GUESS, amocrm-api.md §2.1)."""
+    same fields form-encoded or as JSON (POST; the POST shape is a GUESS,
+    docs/amocrm-api.md §2.1)."""
     data: dict[str, str] = {k: request.GET.get(k, "") for k in request.GET}
     if request.method == "POST":
         data.update({k: request.POST.get(k, "") for k in request.POST})

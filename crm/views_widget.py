@@ -1,7 +1,7 @@
 """The widget API: ``GET /amocrm/widget/status`` and ``POST /amocrm/widget/call`` [contract].
 
 The widget JS calls them through amoCRM's ``$authorizedAjax``, which adds a disposable JWT in
-``X-Auth-Token`` (HS256 with our client secret; amocrm-api.md §2.2). Every answer is JSON:
+``X-Auth-Token`` (HS256 with our client secret; docs/amocrm-api.md §2.2). Every answer is JSON:
 ``{"ok": true, …}`` or ``{"ok": false, "code": "…", "message": "…"}`` with a 4xx/5xx status.
 """
 
@@ -20,11 +20,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from core.models import Organization
+from core.phones import phone_parse
 from crm import selectors
 from crm.errors import WidgetBadNumber, WidgetError
 from crm.telephony import TelephonyUnavailable, telephony_backend
-from integration.models import Organization
-from integration.phones import phone_parse
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def widget_caller(request: HttpRequest) -> WidgetCaller:
 
     Checks the signature, ``aud`` (our origin), ``exp``/``nbf``, ``client_uuid`` (our client
     id), then the organization by ``account_id``. Replays within the token's lifetime are not
-    refused: amoCRM itself does not enforce single use (GUESS, amocrm-api.md §2.2).
+    refused: amoCRM itself does not enforce single use (GUESS, docs/amocrm-api.md §2.2).
     """
     token = request.headers.get("X-Auth-Token", "").strip()
     if not token:

@@ -1,11 +1,12 @@
 """The widget package: the files under ``crm/widget/`` with PUBLIC_URL baked in.
 
-``build_widget`` zips them for upload to amoCRM (manifest.json at the root, amocrm-api.md §9);
+``build_widget`` zips them for upload to amoCRM (manifest.json at the root, docs/amocrm-api.md §9);
 the sandbox's widget host page serves the same rendered ``script.js``, so both run one source.
 """
 
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
 
@@ -44,8 +45,6 @@ def widget_files() -> dict[str, bytes]:
 
 def widget_zip_build(*, output_dir: Path) -> Path:
     """Write ``beetel-widget-<version>.zip`` into ``output_dir``; returns its path."""
-    import json
-
     files = widget_files()
     version = json.loads(files["manifest.json"])["widget"]["version"]
     output_dir.mkdir(parents=True, exist_ok=True)

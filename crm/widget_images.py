@@ -1,4 +1,4 @@
-"""Draws the widget's logos (amocrm-api.md §9 sizes) as real PNGs with nothing but zlib.
+"""Draws the widget's logos (docs/amocrm-api.md §9 sizes) as real PNGs with nothing but zlib.
 
 Run ``python -m crm.widget_images`` to regenerate ``crm/widget/images/``; the PNGs are committed
 so the build does not depend on this drawing code. The picture: Beeline's yellow with black

@@ -3,23 +3,12 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from integration.models import (
-    AuditEntry,
-    CallDelivery,
-    CallSettings,
-    ManagerMapping,
-    Organization,
-)
-
-
-def mask_secret(value: str, visible: int = 4) -> str:
-    """What admin shows instead of a secret: enough to tell two apart, never enough to use."""
-    if not value:
-        return "—"
-    return f"{value[:visible]}…" if len(value) > visible * 3 else "•" * 8
+from core import admin as core_admin
+from core.models import Organization
+from integration.models import CallDelivery, CallSettings, ManagerMapping
+from integration.pipeline import delivery_retry
 
 
 class CallSettingsInline(admin.StackedInline):
@@ -28,65 +17,13 @@ class CallSettingsInline(admin.StackedInline):
     extra = 0
 
 
+# core registers the organization admin; the join adds the call settings to its page.
+admin.site.unregister(Organization)
+
+
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
-    list_display = (
-        "name",
-        "amo_account_id",
-        "amo_link",
-        "status",
-        "installed_at",
-        "disconnected_at",
-    )
-    list_filter = ("status", "installed_at", "disconnected_at")
-    search_fields = ("name", "amo_subdomain", "amo_host", "=amo_account_id")
-    readonly_fields = (
-        "access_key_masked",
-        "installed_at",
-        "disconnected_at",
-        "created_at",
-        "updated_at",
-    )
-    fields = (
-        "name",
-        "amo_account_id",
-        "amo_subdomain",
-        "amo_host",
-        "status",
-        "status_reason",
-        "access_key_masked",
-        "installed_at",
-        "disconnected_at",
-        "created_at",
-        "updated_at",
-    )
+class OrganizationAdmin(core_admin.OrganizationAdmin):
     inlines = (CallSettingsInline,)
-    date_hierarchy = "installed_at"
-
-    @admin.display(description=_("amoCRM"), ordering="amo_host")
-    def amo_link(self, obj: Organization) -> str:
-        if not obj.amo_host:
-            return "—"
-        return format_html(
-            '<a href="{}" target="_blank" rel="noopener">{}</a>', obj.amo_url, obj.amo_host
-        )
-
-    @admin.display(description=_("ключ доступа"))
-    def access_key_masked(self, obj: Organization) -> str:
-        return mask_secret(obj.access_key, visible=5)
-
-
-@admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "organization", "level", "kind", "message")
-    list_filter = ("level", "kind", "created_at")
-    search_fields = ("message", "kind", "organization__name", "=organization__amo_account_id")
-    list_select_related = ("organization",)
-    readonly_fields = ("created_at", "organization", "level", "kind", "message", "data")
-    date_hierarchy = "created_at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
 
 class MappedFilter(admin.SimpleListFilter):
@@ -153,8 +90,6 @@ class CallDeliveryAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Повторить передачу в amoCRM"))
     def retry_deliveries(self, request: HttpRequest, queryset: QuerySet[CallDelivery]) -> None:
-        from integration.pipeline import delivery_retry
-
         retried = 0
         for delivery in queryset.select_related("organization"):
             retried += delivery_retry(

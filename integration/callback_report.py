@@ -8,6 +8,7 @@ linear interpolation between the closest ranks).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -18,10 +19,11 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.models import Organization
+from core.tenancy import organization_scope
 from crm.models import AmoUser
 from integration.callbacks import callback_settings_for, working_hours_of
-from integration.models import MissedCall, Organization
-from integration.tenancy import organization_scope
+from integration.models import MissedCall
 
 REPORT_PERIODS = (1, 7, 30)  # today, 7 days, 30 days
 LISTED_CALLS = 100
@@ -116,7 +118,7 @@ def _figures_aggregates() -> dict[str, Any]:
     }
 
 
-def _figures(row: dict[str, Any]) -> CallbackFigures:
+def _figures(row: Mapping[str, Any]) -> CallbackFigures:
     return CallbackFigures(
         missed=int(row["missed"] or 0),
         returned=int(row["returned"] or 0),

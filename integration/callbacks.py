@@ -23,7 +23,6 @@ sent again.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -32,11 +31,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Case, Exists, F, OuterRef, Q, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.locks import advisory_xact_lock
+from core.models import AuditEntry, Organization
+from core.services import audit_record
+from core.task_queue import task_enqueue
+from core.tenancy import organization_scope, scopes_disabled
 from crm.client import AmoClient, PhoneCallEvent, TaskUpdate
 from crm.errors import (
     AmoAuthError,
@@ -48,15 +52,7 @@ from crm.errors import (
 )
 from crm.models import AmoUser
 from crm.services import amo_client
-from integration.models import (
-    AuditEntry,
-    CallbackSettings,
-    ManagerMapping,
-    MissedCall,
-    Organization,
-)
-from integration.services import audit_record
-from integration.tenancy import organization_scope, scopes_disabled
+from integration.models import CallbackSettings, ManagerMapping, MissedCall
 from integration.working_time import WorkingHours, WorkingHoursInvalid
 from pbx.models import Abonent, PbxCall
 
@@ -146,12 +142,7 @@ def callback_settings_update(
 def _number_lock(organization_id: int, phone_national: str) -> None:
     """Serialize decisions about one client number until the transaction ends (a missed call
     being recorded and a call-back being finalized at the same moment must see each other)."""
-    digest = hashlib.blake2b(f"callback:{organization_id}:{phone_national}".encode(), digest_size=8)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(%s)",
-            [int.from_bytes(digest.digest(), "big", signed=True)],
-        )
+    advisory_xact_lock(f"callback:{organization_id}:{phone_national}")
 
 
 def _is_miss(call: PbxCall) -> bool:
@@ -743,8 +734,6 @@ def callbacks_due_dispatch(*, now: datetime | None = None) -> tuple[list[int], l
     """The beat's sweep: an SLA check for every organization with overdue missed calls, and a
     delivery drain (which completes tasks) for every organization with returned calls whose
     task is still open. Returns both lists of organization ids."""
-    from integration import tasks
-
     now = now or timezone.now()
     with scopes_disabled():
         overdue = sorted(set(_overdue(now).values_list("organization_id", flat=True).distinct()))
@@ -752,9 +741,9 @@ def callbacks_due_dispatch(*, now: datetime | None = None) -> tuple[list[int], l
             set(_pending_completion().values_list("organization_id", flat=True).distinct())
         )
     for org_id in overdue:
-        tasks.callback_sla_notify.delay(org_id)
+        task_enqueue("integration.tasks.callback_sla_notify", org_id)
     for org_id in completing:
-        tasks.pipeline_drain.delay(org_id)
+        task_enqueue("integration.tasks.pipeline_drain", org_id)
     return overdue, completing
 
 

@@ -1,6 +1,6 @@
 """The call pipeline: every finished PBX call into amoCRM, per the seven settings, exactly once.
 
-Flow (architecture.md flow 4): ``call_finished`` → ``delivery_enqueue`` (one ``CallDelivery``
+Flow (docs/architecture.md flow 4): ``call_finished`` → ``delivery_enqueue`` (one ``CallDelivery``
 per call) → ``deliveries_drain`` for the organization, which claims up to 150 due deliveries and
 takes them through three steps, batched (50 per request) where amoCRM accepts arrays:
 
@@ -30,24 +30,29 @@ else marks the delivery failed with the reason (``delivery_retry`` puts it back)
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import random
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.backoff import backoff_seconds
+from core.locks import advisory_lock
+from core.models import AuditEntry, Organization
+from core.phones import phone_parse
+from core.redis import redis_client
+from core.services import audit_record
+from core.task_queue import task_enqueue
+from core.tenancy import organization_scope, scopes_disabled
 from crm.client import (
     AmoClient,
     AmoContact,
@@ -74,17 +79,7 @@ from integration.callbacks import (
     callback_tasks_prepare,
     task_base_text,
 )
-from integration.models import (
-    AuditEntry,
-    CallDelivery,
-    CallSettings,
-    ManagerMapping,
-    Organization,
-    RingNotice,
-)
-from integration.phones import phone_parse
-from integration.services import audit_record
-from integration.tenancy import organization_scope, scopes_disabled
+from integration.models import CallDelivery, CallSettings, ManagerMapping, RingNotice
 from pbx.models import PbxCall, PbxCallLeg
 from pbx.selectors import call_recording_url
 
@@ -94,7 +89,7 @@ TAG = "BeelineConnector"
 Status = CallDelivery.Status
 Step = CallDelivery.Step
 
-# amoCRM call_status (amocrm-api.md §5, CONFIRMED enum; mapping as iqtek-ng, CONFIRMED-3P).
+# amoCRM call_status (docs/amocrm-api.md §5, CONFIRMED enum; mapping as iqtek-ng, CONFIRMED-3P).
 CALL_STATUS: dict[str, int] = {
     PbxCall.Outcome.ANSWERED.value: 4,
     PbxCall.Outcome.MISSED.value: 6,
@@ -115,6 +110,8 @@ FLAG_UNMAPPED = "unmapped_abonent"
 FLAG_DISABLED = "abonent_disabled"
 FLAG_RECOVERED = "recovered"
 RING_RETRY_SECONDS = 0.3
+# integration.tasks.pipeline_drain, queued by name (tasks import this module, not the reverse).
+DRAIN_TASK = "integration.tasks.pipeline_drain"
 
 
 def _claim_size() -> int:
@@ -130,10 +127,13 @@ def _give_up_after() -> timedelta:
 
 
 def _backoff(attempts: int, *, floor: float = 0.0) -> timedelta:
-    base = float(settings.PIPELINE_RETRY_BASE_SECONDS)
-    cap = float(settings.PIPELINE_RETRY_MAX_SECONDS)
-    seconds = max(floor, min(cap, base * 2 ** max(0, attempts - 1)))
-    return timedelta(seconds=seconds * random.uniform(0.8, 1.2))  # noqa: S311 (jitter)
+    seconds = backoff_seconds(
+        attempts,
+        base=settings.PIPELINE_RETRY_BASE_SECONDS,
+        cap=settings.PIPELINE_RETRY_MAX_SECONDS,
+        floor=floor,
+    )
+    return timedelta(seconds=seconds)
 
 
 # --- hand-off -------------------------------------------------------------------------------
@@ -144,8 +144,6 @@ def delivery_enqueue(
 ) -> CallDelivery:
     """Create the call's delivery (once, whatever the number of hand-offs) and queue a drain
     of its organization after commit."""
-    from integration import tasks
-
     now = now or timezone.now()
     # Call-back tracking first: a call with a delivery row has always been seen by it.
     callback_call_finalized(organization_id=organization_id, call_id=call_id)
@@ -165,7 +163,7 @@ def delivery_enqueue(
                 )
         except IntegrityError:  # a concurrent hand-off of the same call created it
             delivery = CallDelivery.objects.get(pbx_call_id=call_id)
-    transaction.on_commit(lambda: tasks.pipeline_drain.delay(organization_id))
+    transaction.on_commit(lambda: task_enqueue(DRAIN_TASK, organization_id))
     return delivery
 
 
@@ -194,29 +192,6 @@ def _redis_dirty_key(organization_id: int) -> str:
     return f"beetel:pipeline:dirty:{organization_id}"
 
 
-def _redis() -> Any:
-    from crm.ratelimit import _redis as redis_for
-
-    return redis_for(settings.REDIS_URL)
-
-
-@contextmanager
-def _organization_lock(organization_id: int) -> Iterator[bool]:
-    """Single-flight per organization across processes (session advisory lock: a killed
-    worker's connection closes and the lock goes with it)."""
-    digest = hashlib.blake2b(f"pipeline:{organization_id}".encode(), digest_size=8)
-    key = int.from_bytes(digest.digest(), "big", signed=True)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
-        acquired = bool(cursor.fetchone()[0])
-    try:
-        yield acquired
-    finally:
-        if acquired:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
-
-
 @dataclass
 class DrainResult:
     processed: int = 0
@@ -239,9 +214,11 @@ def deliveries_drain(
     result = DrainResult()
     started = time.monotonic()
     dirty = _redis_dirty_key(organization_id)
-    _redis().set(dirty, 1, ex=3600)
+    redis_client().set(dirty, 1, ex=3600)
     while True:
-        with _organization_lock(organization_id) as acquired:
+        # Single-flight per organization across processes (a session lock: a killed worker's
+        # connection closes and the lock goes with it).
+        with advisory_lock(f"pipeline:{organization_id}", wait=False) as acquired:
             if not acquired:
                 result.busy = True
                 return result
@@ -249,7 +226,7 @@ def deliveries_drain(
                 if time.monotonic() - started > max_seconds:
                     result.more = True
                     return result
-                _redis().delete(dirty)
+                redis_client().delete(dirty)
                 ids = _deliveries_claim(organization_id=organization_id, now=now)
                 if not ids:
                     break
@@ -264,7 +241,7 @@ def deliveries_drain(
                 result.retry_in = retry
         # Released first, then checked: a drain that found the lock taken set the flag before
         # trying, so either we see it here or it got the lock after our release.
-        if not _redis().get(dirty):
+        if not redis_client().get(dirty):
             return result
 
 
@@ -909,8 +886,6 @@ def _finish(work: list[_Work]) -> timedelta | None:
 
 def deliveries_resume(*, organization_id: int) -> int:
     """Paused deliveries of the organization back to the queue (its amoCRM access is fixed)."""
-    from integration import tasks
-
     now = timezone.now()
     with organization_scope(organization_id):
         resumed = CallDelivery.objects.filter(status=Status.PAUSED).update(
@@ -922,7 +897,7 @@ def deliveries_resume(*, organization_id: int) -> int:
             kind="pipeline.resumed",
             message=_("Передача звонков в amoCRM возобновлена: %(n)s в очереди.") % {"n": resumed},
         )
-        transaction.on_commit(lambda: tasks.pipeline_drain.delay(organization_id))
+        transaction.on_commit(lambda: task_enqueue(DRAIN_TASK, organization_id))
     return resumed
 
 
@@ -966,8 +941,6 @@ def delivery_retry(*, organization: Organization, call_id: int) -> bool:
     ``call_id`` is the PbxCall id. Returns False when the call is not the organization's or
     not failed/paused. Remote ids already stored are kept, so nothing is posted twice.
     """
-    from integration import tasks
-
     now = timezone.now()
     with organization_scope(organization):
         updated = CallDelivery.objects.filter(
@@ -990,15 +963,13 @@ def delivery_retry(*, organization: Organization, call_id: int) -> bool:
             data={"call_id": call_id},
         )
         org_id = organization.pk
-        transaction.on_commit(lambda: tasks.pipeline_drain.delay(org_id))
+        transaction.on_commit(lambda: task_enqueue(DRAIN_TASK, org_id))
     return bool(updated)
 
 
 def deliveries_due_dispatch(*, now: datetime | None = None) -> list[int]:
     """The beat's sweep: queue a drain for each organization with due work (pending past its
     retry time, or claimed by a worker whose lease ran out), and adopt orphaned calls."""
-    from integration import tasks
-
     now = now or timezone.now()
     deliveries_orphans_adopt(now=now)
     with scopes_disabled():
@@ -1013,7 +984,7 @@ def deliveries_due_dispatch(*, now: datetime | None = None) -> list[int]:
             )
         )
     for org_id in org_ids:
-        tasks.pipeline_drain.delay(org_id)
+        task_enqueue(DRAIN_TASK, org_id)
     return org_ids
 
 

@@ -1,6 +1,7 @@
-"""Where the two halves meet: pbx's call signals and crm's install signal → the pipeline.
+"""Where the layers below meet the join: core's new organizations, pbx's call signals and crm's
+install signal → call settings and the pipeline.
 
-Receivers run in the sending worker after its commit; they only write a row and enqueue.
+Call receivers run in the sending worker after its commit; they only write a row and enqueue.
 """
 
 from __future__ import annotations
@@ -9,25 +10,27 @@ from typing import Any
 
 from django.db import transaction
 
+from core.models import Organization
+from integration import pipeline, tasks
+from integration.services import call_settings_create_default
+
+
+def on_organization_created(sender: Any, *, organization: Organization, **_: Any) -> None:
+    call_settings_create_default(organization=organization)
+
 
 def on_call_ringing(
     sender: Any, *, organization_id: int, call_id: int, leg_ids: list[int], **_: Any
 ) -> None:
-    from integration import tasks
-
     transaction.on_commit(
         lambda: tasks.pipeline_ring_notify.delay(organization_id, call_id, list(leg_ids))
     )
 
 
 def on_call_finished(sender: Any, *, organization_id: int, call_id: int, **_: Any) -> None:
-    from integration.pipeline import delivery_enqueue
-
-    delivery_enqueue(organization_id=organization_id, call_id=call_id)
+    pipeline.delivery_enqueue(organization_id=organization_id, call_id=call_id)
 
 
 def on_amo_installed(sender: Any, *, organization_id: int, **_: Any) -> None:
     """A (re-)install or re-authorization: deliveries paused for this account may flow again."""
-    from integration.pipeline import deliveries_resume
-
-    deliveries_resume(organization_id=organization_id)
+    pipeline.deliveries_resume(organization_id=organization_id)

@@ -1,4 +1,4 @@
-"""Reads for the tenant core."""
+"""Reads of the join: call settings, «Менеджеры» rows, the call journal and statistics."""
 
 from __future__ import annotations
 
@@ -6,32 +6,20 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from django.db.models import Count, Q
+from django.db.models import Count, Min, Q
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from integration.access_keys import access_key_hash, access_key_is_well_formed
-from integration.models import (
-    CallDelivery,
-    CallSettings,
-    ManagerMapping,
-    MissedCall,
-    Organization,
-)
-from integration.phones import phone_national
-from integration.tenancy import organization_scope
-
-if TYPE_CHECKING:
-    from crm.models import AmoUser
-    from pbx.models import Abonent
-
-
-def organization_by_access_key(*, key: str) -> Organization | None:
-    """The organization a typed access key opens, or None. Lookup is by hash only."""
-    if not access_key_is_well_formed(key):
-        return None
-    return Organization.objects.filter(access_key_hash=access_key_hash(key)).first()
+from core.models import Organization
+from core.phones import phone_national
+from core.tenancy import organization_scope
+from crm.models import AmoUser
+from crm.selectors import amo_users_for
+from integration.models import CallDelivery, CallSettings, ManagerMapping, MissedCall
+from pbx.models import Abonent, PbxCall
+from pbx.selectors import abonents_for, call_recording_url
 
 
 def call_settings_for(*, organization: Organization) -> CallSettings:
@@ -113,8 +101,6 @@ def manager_rows_for(
     """Every current abonent with its mapping, mapped user and suggestion: three queries at most,
     whatever the number of abonents (two when the caller passes the amoCRM users it already has).
     """
-    from crm.selectors import amo_users_for
-    from pbx.selectors import abonents_for
 
     abonents = list(abonents_for(organization=organization))
     users = list(amo_users_for(organization=organization)) if amo_users is None else amo_users
@@ -254,10 +240,6 @@ def call_journal(
     ``number``: digits contained in the client's number or the line number. ``call_id``: one
     PbxCall (the cabinet redraws a single row after «Повторить»).
     """
-    from crm.models import AmoUser
-    from pbx.models import PbxCall
-    from pbx.selectors import call_recording_url
-
     now = timezone.now()
     per_page = max(1, min(per_page, 200))
     page = max(1, page)
@@ -377,9 +359,6 @@ class CallStats:
 def call_stats(*, organization: Organization, since: datetime) -> CallStats:
     """Counters for the Dashboard since ``since``, and a per-day series for its chart (two
     queries)."""
-    from django.db.models.functions import TruncDate
-
-    from pbx.models import PbxCall
 
     answered = Q(outcome=PbxCall.Outcome.ANSWERED)
     with organization_scope(organization):
@@ -439,8 +418,6 @@ def calls_undelivered(
 ) -> UndeliveredCalls:
     """Failed, paused and long-pending deliveries of the organization (one query). A delivery
     pending for less than ``stale_after`` is normal traffic, not a problem."""
-    from django.db.models import Min
-    from django.utils import timezone
 
     now = now or timezone.now()
     stale = Q(status__in=["pending", "in_progress"], created_at__lt=now - stale_after)

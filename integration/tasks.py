@@ -1,25 +1,17 @@
+"""Celery entry points of the call pipeline (queue "crm", see CELERY_TASK_ROUTES; the ringing
+pop-up goes to "events"). Each takes ids and calls one pipeline service."""
+
 from __future__ import annotations
 
 from celery import shared_task
-from django.conf import settings
-from django.utils import timezone
 
-from integration import services
-
-
-@shared_task
-def audit_prune() -> int:
-    return services.audit_prune(older_than=timezone.now() - settings.AUDIT_RETENTION)
+from core.tenancy import OrganizationTask
+from integration import pipeline
 
 
-# --- the call pipeline (queue "crm", see CELERY_TASK_ROUTES) --------------------------------
-
-
-@shared_task(acks_late=True, soft_time_limit=600, time_limit=660)
+@shared_task(base=OrganizationTask, acks_late=True, soft_time_limit=600, time_limit=660)
 def pipeline_drain(organization_id: int) -> int:
     """Deliver the organization's due calls; schedules itself again for transient retries."""
-    from integration import pipeline
-
     result = pipeline.deliveries_drain(organization_id=organization_id)
     if result.more:
         pipeline_drain.delay(organization_id)
@@ -33,24 +25,18 @@ def pipeline_drain(organization_id: int) -> int:
 @shared_task(acks_late=True)
 def pipeline_drain_due() -> int:
     """Beat: drains for organizations with due or abandoned deliveries (and orphaned calls)."""
-    from integration import pipeline
-
     return len(pipeline.deliveries_due_dispatch())
 
 
 @shared_task(acks_late=True)
 def pipeline_resume_paused() -> int:
     """Beat: resume paused deliveries of organizations whose amoCRM access is healthy again."""
-    from integration import pipeline
-
     return len(pipeline.deliveries_resume_healthy())
 
 
-@shared_task(acks_late=True)
+@shared_task(base=OrganizationTask, acks_late=True)
 def pipeline_ring_notify(organization_id: int, call_id: int, leg_ids: list[int]) -> int:
     """The ringing pop-up (no Celery retries: it is worthless once the call is over)."""
-    from integration import pipeline
-
     return len(
         pipeline.ring_notify(organization_id=organization_id, call_id=call_id, leg_ids=leg_ids)
     )

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from django.utils.translation import gettext as _
 
+from core.models import Organization
+from core.phones import Phone
+from core.tenancy import organization_scope
 from crm.errors import (
     WidgetBadNumber,
     WidgetNoMapping,
@@ -15,9 +18,7 @@ from crm.errors import (
     WidgetTelephonyRefused,
 )
 from crm.telephony import TelephonyStatus
-from integration.models import ManagerMapping, Organization
-from integration.phones import Phone
-from integration.tenancy import organization_scope
+from integration.models import ManagerMapping
 from pbx.errors import ClickToCallError, InvalidPhoneNumber
 from pbx.models import BeelineCredentials
 from pbx.selectors import credentials_for

@@ -5,7 +5,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from integration.admin import mask_secret
+from core.admin import mask_secret
 from pbx import services
 from pbx.errors import BeelineError, BeelineNotConfigured
 from pbx.models import (

@@ -3,7 +3,7 @@
 The fold is a pure function of the *set* of events: duplicates are dropped by ``eventID`` and
 every choice is either order-free (min/max of times, highest state reached) or made in one
 total order of events (phase of the event type, then sequence number, then eventID). So events
-arriving twice or out of order always give the same call (beeline-api.md §9.4).
+arriving twice or out of order always give the same call (docs/beeline-api.md §9.4).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from integration.phones import Phone, phone_parse
+from core.phones import Phone, phone_parse
 from pbx.xsi import XsiEvent
 
 # Where in a call's life an event type sits: the tie-break before sequence numbers, which

@@ -1,4 +1,4 @@
-"""The one door to Beeline's portal API (beeline-api.md). No ORM here.
+"""The one door to Beeline's portal API (docs/beeline-api.md). No ORM here.
 
 Every call goes through ``_request()``: a mandatory timeout, Beeline's ``{errorCode,
 description}`` mapped to ``pbx.errors``, and retries only for safe reads. Responses are parsed
@@ -225,33 +225,33 @@ class BeelineClient:
                 _("Beeline вернул ответ в неожиданном формате."), status=response.status_code
             ) from exc
 
-    # Reference: beeline-api.md §2 (GET /abonents)
+    # Reference: docs/beeline-api.md §2 (GET /abonents)
     def abonents_list(self) -> list[BeelineAbonent]:
         return self._parse_list(BeelineAbonent, self._request("GET", "abonents", safe_retry=True))
 
-    # Reference: beeline-api.md §3 (GET /numbers)
+    # Reference: docs/beeline-api.md §3 (GET /numbers)
     def numbers_list(self) -> list[BeelineNumber]:
         return self._parse_list(BeelineNumber, self._request("GET", "numbers", safe_retry=True))
 
-    # Reference: beeline-api.md §5 (PUT /subscription)
+    # Reference: docs/beeline-api.md §5 (PUT /subscription)
     def subscription_create(
         self, *, url: str, expires: int, subscription_type: str = "BASIC_CALL"
     ) -> SubscriptionGranted:
         body = {"expires": expires, "subscriptionType": subscription_type, "url": url}
         return self._parse_one(SubscriptionGranted, self._request("PUT", "subscription", json=body))
 
-    # Reference: beeline-api.md §5 (GET /subscription?subscriptionId=)
+    # Reference: docs/beeline-api.md §5 (GET /subscription?subscriptionId=)
     def subscription_get(self, *, subscription_id: str) -> SubscriptionInfo:
         response = self._request(
             "GET", "subscription", params={"subscriptionId": subscription_id}, safe_retry=True
         )
         return self._parse_one(SubscriptionInfo, response)
 
-    # Reference: beeline-api.md §5 (DELETE /subscription?subscriptionId=)
+    # Reference: docs/beeline-api.md §5 (DELETE /subscription?subscriptionId=)
     def subscription_delete(self, *, subscription_id: str) -> None:
         self._request("DELETE", "subscription", params={"subscriptionId": subscription_id})
 
-    # Reference: beeline-api.md §4 (POST /abonents/{pattern}/call?phoneNumber=)
+    # Reference: docs/beeline-api.md §4 (POST /abonents/{pattern}/call?phoneNumber=)
     def abonent_call(self, *, pattern: str, phone_number: str) -> str:
         response = self._request(
             "POST",
@@ -260,7 +260,7 @@ class BeelineClient:
         )
         return response.text.strip().strip('"')[:255]
 
-    # Reference: beeline-api.md §7 (GET /v2/records/{externalId}/{userId}/download)
+    # Reference: docs/beeline-api.md §7 (GET /v2/records/{externalId}/{userId}/download)
     def record_download(
         self, *, ext_tracking_id: str, user_id: str, range_header: str = ""
     ) -> requests.Response:
@@ -280,7 +280,7 @@ class BeelineClient:
             )
         return response
 
-    # Reference: beeline-api.md §8 (GET /v2/statistics)
+    # Reference: docs/beeline-api.md §8 (GET /v2/statistics)
     def statistics(
         self, *, date_from: datetime, date_to: datetime, page_size: int = 100
     ) -> list[StatRecord]:

@@ -11,14 +11,12 @@ from typing import TYPE_CHECKING
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from integration.fields import EncryptedTextField
-from integration.models import Organization
-from integration.tenancy import TenantModel
+from core.fields import EncryptedTextField
+from core.models import Organization
+from core.tenancy import TenantModel
 
 if TYPE_CHECKING:
     from django.db.models.fields.related_descriptors import RelatedManager
-
-    from integration.models import ManagerMapping
 
 
 class BeelineCredentials(TenantModel):
@@ -75,7 +73,6 @@ class Abonent(TenantModel):
     if TYPE_CHECKING:  # reverse managers (django-stubs cannot infer them with ScopedManager)
         calls: RelatedManager[PbxCall]
         legs: RelatedManager[PbxCallLeg]
-        manager_mappings: RelatedManager[ManagerMapping]
 
     class Meta:
         verbose_name = _("абонент")

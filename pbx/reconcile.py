@@ -5,7 +5,7 @@ our calls. A row with no call of ours (same direction and client number, start w
 ``MATCH_WINDOW``) becomes a ``PbxCall`` marked ``recovered`` and is handed on through
 ``call_finished`` like any other finished call. Beeline-only: pbx knows nothing of amoCRM.
 
-Statistics carry no extTrackingId (beeline-api.md §8: only a synthetic fixture has
+Statistics carry no extTrackingId (docs/beeline-api.md §8: only a synthetic fixture has
 ``externalTrackingId``; used when present), so a recovered call gets a synthetic tracking id
 and no recording link. Rows still within ``PBX_RECONCILE_GRACE_SECONDS`` of their end are left
 alone: their events may simply not have arrived yet.
@@ -22,10 +22,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from integration.models import AuditEntry, Organization
-from integration.phones import phone_national
-from integration.services import audit_record
-from integration.tenancy import organization_scope, scopes_disabled
+from core.models import AuditEntry, Organization
+from core.phones import phone_national
+from core.services import audit_record
+from core.tenancy import organization_scope, scopes_disabled
 from pbx import signals
 from pbx.assembly import ms_to_datetime
 from pbx.client import StatRecord

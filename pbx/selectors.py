@@ -11,8 +11,8 @@ from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from integration.models import Organization
-from integration.tenancy import organization_scope
+from core.models import Organization
+from core.tenancy import organization_scope
 from pbx.models import (
     Abonent,
     BeelineCredentials,
@@ -55,8 +55,9 @@ class PbxHealth:
     last_event_at: datetime | None
     abonent_count: int
     numbers: list[PbxNumber] = field(default_factory=list)
-    # Phones listed both as an abonent and as a multichannel number (product.md step 1 says a
-    # number must not be in both: the widget does not work then).
+    # Phones listed both as an abonent and as a multichannel number: a number must not be in
+    # both, the widget does not work then (docs/architecture.md «Setup rules from the
+    # customer's manual»).
     abonent_phones_also_multichannel: list[str] = field(default_factory=list)
     events_24h: int = 0
     event_errors_24h: int = 0

@@ -1,6 +1,7 @@
 """Writes of the Beeline side: token, sync, subscriptions, event storage, call assembly.
 
-Keyword-only, typed, ``<entity>_<action>`` (style.md). pbx knows nothing of amoCRM: finished
+Keyword-only, typed, ``<entity>_<action>`` (docs/architecture.md «Code conventions»).
+pbx knows nothing of amoCRM: finished
 calls leave through ``pbx.signals`` only.
 """
 
@@ -8,10 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import random
 import secrets
 import time
-import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,10 +21,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from integration.models import AuditEntry, Organization
-from integration.phones import phone_national, phone_parse
-from integration.services import audit_record
-from integration.tenancy import organization_scope, scopes_disabled
+from core.backoff import backoff_seconds
+from core.locks import advisory_xact_lock
+from core.models import AuditEntry, Organization
+from core.phones import phone_national, phone_parse
+from core.services import audit_record
+from core.task_queue import task_enqueue
+from core.tenancy import organization_scope, scopes_disabled
 from pbx import signals
 from pbx.assembly import AssembledCall, call_assemble, ms_to_datetime
 from pbx.client import BeelineAbonent, BeelineClient, BeelineNumber
@@ -59,7 +61,7 @@ def webhook_secret_hash(secret: str) -> str:
 
 
 def webhook_url(*, credentials: BeelineCredentials) -> str:
-    """The callback URL Beeline posts events to [contract: architecture.md Public URLs]."""
+    """The callback URL Beeline posts events to [contract: docs/architecture.md Public URLs]."""
     path = reverse("pbx:beeline_events", kwargs={"secret": credentials.webhook_secret})
     return f"{settings.PUBLIC_URL}{path}"
 
@@ -193,7 +195,7 @@ def _numbers_apply(
             )
             number.phone = phone_national(item.phone) or item.phone[:20]
             number.name = item.name[:255] or number.name
-            # GUESS (beeline-api.md §3): /numbers lists the company's incoming numbers, which
+            # GUESS (docs/beeline-api.md §3): /numbers lists the company's incoming numbers, which
             # are the multichannel ones; abonents' own numbers come from /abonents.
             number.is_multichannel = True
             number.synced_at = now
@@ -225,12 +227,6 @@ def pbx_sync(*, organization: Organization) -> tuple[int, int]:
 
 
 # --- Subscriptions ------------------------------------------------------------------------
-
-
-def _backoff(failures: int) -> timedelta:
-    base = settings.PBX_SUBSCRIPTION_RETRY_BASE_SECONDS * 2 ** max(0, failures - 1)
-    capped = min(base, settings.PBX_SUBSCRIPTION_RETRY_MAX_SECONDS)
-    return timedelta(seconds=capped * (1 + random.uniform(0, 0.2)))  # noqa: S311 (jitter)
 
 
 def _credentials_flag(*, credentials: BeelineCredentials, error: BeelineError, kind: str) -> None:
@@ -296,7 +292,13 @@ def subscription_renew(
     except BeelineError as exc:
         with organization_scope(org_id):
             credentials.subscription_failures += 1
-            credentials.subscription_retry_at = now + _backoff(credentials.subscription_failures)
+            credentials.subscription_retry_at = now + timedelta(
+                seconds=backoff_seconds(
+                    credentials.subscription_failures,
+                    base=settings.PBX_SUBSCRIPTION_RETRY_BASE_SECONDS,
+                    cap=settings.PBX_SUBSCRIPTION_RETRY_MAX_SECONDS,
+                )
+            )
             credentials.subscription_renew_queued_at = None
             credentials.save(
                 update_fields=[
@@ -403,8 +405,6 @@ def subscription_renew_due(*, now: datetime | None = None, limit: int | None = N
     failed and past its backoff). Claims rows first, so overlapping beats never double-queue;
     tasks are spread in chunks so 10,000 organizations do not hit Beeline (or the workers) at
     once. Returns the organization ids queued."""
-    from pbx import tasks
-
     now = now or timezone.now()
     limit = limit or settings.PBX_SUBSCRIPTION_RENEW_BATCH
     stale_claim = now - timedelta(seconds=settings.PBX_SUBSCRIPTION_CLAIM_SECONDS)
@@ -436,8 +436,10 @@ def subscription_renew_due(*, now: datetime | None = None, limit: int | None = N
 
         def enqueue() -> None:
             for index, org_id in enumerate(org_ids):
-                tasks.subscription_renew_task.apply_async(
-                    (org_id,), countdown=(index // chunk) * spacing
+                task_enqueue(
+                    "pbx.tasks.subscription_renew_task",
+                    org_id,
+                    countdown=(index // chunk) * spacing,
                 )
 
         transaction.on_commit(enqueue)
@@ -477,7 +479,8 @@ def webhook_organization_id(*, secret: str) -> int | None:
     return org_id
 
 
-# One statement, no savepoint: the webhook's only write (beeline-api.md §9.4 dedupe on eventID).
+# One statement, no savepoint: the webhook's only write
+# (docs/beeline-api.md §9.4: dedupe on eventID).
 _EVENT_INSERT = f"""
     INSERT INTO {PbxEvent._meta.db_table}
         (organization_id, event_id, event_type, ext_tracking_id, target_id, subscription_id,
@@ -493,8 +496,6 @@ def event_store(*, organization_id: int, event: XsiEvent, body: str) -> int | No
 
     Returns the new row's id, or None for a duplicate (already stored: nothing more to do).
     """
-    from pbx import tasks
-
     call = event.call
     params: list[int | str | datetime] = [
         organization_id,
@@ -512,7 +513,7 @@ def event_store(*, organization_id: int, event: XsiEvent, body: str) -> int | No
     if row is None:
         return None
     event_pk = int(row[0])
-    transaction.on_commit(lambda: tasks.pbx_event_process.delay(event_pk))
+    transaction.on_commit(lambda: task_enqueue("pbx.tasks.pbx_event_process", event_pk))
     return event_pk
 
 
@@ -555,13 +556,6 @@ def events_prune(*, older_than: datetime) -> int:
 # --- Calls --------------------------------------------------------------------------------
 
 
-def _lock_call(organization_id: int, ext_tracking_id: str) -> None:
-    """Serialize rebuilds of one call across workers (transaction-scoped advisory lock)."""
-    key = zlib.crc32(ext_tracking_id.encode()) - 2**31
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [organization_id % 2**31, key])
-
-
 def _line_number(
     assembled: AssembledCall, numbers: list[PbxNumber]
 ) -> tuple[PbxNumber | None, str]:
@@ -589,12 +583,11 @@ def call_rebuild(
     Sends ``call_ringing`` (on commit) for legs first seen ringing, and queues finalization
     when all legs are released. Internal (abonent ↔ abonent) calls are not kept.
     """
-    from pbx import tasks
-
     now = now or timezone.now()
     ringing_leg_ids: list[int] = []
     with transaction.atomic(), organization_scope(organization_id):
-        _lock_call(organization_id, ext_tracking_id)
+        # Rebuilds of one call are serialized across workers until this transaction ends.
+        advisory_xact_lock(f"call:{organization_id}:{ext_tracking_id}")
         rows = list(PbxEvent.objects.filter(ext_tracking_id=ext_tracking_id))
         parsed: list[XsiEvent] = []
         for row in rows:
@@ -674,8 +667,10 @@ def call_rebuild(
             )
         if finished and not handed_off:
             transaction.on_commit(
-                lambda: tasks.pbx_call_finalize.apply_async(
-                    (call_pk,), countdown=settings.PBX_CALL_SETTLE_SECONDS
+                lambda: task_enqueue(
+                    "pbx.tasks.pbx_call_finalize",
+                    call_pk,
+                    countdown=settings.PBX_CALL_SETTLE_SECONDS,
                 )
             )
     return call
@@ -749,7 +744,7 @@ def click_to_call(*, organization: Organization, abonent: Abonent, phone: str) -
     parsed = phone_parse(phone)
     if parsed is None:
         raise InvalidPhoneNumber(_("Не удалось распознать номер телефона «%s».") % phone[:40])
-    # Beeline expects 10 national digits for Russian numbers (beeline-api.md §4).
+    # Beeline expects 10 national digits for Russian numbers (docs/beeline-api.md §4).
     dial = parsed.national if parsed.e164.startswith("+7") else parsed.e164.lstrip("+")
     try:
         client = beeline_client_for(organization)[1]
@@ -776,7 +771,7 @@ def click_to_call(*, organization: Organization, abonent: Abonent, phone: str) -
 def pbx_number_rename(*, organization: Organization, number_id: str, name: str) -> PbxNumber:
     """Name a company number the way the PBX portal shows it («Организация» in the cabinet).
 
-    ``number_id`` is Beeline's numberId. GET /numbers carries no name (beeline-api.md §3), so
+    ``number_id`` is Beeline's numberId. GET /numbers carries no name (docs/beeline-api.md §3), so
     the admin types it; the pipeline tags contacts with it (an empty name falls back to the
     phone). Raises ``PbxNumber.DoesNotExist`` for a number that is not the organization's.
     """

@@ -9,11 +9,12 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from integration.models import Organization
-from integration.tenancy import scopes_disabled
+from core.models import Organization
+from core.tenancy import OrganizationTask, scopes_disabled
 from pbx import services
 from pbx.errors import BeelineError, BeelineNotConfigured, BeelineUnavailable
 from pbx.models import BeelineCredentials
+from pbx.reconcile import statistics_reconcile, statistics_reconcile_due
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def pbx_calls_finalize_due() -> int:
     return services.call_finalize_due()
 
 
-@shared_task(acks_late=True)
+@shared_task(base=OrganizationTask, acks_late=True)
 def subscription_renew_task(organization_id: int) -> None:
     # Failures are not retried here: subscription_renew stored a backoff time, and the next
     # beat of subscription_renew_due picks the organization up again after it.
@@ -53,6 +54,7 @@ def subscription_renew_due() -> int:
 
 
 @shared_task(
+    base=OrganizationTask,
     acks_late=True,
     autoretry_for=(BeelineUnavailable,),
     retry_backoff=5,
@@ -93,11 +95,9 @@ def pbx_events_prune() -> int:
     )
 
 
-@shared_task(acks_late=True)
+@shared_task(base=OrganizationTask, acks_late=True)
 def statistics_reconcile_task(organization_id: int) -> int:
     """Recover this organization's calls whose events never arrived (a lost webhook)."""
-    from pbx.reconcile import statistics_reconcile
-
     try:
         return len(statistics_reconcile(organization=organization_id))
     except (BeelineError, BeelineNotConfigured) as exc:
@@ -112,8 +112,6 @@ def statistics_reconcile_task(organization_id: int) -> int:
 @shared_task(acks_late=True)
 def statistics_reconcile_all() -> int:
     """Beat: one reconciliation task per organization with a working Beeline token."""
-    from pbx.reconcile import statistics_reconcile_due
-
     organization_ids = statistics_reconcile_due()
     for position, organization_id in enumerate(organization_ids):
         # Spread the statistics reads over the first minute instead of one burst.

@@ -30,7 +30,7 @@ def _text(status: int, message: str) -> HttpResponse:
 @csrf_exempt
 @require_POST
 def beeline_events(request: HttpRequest, secret: str, extra: str = "") -> HttpResponse:
-    """Store one XSI event and answer 200 before any processing (beeline-api.md §6.1).
+    """Store one XSI event and answer 200 before any processing (docs/beeline-api.md §6.1).
 
     404 for an unknown secret, 413 over the size limit, 415 for a non-XML content type, 400
     for a body we cannot read; duplicates and event types we do not use are 200. Never 500:

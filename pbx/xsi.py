@@ -1,4 +1,4 @@
-"""Parse BroadWorks XSI-Events pushed by Beeline (beeline-api.md §6) into typed objects.
+"""Parse BroadWorks XSI-Events pushed by Beeline (docs/beeline-api.md §6) into typed objects.
 
 Untrusted input: parsed with defusedxml, which refuses DTDs, entity declarations and external
 references (XXE, billion laughs). Elements are matched on local names only, and the event type

@@ -19,10 +19,10 @@ from django.conf import settings
 from django.db import connection
 
 from config.celery_app import app as celery_app
+from core.tenancy import scopes_disabled
 from integration.models import CallDelivery
 from integration.pipeline import deliveries_due_dispatch
-from integration.tenancy import scopes_disabled
-from integration.tests.conftest import world_make
+from integration.testing import world_make
 from sandbox.amocrm.services import faults_set
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
-from cabinet.tests.conftest import ORGANIZATION_PAGES
+from cabinet.testing import ORGANIZATION_PAGES
 from integration.selectors import call_settings_for
 
 # Every organization endpoint that writes, with a body that would change something.

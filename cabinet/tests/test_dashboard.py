@@ -14,11 +14,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from cabinet.tests.conftest import call_play, calls_make
+from cabinet.testing import call_play, calls_make
+from core.tenancy import organization_scope
 from crm.models import AmoUser
 from integration.models import CallDelivery, ManagerMapping
 from integration.services import call_settings_update
-from integration.tenancy import organization_scope
 from pbx.models import PbxCall
 
 CLIENT = "+79031112233"

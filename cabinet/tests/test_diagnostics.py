@@ -6,9 +6,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from core.tenancy import organization_scope
 from crm.models import AmoUser
 from integration.services import ManagerMappingInput, manager_mappings_save
-from integration.tenancy import organization_scope
 from pbx.selectors import abonents_for
 from pbx.services import beeline_token_save
 
@@ -104,7 +104,7 @@ def test_check_is_not_for_outsiders(cabinet: Client, outsider):
 
 
 def test_undelivered_calls_are_listed_with_a_link_to_them(cabinet: Client, org, outsider):
-    from cabinet.tests.conftest import calls_make
+    from cabinet.testing import calls_make
 
     url = reverse("cabinet:diagnostics", args=[org.pk])
     calls_make(outsider, 8, prefix="outsider")  # failures of another tenant are not ours
@@ -126,7 +126,7 @@ def test_calls_waiting_too_long_are_a_warning(cabinet: Client, org):
 
     from django.utils import timezone
 
-    from cabinet.tests.conftest import calls_make
+    from cabinet.testing import calls_make
     from integration.models import CallDelivery
 
     calls_make(org, 2)
@@ -147,9 +147,9 @@ def test_amocrm_limits_of_the_last_day_are_counted(installed_cabinet: Client, se
 
     from django.utils import timezone
 
+    from core.models import AuditEntry
+    from core.services import audit_record
     from crm.services import AUDIT_BANNED, AUDIT_RATE_LIMITED
-    from integration.models import AuditEntry
-    from integration.services import audit_record
 
     url = reverse("cabinet:diagnostics", args=[set_up_org.pk])
     audit_record(organization=outsider, kind=AUDIT_RATE_LIMITED, message="429")  # not ours

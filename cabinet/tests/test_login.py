@@ -5,7 +5,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 
 from cabinet.access import SESSION_ORGANIZATIONS
-from integration.access_keys import access_key_generate
+from core.access_keys import access_key_generate
 
 LOGIN = "/cabinet/login"
 

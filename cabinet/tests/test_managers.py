@@ -9,10 +9,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from core.tenancy import organization_scope, scopes_disabled
 from crm.models import AmoUser
 from integration.models import ManagerMapping
 from integration.selectors import mapping_for_amo_user
-from integration.tenancy import organization_scope, scopes_disabled
 from pbx.models import Abonent
 from pbx.selectors import abonents_for
 from pbx.services import beeline_token_save
@@ -179,8 +179,8 @@ def _queries(client: Client, method: str, url: str, data: dict | None = None) ->
 
 
 def test_page_and_save_run_a_constant_number_of_queries(client: Client, outsider):
-    from cabinet.tests.conftest import login_with_key
-    from integration.testing import organization_make
+    from cabinet.testing import login_with_key
+    from core.testing import organization_make
 
     counts = {}
     for size in (10, 500):

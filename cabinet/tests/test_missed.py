@@ -16,6 +16,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from core.models import Organization
+from core.tenancy import organization_scope
 from crm.models import AmoUser
 from integration.callback_report import callback_report
 from integration.callbacks import (
@@ -23,9 +25,8 @@ from integration.callbacks import (
     callback_settings_for,
     callback_settings_update,
 )
-from integration.models import MissedCall, Organization
+from integration.models import MissedCall
 from integration.services import ManagerMappingInput, manager_mappings_save
-from integration.tenancy import organization_scope
 from pbx.models import Abonent, PbxCall, PbxNumber
 from pbx.selectors import abonents_for, numbers_for
 from pbx.services import pbx_number_rename

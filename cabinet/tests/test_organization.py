@@ -4,9 +4,10 @@ from django.test import Client
 from django.urls import reverse
 
 from cabinet.access import SESSION_ORGANIZATIONS
-from integration.models import AuditEntry, CallSettings, Organization
-from integration.services import audit_record
-from integration.tenancy import scopes_disabled
+from core.models import AuditEntry, Organization
+from core.services import audit_record
+from core.tenancy import scopes_disabled
+from integration.models import CallSettings
 
 
 def test_shows_the_amocrm_account(cabinet: Client, org):
@@ -55,7 +56,7 @@ def test_shows_the_beeline_pbx_summary(cabinet: Client, org, beeline_pbx):
 
 
 def _numbers(org) -> dict[str, object]:
-    from integration.tenancy import organization_scope
+    from core.tenancy import organization_scope
     from pbx.models import PbxNumber
 
     with organization_scope(org):
@@ -69,7 +70,7 @@ def test_number_names_are_typed_in_and_tag_new_contacts(
 
     from django.test import TestCase
 
-    from cabinet.tests.conftest import call_play
+    from cabinet.testing import call_play
 
     numbers = _numbers(connected_org)
     sales = numbers["4950000001"]

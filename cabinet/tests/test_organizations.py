@@ -3,10 +3,10 @@ from __future__ import annotations
 from django.test import Client
 from django.urls import reverse
 
-from cabinet.tests.conftest import login_with_key
-from integration.models import Organization
-from integration.services import organization_set_status
-from integration.testing import organization_make
+from cabinet.testing import login_with_key
+from core.models import Organization
+from core.services import organization_set_status
+from core.testing import organization_make
 
 
 def test_list_shows_only_the_unlocked_organizations_with_status(cabinet: Client, org, outsider):

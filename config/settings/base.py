@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "django_htmx",
     "template_partials",
+    "core",
     "integration",
     "pbx",
     "crm",
@@ -51,7 +52,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "integration.tenancy.AdminUnscopedMiddleware",
+    "core.tenancy.AdminUnscopedMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -82,13 +83,20 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+# Seconds; every Redis client of the application (core.redis) fails within these when Redis is
+# down or frozen, instead of hanging a request or a worker.
+REDIS_CONNECT_TIMEOUT = env.float("REDIS_CONNECT_TIMEOUT", default=1.0)
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=2.0)
 
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "beetel",
-        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        "OPTIONS": {
+            "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+            "socket_timeout": REDIS_SOCKET_TIMEOUT,
+        },
     }
 }
 
@@ -117,7 +125,7 @@ SESSION_COOKIE_AGE = 60 * 60 * 12
 CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 
-# --- Product configuration [contract: architecture.md "Configuration"] -----------------------
+# --- Product configuration [contract: docs/architecture.md "Configuration"] -----------------------
 SECRET_KEY = env.str("SECRET_KEY", default="")
 # Comma-separated Fernet keys, newest first. The newest encrypts; all of them decrypt.
 FIELD_ENCRYPTION_KEYS: list[str] = env.list("FIELD_ENCRYPTION_KEYS", default=[])
@@ -171,7 +179,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # a name that does not exist yet is simply never sent (a later issue fills it in).
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "audit-prune": {
-        "task": "integration.tasks.audit_prune",
+        "task": "core.tasks.audit_prune",
         "schedule": crontab(minute=17, hour=3),
     },
     # Every token is refreshed hours before it expires, so refresh tokens never reach 3 months.
@@ -276,7 +284,7 @@ PBX_RECONCILE_HOURS = env.int("PBX_RECONCILE_HOURS", default=2)
 PBX_RECONCILE_GRACE_SECONDS = 120
 
 # --- amoCRM (crm) ----------------------------------------------------------------------------
-# Paced well below amoCRM's 7 requests/second per account (amocrm-api.md §8): at 5/s any 8
+# Paced well below amoCRM's 7 requests/second per account (docs/amocrm-api.md §8): at 5/s any 8
 # requests span 1.4 s, so up to 0.4 s of transit jitter cannot make amoCRM count 8 in a second.
 AMOCRM_RATE_LIMIT_PER_SECOND = env.int("AMOCRM_RATE_LIMIT_PER_SECOND", default=5)
 # The widget API's telephony side (crm.telephony.TelephonyBackend), provided by integration.

@@ -3,16 +3,16 @@
 It lets crm/tests/test_widget_api.py pin the HTTP/JWT contract of the widget API without the
 integration layer. The real backend (integration.widget.TelephonyBackend) is tested against
 both emulators in integration/tests/test_widget.py and, in Chromium, in
-crm/tests/test_widget_browser.py. Mappings are set per test through ``MAPPINGS``; calls are
+integration/tests/test_widget_browser.py. Mappings are set per test through ``MAPPINGS``; calls are
 recorded in ``CALLS``.
 """
 
 from __future__ import annotations
 
+from core.models import Organization
+from core.phones import Phone
 from crm.errors import WidgetNoMapping, WidgetNumberDisabled, WidgetTelephonyRefused
 from crm.telephony import TelephonyStatus
-from integration.models import Organization
-from integration.phones import Phone
 
 # (organization id, amo user id) -> (abonent phone, enabled)
 MAPPINGS: dict[tuple[int, int], tuple[str, bool]] = {}

@@ -6,14 +6,14 @@ import time
 import pytest
 from django.db import connection
 
+from core.models import Organization
+from core.tenancy import organization_scope
 from crm import services
 from crm.client import CallDraft, PhoneCallEvent, TaskDraft
 from crm.errors import AmoBanned, AmoUnpaid
 from crm.models import AmoAccountState, ContactIndex
 from crm.selectors import amo_health, amo_users_for
-from crm.tests.conftest import amo_account_make, install
-from integration.models import Organization
-from integration.tenancy import organization_scope
+from crm.testing import amo_account_make, install
 from sandbox.amocrm.services import account_ban, account_unban, contact_create, faults_set
 
 

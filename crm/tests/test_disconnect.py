@@ -3,11 +3,11 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from core.models import Organization
+from core.tenancy import organization_scope
 from crm.models import AmoCredentials
 from crm.services import amo_disconnect_signature
 from crm.signals import amo_disconnected
-from integration.models import Organization
-from integration.tenancy import organization_scope
 from sandbox.amocrm.services import uninstall_run
 
 

@@ -8,13 +8,13 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
+from core.models import Organization
+from core.tenancy import organization_scope
 from crm.errors import AmoInstallError
 from crm.models import AmoCredentials, AmoUser
 from crm.selectors import amo_authorize_url
 from crm.services import amo_referer_validate
-from crm.tests.conftest import install
-from integration.models import CallSettings, Organization
-from integration.tenancy import organization_scope
+from crm.testing import install
 from sandbox.amocrm.models import AuthorizationCode
 from sandbox.amocrm.services import install_run, oauth_code_issue
 
@@ -60,19 +60,15 @@ def test_marketplace_install_webhook_connects_the_account(amo_account, outsider)
     assert org.status == Organization.Status.ACTIVE
 
 
-def test_reinstall_keeps_organization_settings_and_key(amo_account, outsider):
+def test_reinstall_keeps_organization_and_key(amo_account, outsider):
     org = install(amo_account)
     key = org.access_key
-    with organization_scope(org):
-        CallSettings.objects.filter(organization=org).update(notify_incoming=False)
 
     again = install(amo_account)
 
     assert again.pk == org.pk
     assert again.access_key == key
     assert Organization.objects.filter(amo_account_id=amo_account.pk).count() == 1
-    with organization_scope(again):
-        assert CallSettings.objects.get(organization=again).notify_incoming is False
 
 
 def test_used_code_gets_an_explanatory_page(amo_account, outsider):

@@ -7,13 +7,13 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from core.models import Organization
+from core.tenancy import organization_scope
 from crm import services, tasks
 from crm.errors import AmoAuthError
 from crm.models import AmoCredentials
 from crm.selectors import amo_health
-from crm.tests.conftest import amo_account_make, install
-from integration.models import Organization
-from integration.tenancy import organization_scope
+from crm.testing import amo_account_make, install
 from sandbox.amocrm.models import TokenPair
 from sandbox.amocrm.services import access_token_expire, tokens_revoke
 

@@ -6,10 +6,10 @@ import jwt
 import pytest
 from django.test import Client
 
+from core.models import Organization
+from core.services import organization_set_status
 from crm.tests import telephony_double
 from crm.tests.telephony_double import CALLS, MAPPINGS, REFUSE_WITH, TOKEN_OK
-from integration.models import Organization
-from integration.services import organization_set_status
 from sandbox.amocrm.widget_host.views import disposable_token
 
 STATUS = "/amocrm/widget/status"

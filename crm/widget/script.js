@@ -1,5 +1,5 @@
 /*
- * «Звонок Beeline» — the amoCRM widget of Beetel Integration (AMD module, amocrm-api.md §9).
+ * «Звонок Beeline» — the amoCRM widget of Beetel Integration (AMD module, docs/amocrm-api.md §9).
  *
  * On card pages it asks our backend for the connection status and shows the card
  * «Соединение установлено» (manager's name, «Рабочий телефон: …») or an error card saying what

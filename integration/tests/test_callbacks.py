@@ -12,6 +12,7 @@ import pytest
 from django.test import TestCase
 from django.utils import timezone
 
+from core.tenancy import organization_scope
 from integration.callbacks import (
     callback_call_finalized,
     callback_settings_update,
@@ -19,7 +20,6 @@ from integration.callbacks import (
     callbacks_due_dispatch,
 )
 from integration.models import MissedCall
-from integration.tenancy import organization_scope
 from integration.working_time import WorkingHours
 from pbx.services import call_finalize
 from sandbox.amocrm.services import task_update

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
+from core.tenancy import organization_scope
 from crm.models import AmoUser
 from integration.models import ManagerMapping
 from integration.selectors import (
@@ -16,7 +17,6 @@ from integration.services import (
     ManagerMappingInput,
     manager_mappings_save,
 )
-from integration.tenancy import organization_scope
 from pbx.models import Abonent
 
 

@@ -56,7 +56,7 @@ SWITCHES = list(CallSettings.SWITCHES)
 @pytest.mark.parametrize("switched_off", [None, *SWITCHES])
 @pytest.mark.parametrize("is_known", [True, False], ids=["known", "unknown"])
 @pytest.mark.parametrize("case", list(CASES))
-def test_settings_change_exactly_what_product_md_says(world, case, is_known, switched_off):
+def test_settings_change_exactly_what_the_manual_says(world, case, is_known, switched_off):
     scenario, inbound, answered = CASES[case]
     if switched_off:
         world.settings_set(**{switched_off: False})

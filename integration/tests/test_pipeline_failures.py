@@ -11,17 +11,17 @@ from django.db import connection
 from django.test import TestCase
 from django.utils import timezone
 
+from core.models import AuditEntry, Organization
+from core.tenancy import organization_scope
 from crm.client import AmoClient
 from crm.errors import AmoTransientError
 from crm.services import amo_resume
+from crm.testing import install
 from integration import pipeline
-from integration.models import AuditEntry, CallDelivery, ManagerMapping, Organization
+from integration.models import CallDelivery, ManagerMapping
 from integration.pipeline import deliveries_drain, deliveries_resume_healthy, delivery_retry
-from integration.tenancy import organization_scope
 from pbx.models import PbxCall, PbxNumber
 from sandbox.amocrm.services import faults_set, tokens_revoke
-
-from .conftest import install
 
 CLIENT = "+79031112233"
 
@@ -384,11 +384,3 @@ def test_admin_retries_failed_deliveries(world, admin_client):
     assert world.delivery(sim.ext_tracking_id).status == CallDelivery.Status.DONE
     page = admin_client.get(f"/admin/integration/calldelivery/{delivery.pk}/change/")
     assert page.status_code == 200
-
-
-def test_ringing_pop_up_does_not_queue_behind_amocrm_batches():
-    from config.celery_app import app
-
-    route = app.amqp.router.route({}, "integration.tasks.pipeline_ring_notify")
-    assert route["queue"].name == "events"
-    assert app.amqp.router.route({}, "integration.tasks.pipeline_drain")["queue"].name == "crm"

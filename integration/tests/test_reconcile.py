@@ -8,8 +8,8 @@ from datetime import timedelta
 from django.test import TestCase
 from django.utils import timezone
 
+from core.tenancy import organization_scope
 from integration.models import CallDelivery
-from integration.tenancy import organization_scope
 from pbx.models import PbxCall
 from pbx.reconcile import statistics_reconcile
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from core.tenancy import organization_scope
 from integration.models import ManagerMapping
-from integration.tenancy import organization_scope
 from pbx.models import BeelineCredentials
 from sandbox.amocrm.widget_host.views import disposable_token
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from integration.tenancy import organization_scope
+from core.tenancy import organization_scope
 from pbx.models import BeelineCredentials, Subscription
 from pbx.services import beeline_token_save
 

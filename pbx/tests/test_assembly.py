@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from pbx.assembly import call_assemble
-from pbx.tests.conftest import A, B, C
+from pbx.testing import A, B, C
 from pbx.tests.xsi_fixtures import check_events, fixture_body, fixture_names
 from pbx.xsi import xsi_event_parse
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from integration.models import AuditEntry
-from integration.tenancy import organization_scope, scopes_disabled
+from core.models import AuditEntry
+from core.tenancy import organization_scope, scopes_disabled
 from pbx.errors import BeelineTokenRejected, BeelineUnavailable
 from pbx.models import Abonent, BeelineCredentials, PbxNumber, Subscription
 from pbx.selectors import abonents_for, numbers_for, pbx_health

@@ -9,7 +9,7 @@ import pytest
 from django.test import TestCase
 from django.utils import timezone
 
-from integration.tenancy import organization_scope
+from core.tenancy import organization_scope
 from pbx.errors import ClickToCallError, ClickToCallRefused, InvalidPhoneNumber
 from pbx.models import Abonent, PbxCall, PbxEvent
 from pbx.selectors import abonents_for, call_recording_url

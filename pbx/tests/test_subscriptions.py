@@ -9,14 +9,14 @@ import pytest
 from django.test import TestCase
 from django.utils import timezone
 
-from integration.models import AuditEntry
-from integration.tenancy import organization_scope
-from integration.testing import organization_make
+from core.models import AuditEntry
+from core.tenancy import organization_scope
+from core.testing import organization_make
 from pbx import tasks
 from pbx.models import BeelineCredentials, Subscription
 from pbx.selectors import pbx_health
 from pbx.services import beeline_token_save, subscription_ensure, subscription_renew_due
-from pbx.tests.conftest import credentials_make
+from pbx.testing import credentials_make
 from sandbox.beeline.services import faults_set, subscription_terminate
 
 

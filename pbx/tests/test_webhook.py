@@ -5,13 +5,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from integration.tenancy import organization_scope, scopes_disabled
+from core.tenancy import organization_scope, scopes_disabled
 from pbx import signals
 from pbx.models import PbxCall, PbxEvent
 from pbx.services import call_finalize_due
-from pbx.tests.conftest import A, C, credentials_make
-from pbx.tests.test_xsi import BILLION_LAUGHS, XXE
-from pbx.tests.xsi_fixtures import fixture_body, fixture_names
+from pbx.testing import A, C, credentials_make
+from pbx.tests.xsi_fixtures import BILLION_LAUGHS, XXE, fixture_body, fixture_names
 
 
 def stored_count() -> int:

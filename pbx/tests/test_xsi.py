@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from pbx.tests.xsi_fixtures import fixture_body
+from pbx.tests.xsi_fixtures import BILLION_LAUGHS, XXE, fixture_body
 from pbx.xsi import XsiParseError, xsi_event_parse
 
 
@@ -60,13 +60,6 @@ def test_subscription_terminated_and_hook_status_parse():
     assert hook.event_type == "HookStatusEvent" and not hook.is_call_event
 
 
-XXE = """<?xml version="1.0"?>
-<!DOCTYPE e [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
-<Event><eventID>&xxe;</eventID></Event>"""
-BILLION_LAUGHS = """<?xml version="1.0"?>
-<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
-<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
-<Event><eventID>&lol3;</eventID></Event>"""
 EXTERNAL_DTD = """<?xml version="1.0"?>
 <!DOCTYPE Event SYSTEM "http://evil.example/x.dtd"><Event><eventID>1</eventID></Event>"""
 

@@ -1,4 +1,4 @@
-"""Recorded-style XSI payloads (pbx/tests/fixtures, shapes of beeline-api.md §6.6) and the
+"""Recorded-style XSI payloads (pbx/tests/fixtures, shapes of docs/beeline-api.md §6.6) and the
 ``check_events`` helper: feed fixtures to the parser and the state machine, compare calls."""
 
 from __future__ import annotations
@@ -11,6 +11,15 @@ from pbx.assembly import AssembledCall, call_assemble
 from pbx.xsi import XsiEvent, xsi_event_parse
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+# Hostile bodies the parser must refuse (and the webhook answer with a 4xx).
+XXE = """<?xml version="1.0"?>
+<!DOCTYPE e [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<Event><eventID>&xxe;</eventID></Event>"""
+BILLION_LAUGHS = """<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
+<Event><eventID>&lol3;</eventID></Event>"""
 
 
 def fixture_names(scenario: str) -> list[str]:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from integration.admin import mask_secret
+from core.admin import mask_secret
 from sandbox.amocrm.models import Account, Call, Contact, Event, Integration, Task, User
 
 

@@ -1,4 +1,4 @@
-"""The emulated amoCRM REST API (amocrm-api.md §3–§8): account, users, contacts, calls, the v2
+"""The emulated amoCRM REST API (docs/amocrm-api.md §3–§8): account, users, contacts, calls, the v2
 call notification and SIP Unsorted. Leads, pipelines, notes and tasks are in ``api_crm``.
 
 Shapes follow the reference; where it says GUESS, the emulator picks the stricter plausible

@@ -1,4 +1,5 @@
-"""The emulated amoCRM API, continued: leads, pipelines, notes and tasks (amocrm-api.md §5–§6b).
+"""The emulated amoCRM API, continued: leads, pipelines, notes and tasks
+(docs/amocrm-api.md §5–§6b).
 
 Same rules as ``sandbox.amocrm.api``: PHP-style query strings, every accepted filter applied,
 anything else refused with 400 naming it. Bodies and answers after the official SDK
@@ -608,7 +609,7 @@ def _entity_type(rows: QuerySet[Any], node: Node, path: tuple[str, ...]) -> Quer
     return rows.filter(entity_type__in=values)
 
 
-# filter[...] of GET /api/v4/tasks (SDK TasksFilter; amocrm-api.md §6). entity_id only makes
+# filter[...] of GET /api/v4/tasks (SDK TasksFilter; docs/amocrm-api.md §6). entity_id only makes
 # sense with entity_type (the reference says it must come with it).
 TASK_FILTERS = {
     "id": by_ids("pk"),
@@ -785,7 +786,8 @@ def _tasks_update(
 ) -> HttpResponse:
     """``PATCH /api/v4/tasks`` (array, each with ``id``) and ``PATCH /api/v4/tasks/{id}``.
 
-    Completing a task is ``{"is_completed": true, "result": {"text": "…"}}`` (amocrm-api.md §6).
+    Completing a task is ``{"is_completed": true, "result": {"text": "…"}}``
+    (docs/amocrm-api.md §6).
     """
     user_ids = set(ctx.account.users.values_list("pk", flat=True))
     ids = [int(i["id"]) for i in items if isinstance(i, dict) and is_int(i.get("id"))]

@@ -96,7 +96,7 @@ def _gate(request: HttpRequest) -> ApiContext | HttpResponse:
             Account.objects.filter(pk=account.pk, banned_at__isnull=True).update(
                 banned_at=clock.now()
             )
-        # 429 bodies are not always JSON (amocrm-api.md §8); give clients the hard case.
+        # 429 bodies are not always JSON (docs/amocrm-api.md §8); give clients the hard case.
         return HttpResponse(b"", status=429, content_type="text/html")
     now = clock.now()
     if pair.revoked_at is not None or pair.access_expires_at <= now:

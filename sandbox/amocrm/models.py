@@ -11,7 +11,7 @@ from datetime import datetime
 
 from django.db import models
 
-from integration.fields import EncryptedTextField
+from core.fields import EncryptedTextField
 
 
 class Account(models.Model):

@@ -1,6 +1,6 @@
 """The lead pipeline every emulated account has (``GET /api/v4/leads/pipelines``).
 
-One main pipeline with amoCRM's default stages. Shape after amocrm-api.md §6b (CONFIRMED-3P):
+One main pipeline with amoCRM's default stages. Shape after docs/amocrm-api.md §6b (CONFIRMED-3P):
 every pipeline ends with the system stages 142 (won) and 143 (lost), and starts with an
 uneditable «Неразобранное» stage while Unsorted is on. Ids are derived from the account, like
 the PHONE field's id, so no table is needed and they are stable across runs.

@@ -1,4 +1,4 @@
-"""amoCRM's error bodies (amocrm-api.md §1.3, §8) and its success content type.
+"""amoCRM's error bodies (docs/amocrm-api.md §1.3, §8) and its success content type.
 
 API errors are ``application/problem+json`` ``{"title","type","status","detail"}`` with
 ``type`` = ``https://httpstatus.es/<status>`` (CONFIRMED-3P: bodies quoted in SDK issues #92 and
@@ -27,7 +27,7 @@ def hal_response(data: Any, *, status: int = 200) -> HttpResponse:
 
 
 def no_content() -> HttpResponse:
-    # An empty list is 204 with no body at all (amocrm-api.md §4, §8).
+    # An empty list is 204 with no body at all (docs/amocrm-api.md §4, §8).
     return HttpResponse(status=204, content_type="")
 
 

@@ -8,13 +8,12 @@ off recovers at once) but are counted as violations for the ban mode.
 
 from __future__ import annotations
 
-import functools
 import logging
 import uuid
 
 import redis
-from django.conf import settings
 
+from core.redis import redis_client
 from sandbox.amocrm import clock
 
 logger = logging.getLogger(__name__)
@@ -40,11 +39,6 @@ return 1
 """
 
 
-@functools.cache
-def _redis(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
-
-
 def _key(account_id: int, client_id: str) -> str:
     return f"sandbox:amocrm:rl:{account_id}:{client_id}"
 
@@ -53,7 +47,7 @@ def rate_limit_admit(*, account_id: int, client_id: str) -> bool:
     """True when the request may proceed. Without Redis (a bare demo) everything is admitted."""
     now_ms = clock.now().timestamp() * 1000
     try:
-        admitted = _redis(settings.REDIS_URL).eval(
+        admitted = redis_client().eval(
             _ADMIT,
             1,
             _key(account_id, client_id),
@@ -72,7 +66,7 @@ def rate_limit_violation_count(*, account_id: int, client_id: str) -> int:
     """Count one rejected request; returns the violations within the ban window."""
     key = _key(account_id, client_id) + ":violations"
     try:
-        client = _redis(settings.REDIS_URL)
+        client = redis_client()
         pipe = client.pipeline()
         pipe.incr(key)
         pipe.expire(key, BAN_WINDOW_SECONDS, nx=True)
@@ -85,6 +79,6 @@ def rate_limit_violation_count(*, account_id: int, client_id: str) -> int:
 def rate_limit_reset(*, account_id: int, client_id: str) -> None:
     key = _key(account_id, client_id)
     try:
-        _redis(settings.REDIS_URL).delete(key, key + ":violations")
+        redis_client().delete(key, key + ":violations")
     except redis.RedisError:
         logger.warning("sandbox amoCRM rate limiter: Redis unreachable, nothing to reset")

@@ -30,7 +30,7 @@ def token_pair_by_access_token(token: str) -> tuple[int | None, TokenPair | None
     return (account_id if isinstance(account_id, int) else None), pair
 
 
-# Contact search by ``query`` compares phones on their last 7 digits (amocrm-api.md §6b,
+# Contact search by ``query`` compares phones on their last 7 digits (docs/amocrm-api.md §6b,
 # CONFIRMED-3P), so "+7 916 …", "8 916 …" and a bare "916…" all find the same contact, and so
 # does any other number ending in the same 7 digits: callers must confirm the match themselves.
 QUERY_PHONE_DIGITS = 7

@@ -142,7 +142,7 @@ class OAuthError(Exception):
 
 
 # The messages of the OAuth server amoCRM runs on; "Token has been revoked" is CONFIRMED
-# (amocrm-api.md §1.3), the other hints are GUESS (same server, same wording).
+# (docs/amocrm-api.md §1.3), the other hints are GUESS (same server, same wording).
 INVALID_REQUEST_DETAIL = (
     "The request is missing a required parameter, includes an invalid parameter value, "
     "includes a parameter more than once, or is otherwise malformed."
@@ -362,7 +362,7 @@ def _hook_call(
     status_code: int | None = None
     error = ""
     try:
-        # Sent once, never retried, the answer ignored (amocrm-api.md §1.2).
+        # Sent once, never retried, the answer ignored (docs/amocrm-api.md §1.2).
         response = requests.get(
             url, params=params, timeout=HOOK_TIMEOUT_SECONDS, allow_redirects=False
         )
@@ -599,7 +599,7 @@ def contact_update(
     tags: tuple[Sequence[str], Sequence[int]] | None = None,
 ) -> Contact:
     """PATCH semantics: only what is given changes. A given PHONE/EMAIL list replaces all the
-    field's values (amocrm-api.md §4), an empty one clears the field; ``tags`` replaces the
+    field's values (docs/amocrm-api.md §4), an empty one clears the field; ``tags`` replaces the
     tag set."""
     with transaction.atomic():
         for attr, value in (("name", name), ("first_name", first_name), ("last_name", last_name)):
@@ -741,8 +741,12 @@ def note_add(
     request_id: str = "",
     call: Call | None = None,
 ) -> Note:
+    """A note; the note a logged call leaves takes the call's id: in amoCRM a call *is* a call
+    note, so the id ``POST /api/v4/calls`` answers is the one ``GET …/notes`` shows (call ids
+    and note ids start in ranges far apart, see the migrations)."""
     now = clock.now()
     return Note.objects.create(
+        pk=call.pk if call is not None else None,
         account=account,
         entity_type=entity_type,
         entity_id=entity_id,

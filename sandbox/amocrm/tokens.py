@@ -1,7 +1,7 @@
 """Opaque secrets and access-token JWTs of the emulated amoCRM.
 
 Real access tokens are JWTs signed with amoCRM's own key; ours are HS256 with a key derived
-from SECRET_KEY, carrying the claims amocrm-api.md §0 lists (account_id, base_domain,
+from SECRET_KEY, carrying the claims docs/amocrm-api.md §0 lists (account_id, base_domain,
 api_domain, sub, exp, scopes). Clients must decode them without verifying, as with the real ones.
 """
 

@@ -99,7 +99,7 @@ def _oauth_finish(
 @csrf_exempt
 @require_POST
 def oauth_access_token(request: HttpRequest) -> HttpResponse:
-    """``POST /oauth2/access_token``, JSON or form-encoded (both work, amocrm-api.md §1.3)."""
+    """``POST /oauth2/access_token``, JSON or form-encoded (both work, docs/amocrm-api.md §1.3)."""
     params: dict[str, str]
     if request.content_type == "application/json":
         try:

@@ -1,4 +1,4 @@
-"""The emulated Beeline portal API (beeline-api.md), mounted under /sandbox/beeline/.
+"""The emulated Beeline portal API (docs/beeline-api.md), mounted under /sandbox/beeline/.
 
 Every endpoint authenticates by ``X-MPBX-API-AUTH-TOKEN``, then applies the PBX's fault knobs,
 then answers JSON (or mp3); errors are ``{"errorCode", "description"}``.
@@ -31,7 +31,7 @@ from sandbox.routing import request_is_routed
 # a forgotten knob does not pin a server thread for ever. Tests shorten it.
 TIMEOUT_SLEEP_SECONDS = 35.0
 MAX_PAGE_SIZE = 1000
-RECORDS_PAGE = 100  # integrators page /records by 100 (beeline-api.md §7)
+RECORDS_PAGE = 100  # integrators page /records by 100 (docs/beeline-api.md §7)
 
 View = Callable[..., HttpResponse]
 
@@ -72,7 +72,7 @@ def portal_api(methods: tuple[str, ...]) -> Callable[[View], View]:
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             pbx = selectors.pbx_by_token(token=request.headers.get("X-MPBX-API-AUTH-TOKEN", ""))
             if pbx is None:
-                # 401 and this body are a GUESS (beeline-api.md §1): only the shape is known.
+                # 401 and this body are a GUESS (docs/beeline-api.md §1): only the shape is known.
                 return error_response(
                     PortalError(401, "Unauthorized", "Неверный или отсутствующий токен API")
                 )
@@ -150,7 +150,7 @@ def abonent_detail(request: HttpRequest, pbx: Pbx, pattern: str) -> HttpResponse
 
 @portal_api(("POST",))
 def abonent_call(request: HttpRequest, pbx: Pbx, pattern: str) -> HttpResponse:
-    # phoneNumber is a query parameter; some clients send it form-encoded (beeline-api.md §4).
+    # phoneNumber is a query parameter; some clients send it form-encoded (docs/beeline-api.md §4).
     phone_number = request.GET.get("phoneNumber") or request.POST.get("phoneNumber", "")
     request_row = services.click_to_call_request(
         pbx=pbx, pattern=pattern, phone_number=phone_number.strip()
@@ -273,14 +273,14 @@ def record_detail(request: HttpRequest, pbx: Pbx, record_id: str) -> HttpRespons
     record = _record_by_id(pbx, record_id)
     if request.method == "DELETE":
         record.delete()
-        return HttpResponse(status=204)  # beeline-api.md §7
+        return HttpResponse(status=204)  # docs/beeline-api.md §7
     return JsonResponse(_record_json(record))
 
 
 # --- Temporary public links to a record (``…/reference``) ----------------------------------------
 
 REFERENCE_SALT = "sandbox.beeline.record-reference"
-# How long a reference link works is UNKNOWN (beeline-api.md §7); short, so nobody stores it.
+# How long a reference link works is UNKNOWN (docs/beeline-api.md §7); short, so nobody stores it.
 REFERENCE_LIFETIME_SECONDS = 30 * 60
 
 

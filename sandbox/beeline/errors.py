@@ -6,7 +6,7 @@ from __future__ import annotations
 class PortalError(Exception):
     """Raised by the emulator's services; the API layer turns it into a JSON error response.
 
-    The errorCode values are ours: no public list exists (beeline-api.md §1), only the shape.
+    The errorCode values are ours: no public list exists (docs/beeline-api.md §1), only the shape.
     """
 
     def __init__(self, status: int, error_code: str, description: str) -> None:

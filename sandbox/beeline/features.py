@@ -1,6 +1,7 @@
 """ICR numbers and rules, call forwarding and the recording switch of the emulated PBX.
 
-Paths and field names from beeline-api.md §2–§3 (CONFIRMED in beeline_portal and the Go client);
+Paths and field names from docs/beeline-api.md §2–§3 (CONFIRMED in beeline_portal and the Go
+client);
 what the portal does with them beyond storing is not documented, so the emulator stores,
 validates and reads them back. Bulk ICR operations answer one result per item
 (``status: SUCCESS|FAULT`` with ``error: {errorCode, description}``), never all-or-nothing.

@@ -1,7 +1,7 @@
 """State of the Beeline Cloud PBX emulator (not tenant data: the sandbox plays the vendor).
 
 One ``Pbx`` is one Beeline company account, found by its API token. Field names follow the
-portal API (beeline-api.md) where they are exposed; everything else is emulator bookkeeping.
+portal API (docs/beeline-api.md) where they are exposed; everything else is emulator bookkeeping.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class Abonent(models.Model):
     department = models.CharField(_("отдел"), max_length=200, blank=True)
     extension = models.CharField(_("добавочный"), max_length=10, blank=True)
     recording = models.BooleanField(_("запись разговоров"), default=True)
-    # Call forwarding (beeline-api.md §2): unconditional/busy/unavailable/no-answer numbers
+    # Call forwarding (docs/beeline-api.md §2): unconditional/busy/unavailable/no-answer numbers
     # (``cfb``, keys as the API names them) and the selective rules' on/off switch.
     cfb_enabled = models.BooleanField(_("переадресация"), default=False)
     cfb = models.JSONField(default=dict, blank=True)
@@ -103,7 +103,7 @@ class Number(models.Model):
 class IcrRoute(models.Model):
     """One ICR rule (``/icr/route``): calls from ``inbound_number`` go to ``extension``.
 
-    The meaning ("personal manager" routing) is a GUESS (beeline-api.md §3); the routing
+    The meaning ("personal manager" routing) is a GUESS (docs/beeline-api.md §3); the routing
     feature reads these rules back through the API.
     """
 
@@ -224,7 +224,7 @@ class Record(models.Model):
 class StatisticsRow(models.Model):
     class Status(models.TextChoices):
         PLACED = "PLACED"
-        RECIEVED = "RECIEVED"  # sic: Beeline's spelling (beeline-api.md §8)
+        RECIEVED = "RECIEVED"  # sic: Beeline's spelling (docs/beeline-api.md §8)
         MISSED = "MISSED"
         REDIRECTED = "REDIRECTED"
 

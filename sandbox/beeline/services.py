@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db import transaction
 
-from integration.phones import phone_parse
+from core.phones import phone_parse
 from sandbox.beeline import clock, selectors
 from sandbox.beeline.errors import PortalError, bad_request, not_found
 from sandbox.beeline.models import Abonent, ClickToCall, Number, Pbx, Subscription

@@ -5,7 +5,7 @@ itself for subscriptions on a number), each leg as a timeline of events. Every a
 subscription of the PBX that covers a leg's target gets that leg's events, wrapped in its own
 envelope (eventID, its own sequenceNumber counter, technical userId, externalApplicationId,
 subscriptionId, httpContact, targetId), POSTed as ``application/xml; charset=UTF-8``.
-Shapes follow beeline-api.md §6 (samples §6.6); like the real capture, CallReleasedEvent has
+Shapes follow docs/beeline-api.md §6 (samples §6.6); like the real capture, CallReleasedEvent has
 no remote address (only ``<privacy/>``), so a consumer must take the number from earlier events.
 
 The whole call is placed in the past so that it has just ended when this returns: records are
@@ -28,7 +28,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
-from integration.phones import phone_parse
+from core.phones import phone_parse
 from sandbox.beeline import clock, selectors
 from sandbox.beeline.errors import PortalError, bad_request, not_found
 from sandbox.beeline.models import (
@@ -670,7 +670,7 @@ def _history_write(*, call: SimulatedCall, pbx: Pbx, plan: _Plan, client_nationa
         phone_from = client
         phone_to = f"+7{plan.via.phone}" if plan.via else f"+7{main.phone}"
     else:
-        # An outbound call that was not answered is PLACED with duration 0 (beeline-api.md §8).
+        # An outbound call that was not answered is PLACED with duration 0 (docs/beeline-api.md §8).
         status = StatisticsRow.Status.PLACED
         phone_from, phone_to = f"+7{main.phone}", client
     call.statistics.append(

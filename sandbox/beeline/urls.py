@@ -15,7 +15,7 @@ urlpatterns: list[URLPattern] = [
     path("pbx/<int:pbx_id>/", views.pbx_page, name="pbx"),
     path("pbx/<int:pbx_id>/events/<int:event_id>/", views.event_body, name="event_body"),
     path("pbx/<int:pbx_id>/records/<int:record_pk>.mp3", views.record_listen, name="record_listen"),
-    # Portal API (beeline-api.md). Every other path answers 404 {errorCode, description} (the
+    # Portal API (docs/beeline-api.md). Every other path answers 404 {errorCode, description} (the
     # catch-all last) and a wrong method 405 in the same format (api.portal_api).
     re_path(r"^abonents/?$", api.abonents_list, name="api_abonents"),
     re_path(r"^abonents/(?P<pattern>[^/]+)/?$", api.abonent_detail, name="api_abonent"),

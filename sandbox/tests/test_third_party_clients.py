@@ -436,6 +436,8 @@ def test_aioamocrm_calls_notes_and_unsorted(live_amo):
 
     assert logged["_embedded"]["calls"][0]["entity_id"] == contact.pk
     assert [(n.note_type, n.params["uniq"]) for n in calls] == [("call_in", "track-1")]
+    # A logged call is a call note: one id (the pipeline relies on it after a lost answer).
+    assert calls[0].id == logged["_embedded"]["calls"][0]["id"]
     assert [n.note_type for n in every] == ["call_in", "common"]
     assert every[1].text == "Клиент просил перезвонить"
     assert one.id == calls[0].id and one.params["duration"] == 42

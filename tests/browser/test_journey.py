@@ -15,8 +15,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from integration.models import CallDelivery, Organization
-from integration.tenancy import organization_scope
+from core.models import Organization
+from core.tenancy import organization_scope
+from integration.models import CallDelivery
 from pbx.services import call_finalize_due
 
 CLIENT_IN = "+79031112233"

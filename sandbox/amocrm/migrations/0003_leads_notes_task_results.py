@@ -107,6 +107,7 @@ def call_notes(apps, schema_editor):
     Note = apps.get_model("sandbox_amocrm", "Note")
     for call in Call.objects.all().iterator():
         Note.objects.create(
+            id=call.pk,  # a call is a call note: same id (sandbox.amocrm.services.note_add)
             account_id=call.account_id,
             entity_type="contacts",
             entity_id=call.contact_id,

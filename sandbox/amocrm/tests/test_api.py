@@ -155,7 +155,7 @@ def test_search_by_ten_digits_finds_any_formatting(api, amocrm_account):
 
 
 def test_phone_search_matches_on_the_last_seven_digits(api, amocrm_account, no_rate_limit):
-    """amoCRM compares the last 7 digits (amocrm-api.md §6b): every written form of the number
+    """amoCRM compares the last 7 digits (docs/amocrm-api.md §6b): every written form of the number
     finds the contact, and so does another number sharing those 7 digits."""
     plus7 = phone_contact(amocrm_account, "Иван", "+79161234567")
     eight = phone_contact(amocrm_account, "Ольга", "8 (916) 765-43-21")

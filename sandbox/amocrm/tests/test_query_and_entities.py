@@ -215,6 +215,8 @@ def test_task_is_read_and_completed_with_a_result(api, amocrm_account, fake_cloc
     assert ids(api("GET", "/api/v4/tasks?" + open_.format(contact.pk))) == []
     done = "filter[is_completed]=1"
     assert ids(api("GET", f"/api/v4/tasks?{done}")) == [task.pk]
+    page = Client().get(f"/sandbox/amocrm/accounts/{amocrm_account.pk}/").content.decode()
+    assert "да: Дозвонились" in page
 
 
 def test_task_batch_patch_is_all_or_nothing(api, amocrm_account):

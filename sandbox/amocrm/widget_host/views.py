@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET
 
 from crm.widget_bundle import widget_file
 
-TOKEN_LIFETIME = 30 * 60  # amocrm-api.md §2.2
+TOKEN_LIFETIME = 30 * 60  # docs/amocrm-api.md §2.2
 
 
 def _int_param(request: HttpRequest, name: str) -> int:
@@ -46,7 +46,7 @@ def _sandbox_account(account_id: int) -> tuple[str, str, dict[int, str]]:
 
 
 def disposable_token(*, account_id: int, user_id: int, subdomain: str, **overrides: Any) -> str:
-    """A disposable token shaped as amoCRM's (claims of amocrm-api.md §2.2)."""
+    """A disposable token shaped as amoCRM's (claims of docs/amocrm-api.md §2.2)."""
     now = int(time.time())
     parts = urlsplit(settings.PUBLIC_URL)
     claims: dict[str, Any] = {

@@ -1,4 +1,4 @@
-"""Every document the simulator emits parses strictly and has the shapes of beeline-api.md §6."""
+"""Every document the simulator emits parses strictly, in the shapes of docs/beeline-api.md §6."""
 
 from __future__ import annotations
 

@@ -27,6 +27,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from core.redis import redis_client
+
 _REEXEC_FLAG = "BEETEL_DEMO_CONFIGURED"
 # SQLite for several processes/threads: wait for locks, take write locks up front, WAL readers.
 _SQLITE_OPTIONS = "?timeout=20&transaction_mode=IMMEDIATE&init_command=" + quote(
@@ -39,13 +41,7 @@ def _redis_reachable(url: str) -> bool:
     try:
         with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), 1):
             pass
-        import redis
-
-        client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
+        return bool(redis_client(url).ping())
     except Exception:  # unreachable, refused, auth, protocol: all mean "no broker"
         return False
 

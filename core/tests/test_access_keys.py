@@ -4,7 +4,7 @@ import math
 
 from django.db import connection
 
-from integration.access_keys import (
+from core.access_keys import (
     ALPHABET,
     ENTROPY_BITS,
     KEY_LENGTH,
@@ -13,8 +13,8 @@ from integration.access_keys import (
     access_key_hash,
     access_key_normalize,
 )
-from integration.selectors import organization_by_access_key
-from integration.testing import organization_make
+from core.selectors import organization_by_access_key
+from core.testing import organization_make
 
 
 def test_keys_have_at_least_80_bits_and_readable_groups():
@@ -53,9 +53,7 @@ def test_lookup_by_key_finds_only_its_organization(org, outsider):
 def test_key_is_stored_as_hash_not_plaintext(db):
     org = organization_make(name="Hashco")
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT access_key_hash FROM integration_organization WHERE id = %s", [org.pk]
-        )
+        cursor.execute("SELECT access_key_hash FROM core_organization WHERE id = %s", [org.pk])
         stored_hash = cursor.fetchone()[0]
     assert stored_hash == access_key_hash(org.access_key)
     assert access_key_normalize(org.access_key) not in stored_hash

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.db import models
 
-from integration.crypto import decrypt_secret, encrypt_secret
+from core.crypto import decrypt_secret, encrypt_secret
 
 
 class EncryptedTextField(models.TextField):

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from crm.tests.conftest import amo_account_make, install
-from integration.models import Organization
+from core.models import Organization
+from core.testing import organization_make
+from crm.testing import amo_account_make, install
 from integration.services import ManagerMappingInput, manager_mappings_save
-from integration.testing import organization_make
 from pbx.selectors import abonents_for
 from pbx.services import beeline_token_save
 from sandbox.beeline.models import ClickToCall

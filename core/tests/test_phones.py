@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from integration.phones import phone_national, phone_parse
+from core.phones import phone_national, phone_parse
 
 
 @pytest.mark.parametrize(

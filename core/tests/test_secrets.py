@@ -6,15 +6,13 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import override_settings
 
-from integration.crypto import SecretDecryptionError
-from integration.models import Organization
+from core.crypto import SecretDecryptionError
+from core.models import Organization
 
 
 def _raw_key_column(org: Organization) -> str:
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT access_key_encrypted FROM integration_organization WHERE id = %s", [org.pk]
-        )
+        cursor.execute("SELECT access_key_encrypted FROM core_organization WHERE id = %s", [org.pk])
         return cursor.fetchone()[0]
 
 
@@ -23,7 +21,7 @@ def test_secret_column_holds_no_plaintext(org):
     assert org.access_key and org.access_key not in raw
     assert org.access_key.replace("-", "") not in raw
     with connection.cursor() as cursor:
-        cursor.execute("SELECT * FROM integration_organization WHERE id = %s", [org.pk])
+        cursor.execute("SELECT * FROM core_organization WHERE id = %s", [org.pk])
         row = " ".join(str(v) for v in cursor.fetchone())
     assert org.access_key not in row
 

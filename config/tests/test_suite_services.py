@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-ANY_TEST = "integration/tests/test_health.py::test_healthz_answers_while_the_process_is_up"
+ANY_TEST = "core/tests/test_health.py::test_healthz_answers_while_the_process_is_up"
 
 
 def _pytest(**env_overrides: str) -> subprocess.CompletedProcess[str]:

@@ -14,8 +14,8 @@ from django.apps import apps
 from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 
-from integration.crypto import rotate_secret
-from integration.fields import EncryptedTextField
+from core.crypto import rotate_secret
+from core.fields import EncryptedTextField
 
 BATCH = 500
 

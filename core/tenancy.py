@@ -2,25 +2,26 @@
 
 Every tenant-owned model derives from ``TenantModel``: its default manager raises ``ScopeError``
 unless a scope on ``organization`` is active. Views enter the scope after authorizing the
-organization; tasks enter it from the organization id they were given; Django admin runs
-unscoped because support staff see every organization.
+organization; tasks of one organization derive from ``OrganizationTask``, which enters it from
+the task's ``organization_id`` argument; Django admin runs unscoped because support staff see
+every organization.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from celery import Task
 from django.db import models
 from django.http import HttpRequest, HttpResponse
 from django_scopes import ScopedManager, scope, scopes_disabled
 
-if TYPE_CHECKING:
-    from integration.models import Organization
-
 __all__ = [
     "AdminUnscopedMiddleware",
+    "OrganizationTask",
     "TenantModel",
     "organization_scope",
     "scope",
@@ -30,7 +31,7 @@ __all__ = [
 
 class TenantModel(models.Model):
     organization = models.ForeignKey(
-        "integration.Organization", on_delete=models.CASCADE, related_name="+", db_index=True
+        "core.Organization", on_delete=models.CASCADE, related_name="+", db_index=True
     )
 
     objects: models.Manager[Any] = ScopedManager(organization="organization")
@@ -40,10 +41,31 @@ class TenantModel(models.Model):
 
 
 @contextmanager
-def organization_scope(organization: Organization | int) -> Iterator[None]:
+def organization_scope(organization: models.Model | int) -> Iterator[None]:
     """Activate the tenant scope for one organization (instance or primary key)."""
     with scope(organization=organization):
         yield
+
+
+class OrganizationTask(Task):
+    """Base of every Celery task that works for one organization (pretix's ``EventTask``).
+
+    The task takes an ``organization_id`` argument (positional or keyword); its body runs
+    inside that organization's scope, entered once here. Raises TypeError when the task has
+    no such argument or it is not an id.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            organization_id = (
+                inspect.signature(self.run).bind(*args, **kwargs).arguments["organization_id"]
+            )
+        except (KeyError, TypeError) as exc:
+            raise TypeError(f"{self.name}: an OrganizationTask takes organization_id") from exc
+        if not isinstance(organization_id, int):
+            raise TypeError(f"{self.name}: organization_id must be an id, not {organization_id!r}")
+        with organization_scope(organization_id):
+            return super().__call__(*args, **kwargs)
 
 
 class AdminUnscopedMiddleware:

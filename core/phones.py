@@ -1,4 +1,5 @@
-"""Phone numbers, normalized once (pitfalls.md: duplicate contacts from "+7", "8", spaces).
+"""Phone numbers, normalized once: duplicate contacts from "+7", "8", spaces are the classic
+connector failure (docs/architecture.md «Code conventions»).
 
 Russian numbers are the common case: amoCRM profiles hold 10 digits, Beeline sends
 ``tel:+7…`` or 10/11 digits. Everything is parsed with ``phonenumbers`` and exposed as E.164

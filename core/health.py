@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 
-import redis
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from core.redis import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -32,13 +33,7 @@ def _database_ok() -> bool:
 
 def _broker_ok() -> bool:
     try:
-        client = redis.Redis.from_url(
-            settings.CELERY_BROKER_URL, socket_connect_timeout=1, socket_timeout=1
-        )
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
+        return bool(redis_client(settings.CELERY_BROKER_URL).ping())
     except Exception:
         logger.warning("readyz: redis unreachable", exc_info=True)
         return False
