@@ -8,6 +8,7 @@ from integration.selectors import call_settings_for
 
 TABS = [
     ("DASHBOARD", "dashboard"),
+    ("ПРОПУЩЕННЫЕ", "missed"),
     ("СПИСОК ОРГАНИЗАЦИЙ", "organizations"),
     ("ДИАГНОСТИКА", "diagnostics"),
     ("ОРГАНИЗАЦИЯ", "organization"),
