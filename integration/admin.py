@@ -7,12 +7,24 @@ from django.utils.translation import gettext_lazy as _
 
 from core import admin as core_admin
 from core.models import Organization
-from integration.models import CallDelivery, CallSettings, ManagerMapping
+from integration.models import (
+    CallbackSettings,
+    CallDelivery,
+    CallSettings,
+    ManagerMapping,
+    MissedCall,
+)
 from integration.pipeline import delivery_retry
 
 
 class CallSettingsInline(admin.StackedInline):
     model = CallSettings
+    can_delete = False
+    extra = 0
+
+
+class CallbackSettingsInline(admin.StackedInline):
+    model = CallbackSettings
     can_delete = False
     extra = 0
 
@@ -23,7 +35,7 @@ admin.site.unregister(Organization)
 
 @admin.register(Organization)
 class OrganizationAdmin(core_admin.OrganizationAdmin):
-    inlines = (CallSettingsInline,)
+    inlines = (CallSettingsInline, CallbackSettingsInline)
 
 
 class MappedFilter(admin.SimpleListFilter):
@@ -96,3 +108,28 @@ class CallDeliveryAdmin(admin.ModelAdmin):
                 organization=delivery.organization, call_id=delivery.pbx_call_id
             )
         self.message_user(request, _("Поставлено в очередь: %(n)s") % {"n": retried})
+
+
+@admin.register(MissedCall)
+class MissedCallAdmin(admin.ModelAdmin):
+    """Support reads what call-back tracking decided; the decisions are the code's to make."""
+
+    list_display = (
+        "missed_at",
+        "organization",
+        "phone_national",
+        "returned_at",
+        "wait_seconds",
+        "task_state",
+        "sla_notified_at",
+    )
+    list_filter = ("task_state", "returned_by_client", "organization")
+    search_fields = ("phone_national", "=task_id", "organization__name")
+    list_select_related = ("organization",)
+    date_hierarchy = "missed_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

@@ -602,12 +602,19 @@ def _task_complete(
 # --- the SLA -----------------------------------------------------------------------------------
 
 
+# A call with the client still going on postpones the notification, for this long at most (a
+# call whose last events were lost stays open until reconciliation; it must not block forever).
+TALKING_AT_MOST = timedelta(hours=2)
+
+
 def _overdue(now: datetime) -> Any:
     """Missed calls past their deadline, not returned, not yet notified — and no call with the
     client going on right now (a call-back in progress is counted once it is over)."""
     talking = PbxCall.objects.filter(
+        organization_id=OuterRef("organization_id"),
         external_phone_national=OuterRef("phone_national"),
         started_at__gt=OuterRef("missed_at"),
+        started_at__gte=now - TALKING_AT_MOST,
         handed_off_at__isnull=True,
     )
     return (

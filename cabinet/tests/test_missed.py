@@ -490,3 +490,19 @@ def test_invalid_call_back_settings_are_refused_with_the_reason(
     assert response.status_code == 400
     assert message in response.content.decode()
     assert callback_settings_for(organization=org).target_minutes == 15  # nothing saved
+
+
+def test_support_staff_read_missed_calls_and_settings_in_admin(admin_client, team):
+    play(team, scenario(team), seed=None)
+    listing = admin_client.get(reverse("admin:integration_missedcall_changelist") + "?q=9000")
+    assert listing.status_code == 200 and "9000000004" in listing.content.decode()
+    with organization_scope(team.organization):
+        missed = MissedCall.objects.first()
+    page = admin_client.get(reverse("admin:integration_missedcall_change", args=[missed.pk]))
+    assert page.status_code == 200
+    assert admin_client.get(reverse("admin:integration_missedcall_add")).status_code == 403
+    organization = admin_client.get(
+        reverse("admin:core_organization_change", args=[team.organization.pk])
+    )
+    assert organization.status_code == 200
+    assert "Срок перезвона, рабочих минут" in organization.content.decode()
