@@ -21,6 +21,7 @@ from integration.callbacks import (
 )
 from integration.models import MissedCall
 from integration.working_time import WorkingHours
+from pbx.models import PbxCall
 from pbx.services import call_finalize
 from sandbox.amocrm.services import task_update
 from sandbox.beeline.services import story_simulate
@@ -399,3 +400,31 @@ def test_a_refused_notification_is_tried_again_an_unanswered_one_is_not(world):
     [missed] = misses(world)
     assert missed.sla_notified_at is not None
     assert world.account.events.count() == before  # the emulator refused both
+
+
+def test_a_call_with_the_client_going_on_postpones_the_notice(world, outsider):
+    always_open(world)
+    now = timezone.now()
+    world.simulate(
+        scenario="inbound_missed", external_phone=CLIENT, ended_at=now - timedelta(hours=1)
+    )
+
+    def talking(organization, name: str, started: datetime) -> PbxCall:
+        with organization_scope(organization):
+            return PbxCall.objects.create(
+                organization=organization,
+                ext_tracking_id=name,
+                direction="out",
+                external_phone=CLIENT,
+                external_phone_national="9031112233",
+                started_at=started,
+                answered_at=started,
+                status="in_progress",
+            )
+
+    talking(outsider, "theirs", now - timedelta(minutes=1))  # another tenant's: irrelevant
+    ours = talking(world.organization, "ours", now - timedelta(minutes=1))
+    assert notify(world, now) == 0  # Анна is on the phone with the client right now
+    with organization_scope(world.organization):
+        PbxCall.objects.filter(pk=ours.pk).update(started_at=now - timedelta(hours=3))
+    assert notify(world, now) == 1  # a call "going on" for hours lost its last events
