@@ -3,17 +3,20 @@
 Reads only. Whatever the number of missed calls, the report costs the same handful of
 queries: totals, per manager, per number, the per-day series and the listed calls are each one
 aggregate or one bounded query; percentiles are computed by PostgreSQL (``percentile_cont``,
-linear interpolation between the closest ranks).
+linear interpolation between the closest ranks) — on the demo's SQLite, by the same rule here
+from one more query.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.db import connection
 from django.db.models import Aggregate, Case, Count, F, FloatField, Q, QuerySet, When
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -107,15 +110,55 @@ class CallbackReport:
     today: date
 
 
+def _percentiles_in_database() -> bool:
+    """PostgreSQL computes percentiles itself; the zero-setup demo's SQLite cannot."""
+    return connection.vendor == "postgresql"
+
+
 def _figures_aggregates() -> dict[str, Any]:
     returned = Q(returned_at__isnull=False)
-    return {
+    aggregates: dict[str, Any] = {
         "missed": Count("id"),
         "returned": Count("id", filter=returned),
         "returned_in_time": Count("id", filter=returned & Q(returned_at__lte=F("due_at"))),
-        "median_seconds": PercentileCont("wait_seconds", fraction=0.5),
-        "p90_seconds": PercentileCont("wait_seconds", fraction=0.9),
     }
+    if _percentiles_in_database():
+        aggregates["median_seconds"] = PercentileCont("wait_seconds", fraction=0.5)
+        aggregates["p90_seconds"] = PercentileCont("wait_seconds", fraction=0.9)
+    return aggregates
+
+
+def percentile(values: list[int], fraction: float) -> float | None:
+    """``percentile_cont``'s definition: linear interpolation between the closest ranks."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = fraction * (len(ordered) - 1)
+    lower = int(position)
+    upper = min(lower + 1, len(ordered) - 1)
+    return ordered[lower] + (ordered[upper] - ordered[lower]) * (position - lower)
+
+
+def _percentiles_in_python(
+    period: QuerySet[MissedCall],
+    totals: dict[str, Any],
+    by_manager: list[dict[str, Any]],
+    by_number: list[dict[str, Any]],
+) -> None:
+    """Where the database has no ``percentile_cont``: one more query, the waits, and the same
+    interpolation here."""
+    waits: dict[tuple[str, int | None], list[int]] = defaultdict(list)
+    for manager, number, wait in period.filter(wait_seconds__isnull=False).values_list(
+        "manager_amo_user_id", "number_id", "wait_seconds"
+    ):
+        for key in (("total", None), ("manager", manager), ("number", number)):
+            waits[key].append(int(wait or 0))
+    groups = [(totals, ("total", None))]
+    groups += [(row, ("manager", row["manager_amo_user_id"])) for row in by_manager]
+    groups += [(row, ("number", row["number_id"])) for row in by_number]
+    for row, key in groups:
+        row["median_seconds"] = percentile(waits[key], 0.5)
+        row["p90_seconds"] = percentile(waits[key], 0.9)
 
 
 def _figures(row: Mapping[str, Any]) -> CallbackFigures:
@@ -147,17 +190,22 @@ def callback_report(
         period: QuerySet[MissedCall] = MissedCall.objects.filter(
             organization=organization, missed_at__gte=since
         )
-        totals = _figures(period.aggregate(**_figures_aggregates()))
-        by_manager = list(
-            period.values("manager_amo_user_id")
+        totals_row = period.aggregate(**_figures_aggregates())
+        by_manager: list[dict[str, Any]] = [
+            dict(row)
+            for row in period.values("manager_amo_user_id")
             .annotate(**_figures_aggregates())
             .order_by("manager_amo_user_id")
-        )
-        by_number = list(
-            period.values("number_id", "number__name", "number__phone")
+        ]
+        by_number: list[dict[str, Any]] = [
+            dict(row)
+            for row in period.values("number_id", "number__name", "number__phone")
             .annotate(**_figures_aggregates())
             .order_by("number__name", "number__phone", "number_id")
-        )
+        ]
+        if not _percentiles_in_database():
+            _percentiles_in_python(period, totals_row, by_manager, by_number)
+        totals = _figures(totals_row)
         waiting_first = Case(When(returned_at__isnull=True, then=0), default=1)
         listed = list(
             period.select_related("pbx_call", "abonent", "number", "returned_by")

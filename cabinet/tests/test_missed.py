@@ -506,3 +506,14 @@ def test_support_staff_read_missed_calls_and_settings_in_admin(admin_client, tea
     )
     assert organization.status_code == 200
     assert "Срок перезвона, рабочих минут" in organization.content.decode()
+
+
+def test_without_percentile_cont_the_same_figures_come_from_python(team, monkeypatch):
+    """The demo's SQLite has no ``percentile_cont``: the report computes the same figures."""
+    play(team, scenario(team), seed=None)
+    monkeypatch.setattr("integration.callback_report._percentiles_in_database", lambda: False)
+    report = callback_report(organization=team.organization, days=1, now=EVENING)
+    assert figures(report.totals) == HAND["total"]
+    assert {g.label: figures(g.figures) for g in report.managers + report.numbers} == {
+        name: value for name, value in HAND.items() if name != "total"
+    }
