@@ -64,7 +64,7 @@ import django
 django.setup()
 from core.testing import organization_make
 from pbx.models import BeelineCredentials
-from pbx.services import webhook_secret_hash
+from pbx.credentials import webhook_secret_hash
 from core.tenancy import organization_scope
 import secrets
 org = organization_make(name="Bench")

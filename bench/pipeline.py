@@ -54,9 +54,9 @@ def org_make(index: int, *, with_pbx: bool):
     from core.tenancy import organization_scope
     from crm.models import AmoCredentials
     from integration.services import ManagerMappingInput, manager_mappings_save
+    from pbx.connection import beeline_token_save
     from pbx.models import Abonent
     from pbx.selectors import abonents_for
-    from pbx.services import beeline_token_save
     from sandbox.amocrm.services import account_create, tokens_issue
     from sandbox.beeline.services import pbx_create
 

@@ -26,9 +26,10 @@ from integration.selectors import (
     calls_undelivered,
     manager_rows_for,
 )
+from pbx.connection import pbx_sync
 from pbx.errors import BeelineError, BeelineNotConfigured
 from pbx.selectors import PbxHealth, pbx_health
-from pbx.services import pbx_sync, subscription_ensure
+from pbx.subscriptions import subscription_ensure
 
 logger = logging.getLogger(__name__)
 

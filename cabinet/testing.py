@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.test import Client, TestCase
 from django.urls import reverse
@@ -12,9 +13,11 @@ from core.models import Organization
 from core.tenancy import organization_scope
 from crm.models import AmoUser
 from integration.models import CallDelivery
+from pbx.calls import call_finalize_due
 from pbx.models import PbxCall
-from pbx.services import call_finalize_due
-from sandbox.beeline.services import call_simulate
+from pbx.testing import call_play as pbx_call_play
+from sandbox.beeline.models import Pbx
+from sandbox.beeline.services import SimulatedCall
 
 # Every organization page of the cabinet, by URL name (each takes the organization id).
 ORGANIZATION_PAGES = [
@@ -33,12 +36,11 @@ def login_with_key(client: Client, organization: Organization) -> None:
     assert response.status_code == 302, response.content.decode()[:500]
 
 
-def call_play(pbx, **kwargs):
+def call_play(pbx: Pbx, **kwargs: Any) -> SimulatedCall:
     """Play a call on the sandbox PBX through our webhook, then let it settle into the
     pipeline (Celery is eager in tests; the settle delay is passed by finalizing 'later')."""
     kwargs.setdefault("abonent_phone", "9161110001")
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        sim = call_simulate(pbx=pbx, **kwargs)
+    sim = pbx_call_play(pbx, **kwargs)
     with TestCase.captureOnCommitCallbacks(execute=True):
         call_finalize_due(now=timezone.now() + timedelta(seconds=60))
     return sim

@@ -28,7 +28,7 @@ def _limits() -> tuple[int, int]:
 def client_address(request: HttpRequest) -> str:
     """The client's address. Behind a proxy that we trust, the proxy's X-Forwarded-For entry."""
     if getattr(settings, "CABINET_TRUST_X_FORWARDED_FOR", False):
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        forwarded: str = request.META.get("HTTP_X_FORWARDED_FOR", "")
         # The right-most entry is the one our own proxy appended; the rest are client-supplied.
         last = forwarded.split(",")[-1].strip()
         if last:

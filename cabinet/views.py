@@ -46,12 +46,13 @@ from crm.selectors import amo_authorize_url, amo_users_for
 from crm.services import amo_users_refresh
 from integration.callback_report import REPORT_PERIODS, callback_report
 from integration.callbacks import callback_settings_for, callback_settings_update
-from integration.pipeline import delivery_retry
+from integration.delivery.operations import delivery_retry
 from integration.selectors import call_journal, call_settings_for, manager_rows_for
 from integration.services import ManagerMappingConflict, call_settings_update, manager_mappings_save
-from pbx.errors import BeelineError, BeelineTokenRejected
+from pbx.connection import beeline_token_save
+from pbx.errors import BeelineError
+from pbx.numbers import pbx_number_rename
 from pbx.selectors import numbers_for, pbx_health
-from pbx.services import beeline_token_save, pbx_number_rename
 
 logger = logging.getLogger(__name__)
 
@@ -395,14 +396,13 @@ def keys(request: HttpRequest, organization: Organization) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             beeline_token_save(organization=organization, token=form.cleaned_data["token"])
-        except BeelineTokenRejected as exc:
-            form.add_error("token", exc.message)
         except BeelineError as exc:
-            form.add_error(
-                "token",
-                _("Билайн сейчас не отвечает, токен не сохранён. Попробуйте позже. (%(reason)s)")
-                % {"reason": exc.message},
-            )
+            reason = exc.message  # refused: Beeline's own words say what to fix
+            if exc.transient:
+                reason = _(
+                    "Билайн сейчас не отвечает, токен не сохранён. Попробуйте позже. (%(reason)s)"
+                ) % {"reason": exc.message}
+            form.add_error("token", reason)
         else:
             return saved_response(
                 request,

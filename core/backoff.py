@@ -14,5 +14,5 @@ def backoff_seconds(attempt: int, *, base: float, cap: float, floor: float = 0.0
     ``base`` doubles with every attempt up to ``cap``; the result is spread by ±JITTER and
     never shorter than ``floor`` (a server's ``Retry-After``, honoured as given).
     """
-    delay = min(cap, base * 2 ** max(0, attempt - 1))
+    delay = min(cap, base * 2.0 ** max(0, attempt - 1))
     return max(floor, delay * random.uniform(1 - JITTER, 1 + JITTER))  # noqa: S311 (jitter)

@@ -1,13 +1,18 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
 
 from core.crypto import decrypt_secret, encrypt_secret
 
+if TYPE_CHECKING:  # Django's fields are generic only in django-stubs, not at runtime
+    _TextField = models.TextField[str | None, str]
+else:
+    _TextField = models.TextField
 
-class EncryptedTextField(models.TextField):
+
+class EncryptedTextField(_TextField):
     """A text column that holds only Fernet ciphertext; Python code sees the plaintext.
 
     Values cannot be filtered on (encryption is randomized): store a separate hash when a

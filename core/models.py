@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -53,6 +55,8 @@ class Organization(models.Model):
 
 class AuditEntry(TenantModel):
     """What happened to an organization, for Диагностика and support (no secrets, ever)."""
+
+    objects: ClassVar[models.Manager[AuditEntry]]
 
     class Level(models.TextChoices):
         INFO = "info", _("инфо")

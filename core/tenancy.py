@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 from celery import Task
 from django.db import models
@@ -34,7 +34,9 @@ class TenantModel(models.Model):
         "core.Organization", on_delete=models.CASCADE, related_name="+", db_index=True
     )
 
-    objects: models.Manager[Any] = ScopedManager(organization="organization")
+    # django-scopes builds the manager class at runtime, so the type checker cannot see its
+    # model: each concrete model re-declares ``objects: ClassVar[models.Manager[ThatModel]]``.
+    objects: ClassVar[models.Manager[Any]] = ScopedManager(organization="organization")
 
     class Meta:
         abstract = True
@@ -47,7 +49,7 @@ def organization_scope(organization: models.Model | int) -> Iterator[None]:
         yield
 
 
-class OrganizationTask(Task):
+class OrganizationTask(Task[Any, Any]):
     """Base of every Celery task that works for one organization (pretix's ``EventTask``).
 
     The task takes an ``organization_id`` argument (positional or keyword); its body runs

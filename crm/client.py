@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.backoff import backoff_seconds
 from core.phones import phone_national
+from core.transport import retry_after_seconds
 from crm.errors import (
     AmoAuthError,
     AmoBanned,
@@ -286,10 +287,8 @@ def _problem_text(body: Any, fallback: str) -> str:
 
 def _retry_after(response: requests.Response) -> float:
     # Whether amoCRM sends Retry-After is a GUESS (docs/amocrm-api.md §8): default to one second.
-    try:
-        return max(0.0, min(float(response.headers.get("Retry-After", "1")), MAX_BACKOFF))
-    except ValueError:
-        return 1.0
+    seconds = retry_after_seconds(response.headers.get("Retry-After"))
+    return 1.0 if seconds is None else min(seconds, MAX_BACKOFF)
 
 
 def _request(

@@ -1,20 +1,14 @@
-"""Errors of the amoCRM half. Each carries ``permanent`` (retrying cannot help) and a message a
-person can read (it ends up in Диагностика and on pages), never a secret."""
+"""Errors of the amoCRM half. The client's errors are ``core.transport.TransportError``s: each
+carries the shared flags (``permanent``, ``rate_limited``, ``auth``, ``retry_after``) and a
+message a person can read (it ends up in Диагностика and on pages), never a secret."""
 
 from __future__ import annotations
 
+from core.transport import TransportError
 
-class AmoError(Exception):
+
+class AmoError(TransportError):
     """Base class: something went wrong talking to amoCRM."""
-
-    permanent: bool = False
-    status: int | None = None
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if status is not None:
-            self.status = status
 
 
 class AmoTransientError(AmoError):
@@ -24,9 +18,11 @@ class AmoTransientError(AmoError):
 class AmoRateLimited(AmoTransientError):
     """429 after our own backoff was exhausted."""
 
+    rate_limited = True
+    retry_after: float
+
     def __init__(self, message: str, *, retry_after: float = 1.0, status: int | None = 429) -> None:
-        super().__init__(message, status=status)
-        self.retry_after = retry_after
+        super().__init__(message, status=status, retry_after=retry_after)
 
 
 class AmoPermanentError(AmoError):
@@ -45,6 +41,7 @@ class AmoAuthError(AmoError):
     """The tokens are revoked or invalid: the account must be authorized again."""
 
     permanent = True
+    auth = True
 
 
 class AmoPaused(AmoError):

@@ -3,6 +3,8 @@ traffic to the account is paused. All tenant-owned (fail-closed scopes)."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -13,6 +15,8 @@ from core.tenancy import TenantModel
 
 class AmoCredentials(TenantModel):
     """The OAuth pair of one organization. Refreshed only under ``SELECT … FOR UPDATE``."""
+
+    objects: ClassVar[models.Manager[AmoCredentials]]
 
     class Status(models.TextChoices):
         OK = "ok", _("действителен")
@@ -43,6 +47,8 @@ class AmoCredentials(TenantModel):
 class AmoAccountState(TenantModel):
     """Whether we stopped calling this account (402 unpaid, 403 banned, revoked tokens)."""
 
+    objects: ClassVar[models.Manager[AmoAccountState]]
+
     class PauseReason(models.TextChoices):
         NONE = "", _("нет")
         UNPAID = "unpaid", _("аккаунт amoCRM не оплачен (402)")
@@ -70,6 +76,8 @@ class AmoAccountState(TenantModel):
 class AmoUser(TenantModel):
     """A cached amoCRM user (for «Менеджеры» and mapping suggestions)."""
 
+    objects: ClassVar[models.Manager[AmoUser]]
+
     amo_id = models.BigIntegerField(_("ID пользователя amoCRM"))
     name = models.CharField(_("имя"), max_length=255, blank=True)
     email = models.CharField(_("e-mail"), max_length=255, blank=True)
@@ -94,6 +102,8 @@ class AmoUser(TenantModel):
 
 class ContactIndex(TenantModel):
     """Phone (national digits) → amoCRM contact id, so we search amoCRM once per number."""
+
+    objects: ClassVar[models.Manager[ContactIndex]]
 
     phone_national = models.CharField(_("телефон (10 цифр)"), max_length=15)
     contact_id = models.BigIntegerField(_("ID контакта amoCRM"))

@@ -1,8 +1,10 @@
-"""Reads of the amoCRM half (users for «Менеджеры», health for «Диагностика», authorize URL)."""
+"""Reads of the amoCRM half (users for «Менеджеры», health for «Диагностика» and the sweeps,
+authorize URL)."""
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,7 +15,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from core.models import AuditEntry, Organization
-from core.tenancy import organization_scope
+from core.tenancy import organization_scope, scopes_disabled
 from crm.models import AmoAccountState, AmoCredentials, AmoUser
 from crm.services import AUDIT_BANNED, AUDIT_ERROR, AUDIT_RATE_LIMITED, AUDIT_UNPAID
 
@@ -35,6 +37,25 @@ def amo_users_for(*, organization: Organization, include_inactive: bool = False)
 def amo_user_get(*, organization: Organization, amo_id: int) -> AmoUser | None:
     with organization_scope(organization):
         return AmoUser.objects.filter(organization=organization, amo_id=amo_id).first()
+
+
+def amo_access_healthy(*, organization_ids: Iterable[int]) -> set[int]:
+    """Those of the organizations whose amoCRM traffic may flow: tokens stored and valid (not
+    awaiting re-authorization), and not paused (unpaid, banned, revoked). Cross-tenant: for the
+    beat's sweeps."""
+    ids = set(organization_ids)
+    with scopes_disabled():
+        paused = set(
+            AmoAccountState.objects.filter(organization_id__in=ids)
+            .exclude(paused_reason="")
+            .values_list("organization_id", flat=True)
+        )
+        with_tokens = set(
+            AmoCredentials.objects.filter(organization_id__in=ids, status=AmoCredentials.Status.OK)
+            .exclude(refresh_token="")
+            .values_list("organization_id", flat=True)
+        )
+    return (ids & with_tokens) - paused
 
 
 @dataclass(frozen=True, slots=True)

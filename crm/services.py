@@ -1,4 +1,5 @@
-"""Writes of the amoCRM half: install, token lifecycle, users cache, contacts, disconnect.
+"""Writes of the amoCRM half: install, token lifecycle, users cache, disconnect (contacts by
+phone are `crm/contacts.py`).
 
 Do not call the services that talk to amoCRM inside ``transaction.atomic()``: they hold row and
 advisory locks of their own and must commit what they learn (a new token pair, a revoked state)
@@ -12,7 +13,6 @@ import hmac
 import logging
 import re
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -23,7 +23,6 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from core.locks import advisory_lock
 from core.models import AuditEntry, Organization
 from core.phones import phone_parse
 from core.services import audit_record, organization_set_status, organization_upsert_from_amo
@@ -32,7 +31,6 @@ from core.tenancy import organization_scope, scopes_disabled
 from crm.client import (
     AmoAccount,
     AmoClient,
-    ContactDraft,
     StaticToken,
     TokenPair,
     api_base_url,
@@ -45,12 +43,10 @@ from crm.errors import (
     AmoError,
     AmoInstallError,
     AmoPaused,
-    AmoRateLimited,
     AmoSignatureInvalid,
-    AmoTransientError,
     AmoUnpaid,
 )
-from crm.models import AmoAccountState, AmoCredentials, AmoUser, ContactIndex
+from crm.models import AmoAccountState, AmoCredentials, AmoUser
 from crm.signals import amo_disconnected, amo_installed
 
 logger = logging.getLogger(__name__)
@@ -354,14 +350,14 @@ class _HealthObserver:
                 reason=AmoAccountState.PauseReason.BANNED,
                 detail=error.message,
             )
-        elif isinstance(error, AmoRateLimited):
+        elif error.rate_limited:
             audit_record(
                 organization=self.organization,
                 kind=AUDIT_RATE_LIMITED,
                 level=AuditEntry.Level.WARNING,
                 message=error.message,
             )
-        elif isinstance(error, AmoTransientError):
+        elif error.transient:
             audit_record(
                 organization=self.organization,
                 kind=AUDIT_ERROR,
@@ -378,10 +374,11 @@ def amo_client(*, organization: Organization) -> AmoClient:
     with organization_scope(organization):
         state = AmoAccountState.objects.filter(organization=organization).first()
     if state is not None and state.paused_reason:
-        error_class = {
+        pause_errors: dict[str, type[AmoPaused]] = {
             AmoAccountState.PauseReason.UNPAID: AmoUnpaid,
             AmoAccountState.PauseReason.BANNED: AmoBanned,
-        }.get(state.paused_reason, AmoPaused)
+        }
+        error_class = pause_errors.get(state.paused_reason, AmoPaused)
         raise error_class(f"Запросы к amoCRM приостановлены: {state.get_paused_reason_display()}.")
     return AmoClient(
         base_url=api_base_url(organization.amo_host),
@@ -498,78 +495,6 @@ def amo_users_refresh(*, organization: Organization) -> list[AmoUser]:
         message=f"Загружено пользователей amoCRM: {len(users)}",
     )
     return result
-
-
-# --- contacts ----------------------------------------------------------------------------------
-
-
-def contact_find_or_create(
-    *,
-    organization: Organization,
-    phone: str,
-    name: str = "",
-    tags: Sequence[str] = (),
-    responsible_user_id: int | None = None,
-    create: bool = True,
-) -> tuple[int | None, bool]:
-    """The amoCRM contact of ``phone``: ContactIndex, then a search, then (if ``create``) a new
-    contact with PHONE in E.164 and ``tags``. Returns ``(contact_id | None, created)``.
-
-    Two simultaneous calls for the same new number create ONE contact: the search-and-create
-    runs under a per-(organization, phone) advisory lock and the index is written before the
-    lock is released. Raises ValueError for a phone that cannot be parsed.
-    """
-    parsed = phone_parse(phone)
-    if parsed is None:
-        raise ValueError(f"not a phone number: {phone!r}")
-    cached = _contact_index_get(organization=organization, national=parsed.national)
-    if cached is not None:
-        return cached, False
-    # Session-level: the services inside commit on their own; a crashed process drops its
-    # connection and with it the lock.
-    with advisory_lock(f"contact:{organization.pk}:{parsed.national}"):
-        cached = _contact_index_get(organization=organization, national=parsed.national)
-        if cached is not None:
-            return cached, False
-        client = amo_client(organization=organization)
-        found = client.contacts_find_by_phone(parsed.national)
-        if found:
-            contact_id, created = min(c.id for c in found), False
-        elif not create:
-            return None, False
-        else:
-            draft = ContactDraft(
-                name=name or parsed.e164,
-                phone_e164=parsed.e164,
-                tags=tuple(tags),
-                responsible_user_id=responsible_user_id,
-            )
-            contact_id, created = client.contacts_create([draft])[0], True
-        with organization_scope(organization):
-            ContactIndex.objects.update_or_create(
-                organization=organization,
-                phone_national=parsed.national,
-                defaults={"contact_id": contact_id, "created_by_us": created},
-            )
-    return contact_id, created
-
-
-def _contact_index_get(*, organization: Organization, national: str) -> int | None:
-    with organization_scope(organization):
-        return (
-            ContactIndex.objects.filter(organization=organization, phone_national=national)
-            .values_list("contact_id", flat=True)
-            .first()
-        )
-
-
-def contact_index_forget(*, organization: Organization, contact_id: int) -> int:
-    """Drop index rows pointing at a contact amoCRM no longer has ("Entity not found")."""
-    with organization_scope(organization):
-        deleted, _ = ContactIndex.objects.filter(
-            organization=organization, contact_id=contact_id
-        ).delete()
-    return deleted
 
 
 # --- disconnect --------------------------------------------------------------------------------

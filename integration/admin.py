@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core import admin as core_admin
 from core.models import Organization
+from integration.delivery.operations import delivery_retry
 from integration.models import (
     CallbackSettings,
     CallDelivery,
@@ -14,7 +15,6 @@ from integration.models import (
     ManagerMapping,
     MissedCall,
 )
-from integration.pipeline import delivery_retry
 
 
 class CallSettingsInline(admin.StackedInline):

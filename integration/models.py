@@ -239,7 +239,9 @@ class MissedCall(TenantModel):
         COMPLETED = "completed", _("закрыта: перезвонили")
         CLOSED_IN_AMO = "closed_in_amo", _("закрыта в amoCRM")
 
-    pbx_call = models.OneToOneField("pbx.PbxCall", on_delete=models.CASCADE, related_name="missed")
+    pbx_call = models.OneToOneField(
+        "pbx.PbxCall", on_delete=models.CASCADE, related_name="missed_call"
+    )
     phone_national = models.CharField(_("телефон клиента"), max_length=20)
     missed_at = models.DateTimeField(_("пропущен"))
     due_at = models.DateTimeField(_("перезвонить до"))

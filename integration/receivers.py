@@ -1,5 +1,5 @@
 """Where the layers below meet the join: core's new organizations, pbx's call signals and crm's
-install signal → call settings and the pipeline.
+install signal → call settings, ring notices and call delivery.
 
 Call receivers run in the sending worker after its commit; they only write a row and enqueue.
 """
@@ -11,7 +11,8 @@ from typing import Any
 from django.db import transaction
 
 from core.models import Organization
-from integration import pipeline, tasks
+from integration import tasks
+from integration.delivery.queue import deliveries_resume, delivery_enqueue
 from integration.services import call_settings_create_default
 
 
@@ -28,9 +29,9 @@ def on_call_ringing(
 
 
 def on_call_finished(sender: Any, *, organization_id: int, call_id: int, **_: Any) -> None:
-    pipeline.delivery_enqueue(organization_id=organization_id, call_id=call_id)
+    delivery_enqueue(organization_id=organization_id, call_id=call_id)
 
 
 def on_amo_installed(sender: Any, *, organization_id: int, **_: Any) -> None:
     """A (re-)install or re-authorization: deliveries paused for this account may flow again."""
-    pipeline.deliveries_resume(organization_id=organization_id)
+    deliveries_resume(organization_id=organization_id)

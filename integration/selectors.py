@@ -271,7 +271,7 @@ def call_journal(
         total = qs.count()
         calls = list(
             qs.select_related(
-                "abonent", "number", "delivery", "missed", "missed__returned_by"
+                "abonent", "number", "delivery", "missed_call", "missed_call__returned_by"
             ).order_by("-started_at", "-id")[(page - 1) * per_page : page * per_page]
         )
         manager_ids = {
@@ -320,7 +320,7 @@ def call_journal(
 
 def _missed(call: Any) -> MissedCall | None:
     try:
-        missed: MissedCall = call.missed
+        missed: MissedCall = call.missed_call
     except MissedCall.DoesNotExist:
         return None
     return missed

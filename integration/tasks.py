@@ -1,18 +1,25 @@
-"""Celery entry points of the call pipeline (queue "crm", see CELERY_TASK_ROUTES; the ringing
-pop-up goes to "events"). Each takes ids and calls one pipeline service."""
+"""Celery entry points of call delivery, call-back tracking and the ringing pop-up (queue "crm",
+see CELERY_TASK_ROUTES; the pop-up goes to "events"). Each takes ids and calls one service.
+
+The names keep their ``pipeline_`` prefix: the beat schedule and the routes refer to them.
+"""
 
 from __future__ import annotations
 
 from celery import shared_task
 
 from core.tenancy import OrganizationTask
-from integration import pipeline
+from integration.callbacks import callback_sla_notify as callback_sla_notify_service
+from integration.callbacks import callbacks_due_dispatch
+from integration.delivery.drain import deliveries_drain
+from integration.delivery.queue import deliveries_due_dispatch, deliveries_resume_healthy
+from integration.ring_notices import ring_notify
 
 
 @shared_task(base=OrganizationTask, acks_late=True, soft_time_limit=600, time_limit=660)
 def pipeline_drain(organization_id: int) -> int:
     """Deliver the organization's due calls; schedules itself again for transient retries."""
-    result = pipeline.deliveries_drain(organization_id=organization_id)
+    result = deliveries_drain(organization_id=organization_id)
     if result.more:
         pipeline_drain.delay(organization_id)
     elif result.retry_in is not None:
@@ -25,39 +32,33 @@ def pipeline_drain(organization_id: int) -> int:
 @shared_task(acks_late=True)
 def pipeline_drain_due() -> int:
     """Beat: drains for organizations with due or abandoned deliveries (and orphaned calls)."""
-    return len(pipeline.deliveries_due_dispatch())
+    return len(deliveries_due_dispatch())
 
 
 @shared_task(acks_late=True)
 def pipeline_resume_paused() -> int:
     """Beat: resume paused deliveries of organizations whose amoCRM access is healthy again."""
-    return len(pipeline.deliveries_resume_healthy())
+    return len(deliveries_resume_healthy())
 
 
 @shared_task(base=OrganizationTask, acks_late=True)
 def pipeline_ring_notify(organization_id: int, call_id: int, leg_ids: list[int]) -> int:
     """The ringing pop-up (no Celery retries: it is worthless once the call is over)."""
-    return len(
-        pipeline.ring_notify(organization_id=organization_id, call_id=call_id, leg_ids=leg_ids)
-    )
+    return len(ring_notify(organization_id=organization_id, call_id=call_id, leg_ids=leg_ids))
 
 
-# --- call-back tracking (docs/callbacks.md) --------------------------------------------------
+# --- call-back tracking (docs/callbacks.md) -----------------------------------------------------
 
 
 @shared_task(acks_late=True)
 def callbacks_due() -> int:
     """Beat: SLA checks for organizations with overdue missed calls, drains for those with
     tasks of returned calls still open."""
-    from integration import callbacks
-
-    overdue, completing = callbacks.callbacks_due_dispatch()
+    overdue, completing = callbacks_due_dispatch()
     return len(overdue) + len(completing)
 
 
-@shared_task(acks_late=True, soft_time_limit=120, time_limit=150)
+@shared_task(base=OrganizationTask, acks_late=True, soft_time_limit=120, time_limit=150)
 def callback_sla_notify(organization_id: int) -> int:
     """One amoCRM notification per missed call past its SLA (during working hours only)."""
-    from integration import callbacks
-
-    return callbacks.callback_sla_notify(organization_id=organization_id)
+    return callback_sla_notify_service(organization_id=organization_id)

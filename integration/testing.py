@@ -23,9 +23,11 @@ from core.tenancy import organization_scope
 from crm.testing import amo_account_make, install
 from integration.models import CallDelivery
 from integration.services import ManagerMappingInput, call_settings_update, manager_mappings_save
+from pbx.calls import call_finalize_due
+from pbx.connection import beeline_token_save
+from pbx.credentials import webhook_url
 from pbx.models import PbxCall
 from pbx.selectors import abonents_for, credentials_for
-from pbx.services import beeline_token_save, call_finalize_due, webhook_url
 from sandbox.beeline.services import call_simulate
 
 

@@ -19,10 +19,10 @@ from crm.errors import (
 )
 from crm.telephony import TelephonyStatus
 from integration.models import ManagerMapping
+from pbx.click_to_call import click_to_call
 from pbx.errors import ClickToCallError, InvalidPhoneNumber
 from pbx.models import BeelineCredentials
 from pbx.selectors import credentials_for
-from pbx.services import click_to_call
 
 
 def _mapping(organization: Organization, amo_user_id: int) -> ManagerMapping | None:

@@ -6,7 +6,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import mask_secret
-from pbx import services
+from pbx.connection import pbx_sync
 from pbx.errors import BeelineError, BeelineNotConfigured
 from pbx.models import (
     Abonent,
@@ -17,6 +17,7 @@ from pbx.models import (
     PbxNumber,
     Subscription,
 )
+from pbx.subscriptions import subscription_renew
 
 
 @admin.register(BeelineCredentials)
@@ -50,7 +51,7 @@ class BeelineCredentialsAdmin(admin.ModelAdmin):
     def resync_abonents(self, request: HttpRequest, queryset: QuerySet[BeelineCredentials]) -> None:
         for credentials in queryset.select_related("organization"):
             try:
-                abonents, numbers = services.pbx_sync(organization=credentials.organization)
+                abonents, numbers = pbx_sync(organization=credentials.organization)
             except (BeelineError, BeelineNotConfigured) as exc:
                 self.message_user(request, f"{credentials.organization}: {exc}", messages.ERROR)
             else:
@@ -66,7 +67,7 @@ class BeelineCredentialsAdmin(admin.ModelAdmin):
     ) -> None:
         for credentials in queryset.select_related("organization"):
             try:
-                subscription = services.subscription_renew(organization=credentials.organization)
+                subscription = subscription_renew(organization=credentials.organization)
             except (BeelineError, BeelineNotConfigured) as exc:
                 self.message_user(request, f"{credentials.organization}: {exc}", messages.ERROR)
             else:

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import requests
@@ -19,6 +19,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from core.transport import retry_after_seconds
 from pbx.errors import (
     BeelineError,
     BeelineNotFound,
@@ -41,6 +42,9 @@ class _Model(BaseModel):
         # Beeline sends null for absent optional strings; treat them as "".
         annotation = cls.model_fields[info.field_name].annotation
         return "" if value is None and annotation is str else value
+
+
+ModelT = TypeVar("ModelT", bound=_Model)
 
 
 class BeelineAbonent(_Model):
@@ -127,16 +131,13 @@ class BeelineClient:
                 return self._request_once(
                     method, path, params=params, json=json, headers=headers, stream=stream
                 )
-            except BeelineUnavailable as exc:
-                if attempt >= len(delays):
+            except BeelineError as exc:
+                if exc.permanent or attempt >= len(delays):
                     raise
                 logger.info(
                     "beeline read retry",
                     extra={"path": path, "attempt": attempt, "error": str(exc)},
                 )
-            except BeelineError as exc:
-                if not exc.rate_limited or attempt >= len(delays):
-                    raise
             time.sleep(delays[attempt])
             attempt += 1
 
@@ -174,14 +175,10 @@ class BeelineClient:
                 description or _("Beeline не принял токен: проверьте, что он скопирован целиком."),
                 status=status,
                 code=code,
-                permanent=True,
             )
         if status == 404:
             raise BeelineNotFound(
-                description or _("Beeline не нашёл запрошенный объект."),
-                status=status,
-                code=code,
-                permanent=True,
+                description or _("Beeline не нашёл запрошенный объект."), status=status, code=code
             )
         if status == 429:
             raise BeelineError(
@@ -189,6 +186,7 @@ class BeelineClient:
                 status=status,
                 code=code,
                 rate_limited=True,
+                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
             )
         if status >= 500:
             raise BeelineUnavailable(
@@ -205,7 +203,7 @@ class BeelineClient:
         )
 
     @staticmethod
-    def _parse_list(model: type[_Model], response: requests.Response) -> list[Any]:
+    def _parse_list(model: type[ModelT], response: requests.Response) -> list[ModelT]:
         try:
             payload = response.json()
             if not isinstance(payload, list):
@@ -217,7 +215,7 @@ class BeelineClient:
             ) from exc
 
     @staticmethod
-    def _parse_one(model: type[_Model], response: requests.Response) -> Any:
+    def _parse_one(model: type[ModelT], response: requests.Response) -> ModelT:
         try:
             return model.model_validate(response.json())
         except (ValueError, ValidationError) as exc:
@@ -275,8 +273,11 @@ class BeelineClient:
         if "json" in response.headers.get("Content-Type", ""):
             code, description = _error_description(response)
             response.close()
-            raise BeelineNotFound(
-                description or _("Запись ещё не готова."), status=response.status_code, code=code
+            raise BeelineNotFound(  # not yet: worth asking again later
+                description or _("Запись ещё не готова."),
+                status=response.status_code,
+                code=code,
+                permanent=False,
             )
         return response
 

@@ -1,16 +1,18 @@
-"""Errors of the Beeline side. Every message is safe to show to a customer (no secrets)."""
+"""Errors of the Beeline side. Every message is safe to show to a customer (no secrets).
+
+The client's errors are ``core.transport.TransportError``s with the shared flags
+(``permanent``, ``rate_limited``, ``auth``, ``retry_after``), plus Beeline's ``errorCode``.
+"""
 
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 
+from core.transport import TransportError
 
-class BeelineError(Exception):
-    """Beeline answered with an error or could not be reached.
 
-    ``permanent``: retrying the same request will not help (bad token, bad input).
-    ``rate_limited``: Beeline asked us to slow down (429).
-    """
+class BeelineError(TransportError):
+    """Beeline answered with an error or could not be reached. ``code``: Beeline's errorCode."""
 
     def __init__(
         self,
@@ -18,15 +20,20 @@ class BeelineError(Exception):
         *,
         status: int | None = None,
         code: str = "",
-        permanent: bool = False,
-        rate_limited: bool = False,
+        permanent: bool | None = None,
+        rate_limited: bool | None = None,
+        auth: bool | None = None,
+        retry_after: float | None = None,
     ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
+        super().__init__(
+            message,
+            status=status,
+            permanent=permanent,
+            rate_limited=rate_limited,
+            auth=auth,
+            retry_after=retry_after,
+        )
         self.code = code
-        self.permanent = permanent
-        self.rate_limited = rate_limited
 
 
 class BeelineUnavailable(BeelineError):
@@ -36,9 +43,14 @@ class BeelineUnavailable(BeelineError):
 class BeelineNotFound(BeelineError):
     """404, or a record that does not exist (yet)."""
 
+    permanent = True
+
 
 class BeelineTokenRejected(BeelineError):
     """Beeline refused the API token (bad, revoked or never valid)."""
+
+    permanent = True
+    auth = True
 
 
 class BeelineNotConfigured(Exception):

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -14,13 +14,18 @@ from django.utils.translation import gettext_lazy as _
 from core.fields import EncryptedTextField
 from core.models import Organization
 from core.tenancy import TenantModel
+from pbx.xsi import XsiCall, XsiEvent
 
 if TYPE_CHECKING:
     from django.db.models.fields.related_descriptors import RelatedManager
 
+CallFieldValue = bool | int | str | list[str] | None
+
 
 class BeelineCredentials(TenantModel):
     """The organization's Beeline API token and the secret of its event webhook URL."""
+
+    objects: ClassVar[models.Manager[BeelineCredentials]]
 
     class Status(models.TextChoices):
         ACTIVE = "active", _("Работает")
@@ -58,6 +63,8 @@ class BeelineCredentials(TenantModel):
 class Abonent(TenantModel):
     """An employee in the Beeline PBX (GET /abonents)."""
 
+    objects: ClassVar[models.Manager[Abonent]]
+
     user_id = models.CharField(_("userId"), max_length=255)
     phone = models.CharField(_("телефон"), max_length=20, blank=True, db_index=True)
     first_name = models.CharField(_("имя"), max_length=255, blank=True)
@@ -94,6 +101,8 @@ class Abonent(TenantModel):
 class PbxNumber(TenantModel):
     """An incoming (usually multichannel) number of the company (GET /numbers)."""
 
+    objects: ClassVar[models.Manager[PbxNumber]]
+
     number_id = models.CharField(_("numberId"), max_length=255)
     phone = models.CharField(_("номер"), max_length=20, db_index=True)
     name = models.CharField(_("название"), max_length=255, blank=True)
@@ -121,6 +130,8 @@ class PbxNumber(TenantModel):
 
 class Subscription(TenantModel):
     """A Beeline event subscription (PUT /subscription). Only one is ``active`` at a time."""
+
+    objects: ClassVar[models.Manager[Subscription]]
 
     class Status(models.TextChoices):
         ACTIVE = "active", _("активна")
@@ -161,6 +172,8 @@ class Subscription(TenantModel):
 class PbxEvent(TenantModel):
     """One raw XSI event as Beeline sent it; stored before any processing."""
 
+    objects: ClassVar[models.Manager[PbxEvent]]
+
     event_id = models.CharField(_("eventID"), max_length=128)
     event_type = models.CharField(_("тип"), max_length=64, db_index=True)
     ext_tracking_id = models.CharField(_("extTrackingId"), max_length=128, blank=True)
@@ -170,6 +183,22 @@ class PbxEvent(TenantModel):
     received_at = models.DateTimeField(_("получено"), db_index=True)
     processed_at = models.DateTimeField(_("обработано"), null=True, blank=True)
     error = models.TextField(_("ошибка"), blank=True)
+    # What the call fold needs from the event, stored with it (the webhook has just parsed the
+    # body): a call's rebuild reads these columns instead of parsing every earlier event again.
+    # False on rows stored before the columns existed; the next rebuild parses and fills them.
+    call_fields_stored = models.BooleanField(default=False)
+    sequence_number = models.BigIntegerField(null=True, blank=True)
+    call_id = models.CharField(_("callId"), max_length=128, blank=True)
+    personality = models.CharField(_("personality"), max_length=32, blank=True)
+    state = models.CharField(_("состояние"), max_length=32, blank=True)
+    remote_address = models.CharField(max_length=255, blank=True)
+    remote_call_type = models.CharField(max_length=32, blank=True)
+    release_cause = models.CharField(_("причина завершения"), max_length=64, blank=True)
+    releasing_party = models.CharField(max_length=32, blank=True)
+    redirection_addresses = models.JSONField(default=list, blank=True)
+    start_time = models.BigIntegerField(null=True, blank=True)  # epoch ms (UTC), as sent
+    answer_time = models.BigIntegerField(null=True, blank=True)
+    release_time = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("событие Beeline")
@@ -186,9 +215,58 @@ class PbxEvent(TenantModel):
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id}"
 
+    @staticmethod
+    def call_fields(event: XsiEvent) -> dict[str, CallFieldValue]:
+        """The columns above for a parsed event (``call_fields_stored`` included)."""
+        call = event.call
+        return {
+            "call_fields_stored": True,
+            "sequence_number": event.sequence_number,
+            "call_id": call.call_id[:128] if call else "",
+            "personality": call.personality[:32] if call else "",
+            "state": call.state[:32] if call else "",
+            "remote_address": call.remote_address[:255] if call else "",
+            "remote_call_type": call.remote_call_type[:32] if call else "",
+            "release_cause": call.release_cause[:64] if call else "",
+            "releasing_party": call.releasing_party[:32] if call else "",
+            "redirection_addresses": list(call.redirection_addresses) if call else [],
+            "start_time": call.start_time if call else None,
+            "answer_time": call.answer_time if call else None,
+            "release_time": call.release_time if call else None,
+        }
+
+    def xsi_event(self) -> XsiEvent:
+        """The event as the call fold sees it, rebuilt from the stored columns (no parsing)."""
+        call = None
+        if self.call_id:
+            call = XsiCall(
+                call_id=self.call_id,
+                ext_tracking_id=self.ext_tracking_id,
+                personality=self.personality,
+                state=self.state,
+                remote_address=self.remote_address,
+                remote_call_type=self.remote_call_type,
+                release_cause=self.release_cause,
+                releasing_party=self.releasing_party,
+                redirection_addresses=tuple(self.redirection_addresses),
+                start_time=self.start_time,
+                answer_time=self.answer_time,
+                release_time=self.release_time,
+            )
+        return XsiEvent(
+            event_id=self.event_id,
+            event_type=self.event_type,
+            sequence_number=self.sequence_number,
+            subscription_id=self.subscription_id,
+            target_id=self.target_id,
+            call=call,
+        )
+
 
 class PbxCall(TenantModel):
     """One call as Beeline reported it: all events sharing an ``extTrackingId``."""
+
+    objects: ClassVar[models.Manager[PbxCall]]
 
     class Direction(models.TextChoices):
         IN = "in", _("входящий")
@@ -269,6 +347,8 @@ class PbxCall(TenantModel):
 
 class PbxCallLeg(TenantModel):
     """One abonent's (or number's) side of a call: ``(targetId, callId)``."""
+
+    objects: ClassVar[models.Manager[PbxCallLeg]]
 
     # Not named "call": "call_id" is the XSI callId of the leg (the brief's interface).
     pbx_call = models.ForeignKey(PbxCall, on_delete=models.CASCADE, related_name="legs")

@@ -29,8 +29,8 @@ from core.tenancy import organization_scope, scopes_disabled
 from pbx import signals
 from pbx.assembly import ms_to_datetime
 from pbx.client import StatRecord
+from pbx.credentials import beeline_client_for
 from pbx.models import Abonent, BeelineCredentials, PbxCall, PbxNumber
-from pbx.services import beeline_client_for
 
 logger = logging.getLogger(__name__)
 

@@ -140,4 +140,4 @@ def call_recording_url(*, call: PbxCall) -> str | None:
         ext_tracking_id=call.ext_tracking_id,
         user_id=call.recording_user_id,
     )
-    return settings.PUBLIC_URL + reverse("pbx:recording", kwargs={"token": token})
+    return f"{settings.PUBLIC_URL}{reverse('pbx:recording', kwargs={'token': token})}"

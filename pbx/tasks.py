@@ -11,8 +11,11 @@ from django.utils import timezone
 
 from core.models import Organization
 from core.tenancy import OrganizationTask, scopes_disabled
-from pbx import services
-from pbx.errors import BeelineError, BeelineNotConfigured, BeelineUnavailable
+from pbx import subscriptions
+from pbx.calls import call_finalize, call_finalize_due
+from pbx.connection import pbx_sync
+from pbx.errors import BeelineError, BeelineNotConfigured
+from pbx.events import event_process, events_prune
 from pbx.models import BeelineCredentials
 from pbx.reconcile import statistics_reconcile, statistics_reconcile_due
 
@@ -21,18 +24,18 @@ logger = logging.getLogger(__name__)
 
 @shared_task(acks_late=True)
 def pbx_event_process(event_pk: int) -> None:
-    services.event_process(event_pk=event_pk)
+    event_process(event_pk=event_pk)
 
 
 @shared_task(acks_late=True)
 def pbx_call_finalize(call_pk: int) -> bool:
-    return services.call_finalize(call_pk=call_pk)
+    return call_finalize(call_pk=call_pk)
 
 
 @shared_task(acks_late=True)
 def pbx_calls_finalize_due() -> int:
     """Beat safety net: finalizes settled calls whose countdown task was lost."""
-    return services.call_finalize_due()
+    return call_finalize_due()
 
 
 @shared_task(base=OrganizationTask, acks_late=True)
@@ -40,7 +43,7 @@ def subscription_renew_task(organization_id: int) -> None:
     # Failures are not retried here: subscription_renew stored a backoff time, and the next
     # beat of subscription_renew_due picks the organization up again after it.
     try:
-        services.subscription_renew(organization=organization_id)
+        subscriptions.subscription_renew(organization=organization_id)
     except (BeelineError, BeelineNotConfigured) as exc:
         logger.warning(
             "subscription renewal failed",
@@ -50,13 +53,13 @@ def subscription_renew_task(organization_id: int) -> None:
 
 @shared_task(acks_late=True)
 def subscription_renew_due() -> int:
-    return len(services.subscription_renew_due(now=timezone.now()))
+    return len(subscriptions.subscription_renew_due(now=timezone.now()))
 
 
 @shared_task(
     base=OrganizationTask,
     acks_late=True,
-    autoretry_for=(BeelineUnavailable,),
+    autoretry_for=(BeelineError,),
     retry_backoff=5,
     retry_backoff_max=300,
     retry_jitter=True,
@@ -65,10 +68,10 @@ def subscription_renew_due() -> int:
 def pbx_sync_task(organization_id: int) -> None:
     organization = Organization.objects.get(pk=organization_id)
     try:
-        services.pbx_sync(organization=organization)
+        pbx_sync(organization=organization)
     except (BeelineNotConfigured, BeelineError) as exc:
-        if isinstance(exc, BeelineUnavailable):
-            raise
+        if isinstance(exc, BeelineError) and exc.transient:
+            raise  # Beeline down or asking us to slow down: retried with backoff
         logger.warning("pbx sync failed", extra={"organization_id": organization_id})
 
 
@@ -90,7 +93,7 @@ def pbx_sync_all() -> int:
 
 @shared_task(acks_late=True)
 def pbx_events_prune() -> int:
-    return services.events_prune(
+    return events_prune(
         older_than=timezone.now() - timedelta(days=settings.PBX_EVENT_RETENTION_DAYS)
     )
 

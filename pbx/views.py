@@ -12,7 +12,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from pbx import services
+from pbx import events
+from pbx.credentials import beeline_client_for
 from pbx.errors import BeelineError, BeelineNotConfigured, BeelineNotFound
 from pbx.selectors import recording_ref_from_token
 from pbx.xsi import CALL_EVENT_TYPES, SUBSCRIPTION_TERMINATED, XsiParseError, xsi_event_parse
@@ -37,7 +38,7 @@ def beeline_events(request: HttpRequest, secret: str, extra: str = "") -> HttpRe
     if the event cannot be stored we answer 503, so a retrying sender tries again.
     """
     try:
-        organization_id = services.webhook_organization_id(secret=secret)
+        organization_id = events.webhook_organization_id(secret=secret)
     except Exception:  # the database is unreachable: ask the sender to come back
         logger.exception("beeline webhook secret lookup failed")
         return _text(503, "temporarily unavailable, retry later")
@@ -65,7 +66,7 @@ def beeline_events(request: HttpRequest, secret: str, extra: str = "") -> HttpRe
     if event.event_type in CALL_EVENT_TYPES and event.call is None:
         return _text(200, "ignored: no call data")
     try:
-        stored = services.event_store(organization_id=organization_id, event=event, body=text)
+        stored = events.event_store(organization_id=organization_id, event=event, body=text)
     except Exception:
         logger.exception("beeline event not stored", extra={"organization_id": organization_id})
         return _text(503, "event not stored, retry later")
@@ -87,7 +88,7 @@ def recording(request: HttpRequest, token: str) -> HttpResponse | StreamingHttpR
     if ref is None:
         return _text(404, not_found)
     try:
-        _credentials, client = services.beeline_client_for(ref.organization_id)
+        _credentials, client = beeline_client_for(ref.organization_id)
     except BeelineNotConfigured:
         return _text(404, not_found)
     try:

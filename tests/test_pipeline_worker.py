@@ -24,8 +24,8 @@ from django.utils import timezone
 from config.celery_app import app as celery_app
 from core.tenancy import scopes_disabled
 from integration.callbacks import callback_settings_update, callbacks_due_dispatch
+from integration.delivery.queue import deliveries_due_dispatch
 from integration.models import CallDelivery, MissedCall
-from integration.pipeline import deliveries_due_dispatch
 from integration.testing import world_make
 from pbx.models import PbxCall
 from sandbox.amocrm.services import faults_set

@@ -7,8 +7,8 @@ from cabinet.testing import login_with_key
 from core.models import Organization
 from crm.services import amo_install_complete, amo_users_refresh
 from integration.services import ManagerMappingInput, manager_mappings_save
+from pbx.connection import beeline_token_save
 from pbx.selectors import abonents_for
-from pbx.services import beeline_token_save
 from sandbox.amocrm.services import account_create, oauth_code_issue
 
 

@@ -9,8 +9,8 @@ from django.urls import reverse
 from core.tenancy import organization_scope
 from crm.models import AmoUser
 from integration.services import ManagerMappingInput, manager_mappings_save
+from pbx.connection import beeline_token_save
 from pbx.selectors import abonents_for
-from pbx.services import beeline_token_save
 
 
 def _statuses(html: str) -> dict[str, str]:

@@ -13,9 +13,9 @@ from core.tenancy import organization_scope, scopes_disabled
 from crm.models import AmoUser
 from integration.models import ManagerMapping
 from integration.selectors import mapping_for_amo_user
+from pbx.connection import beeline_token_save
 from pbx.models import Abonent
 from pbx.selectors import abonents_for
-from pbx.services import beeline_token_save
 
 
 def _form_data(page_rows: dict[int, tuple[bool, int | None]]) -> dict[str, str]:

@@ -15,6 +15,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from pbx.services import pbx_number_rename
 
 from core.models import Organization
 from core.tenancy import organization_scope
@@ -29,7 +30,6 @@ from integration.models import MissedCall
 from integration.services import ManagerMappingInput, manager_mappings_save
 from pbx.models import Abonent, PbxCall, PbxNumber
 from pbx.selectors import abonents_for, numbers_for
-from pbx.services import pbx_number_rename
 
 MSK = ZoneInfo("Europe/Moscow")
 EVENING = datetime(2026, 3, 4, 18, 30, tzinfo=MSK)  # a Wednesday; the report is read then

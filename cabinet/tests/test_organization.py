@@ -46,7 +46,7 @@ def test_delete_removes_everything_of_the_organization_only(cabinet: Client, org
 
 
 def test_shows_the_beeline_pbx_summary(cabinet: Client, org, beeline_pbx):
-    from pbx.services import beeline_token_save
+    from pbx.connection import beeline_token_save
 
     beeline_token_save(organization=org, token=beeline_pbx.token)
     page = cabinet.get(reverse("cabinet:organization", args=[org.pk])).content.decode()
@@ -119,7 +119,7 @@ def test_number_names_without_javascript_and_too_long(installed_cabinet: Client,
 
 
 def test_outsider_numbers_cannot_be_renamed(cabinet: Client, org, outsider, beeline_pbx):
-    from pbx.services import beeline_token_save
+    from pbx.connection import beeline_token_save
 
     beeline_token_save(organization=outsider, token=beeline_pbx.token)
     theirs = _numbers(outsider)["4950000001"]

@@ -16,7 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 
 def _raw(env: environ.Env, name: str) -> str:
-    value = env.str(name, default="").strip()
+    value: str = env.str(name, default="").strip()
     if not value:
         raise ImproperlyConfigured(f"{name} is required but not set.")
     return value
@@ -58,14 +58,14 @@ def _url(name: str, value: str, schemes: tuple[str, ...]) -> str:
 
 
 def https_url(env: environ.Env, name: str, default: str | None = None) -> str:
-    value = env.str(name, default="").strip() or (default or "")
+    value: str = env.str(name, default="").strip() or (default or "")
     if not value:
         raise ImproperlyConfigured(f"{name} is required but not set.")
     return _url(name, value, ("https",))
 
 
 def optional_url(env: environ.Env, name: str) -> str:
-    value = env.str(name, default="").strip()
+    value: str = env.str(name, default="").strip()
     return _url(name, value, ("http", "https")) if value else ""
 
 

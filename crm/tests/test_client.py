@@ -1,17 +1,15 @@
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
-from django.db import connection
 
 from core.models import Organization
-from core.tenancy import organization_scope
+from core.testing import in_parallel
 from crm import services
 from crm.client import CallDraft, PhoneCallEvent, TaskDraft
 from crm.errors import AmoBanned, AmoUnpaid
-from crm.models import AmoAccountState, ContactIndex
+from crm.models import AmoAccountState
 from crm.selectors import amo_health, amo_users_for
 from crm.testing import amo_account_make, install
 from sandbox.amocrm.services import account_ban, account_unban, contact_create, faults_set
@@ -29,95 +27,6 @@ def test_users_cache_holds_profile_phones_normalized(installed):
     # the outsider sees none of them
     outsider = Organization.objects.exclude(pk=installed.organization.pk).first()
     assert amo_users_for(organization=outsider) == []
-
-
-def test_contact_found_by_any_phone_format_and_indexed(installed):
-    manager = installed.managers[0]
-    existing = contact_create(
-        account=installed.account,
-        name="Иван Клиентов",
-        responsible=manager,
-        phones=[("8 (916) 555-44-33", "MOB")],
-    )
-    # a contact whose other field merely contains the digits must not match
-    contact_create(
-        account=installed.account,
-        name="Заметка 9165554433",
-        responsible=manager,
-        phones=[("+7 495 000-00-00", "WORK")],
-    )
-    org = installed.organization
-
-    contact_id, created = services.contact_find_or_create(
-        organization=org, phone="+79165554433", name="x", create=True
-    )
-
-    assert (contact_id, created) == (existing.pk, False)
-    with organization_scope(org):
-        assert ContactIndex.objects.get(phone_national="9165554433").contact_id == existing.pk
-    assert installed.account.contacts.count() == 2
-
-
-def test_unknown_number_creates_a_tagged_contact_or_nothing(installed):
-    org = installed.organization
-    manager = installed.managers[0]
-
-    none = services.contact_find_or_create(organization=org, phone="9160000001", create=False)
-    assert none == (None, False)
-
-    contact_id, created = services.contact_find_or_create(
-        organization=org,
-        phone="8 916 000-00-02",
-        name="",
-        tags=["BeelineConnector", "Отдел продаж"],
-        responsible_user_id=manager.pk,
-    )
-
-    assert created
-    contact = installed.account.contacts.get(pk=contact_id)
-    assert contact.responsible_user_id == manager.pk
-    assert sorted(t.name for t in contact.tags.all()) == ["BeelineConnector", "Отдел продаж"]
-    values = [v["value"] for f in contact.custom_fields_values for v in f["values"]]
-    assert values == ["+79160000002"]
-    # next time the index answers without asking amoCRM
-    again = services.contact_find_or_create(organization=org, phone="+7 916 000 00 02")
-    assert again == (contact_id, False)
-    assert installed.account.contacts.count() == 1
-
-
-@pytest.mark.django_db(transaction=True)
-def test_two_simultaneous_calls_from_a_new_number_make_one_contact(sandbox_http):
-    account = amo_account_make()
-    org = install(account)
-    results: list[tuple[int | None, bool]] = []
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(4)
-
-    def worker() -> None:
-        try:
-            barrier.wait()
-            results.append(
-                services.contact_find_or_create(
-                    organization=Organization.objects.get(pk=org.pk),
-                    phone="+79167770001",
-                    tags=["BeelineConnector"],
-                )
-            )
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-
-    assert errors == []
-    assert account.contacts.count() == 1
-    assert len({contact_id for contact_id, _ in results}) == 1
-    assert sorted(created for _, created in results) == [False, False, False, True]
 
 
 def test_calls_are_batched_with_a_result_per_item(installed):
@@ -203,27 +112,16 @@ def test_tasks_notifications_and_unsorted(installed):
 def test_a_burst_of_100_requests_gets_no_429(sandbox_http):
     org = install(amo_account_make())
     sent_before = len(sandbox_http.calls)
-    errors: list[BaseException] = []
 
-    def worker() -> None:
-        try:
-            client = services.amo_client(organization=org)
-            for _ in range(25):
-                client.account()
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-        finally:
-            connection.close()
+    def requests() -> None:
+        client = services.amo_client(organization=org)
+        for _ in range(25):
+            client.account()
 
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
+    in_parallel(requests, threads=4, timeout=120)
 
     burst = sandbox_http.calls[sent_before:]
     statuses = [c.response.status_code for c in burst if "/api/v4/account" in c.request.url]
-    assert errors == []
     assert len(statuses) >= 100
     assert 429 not in [c.response.status_code for c in burst]
     assert amo_health(organization=org).rate_limited_24h == 0

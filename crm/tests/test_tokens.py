@@ -1,14 +1,13 @@
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from core.models import Organization
 from core.tenancy import organization_scope
+from core.testing import in_parallel
 from crm import services, tasks
 from crm.errors import AmoAuthError
 from crm.models import AmoCredentials
@@ -55,27 +54,13 @@ def test_ten_workers_meeting_an_expired_token_cause_exactly_one_refresh(sandbox_
     org = install(account)
     pairs_before = TokenPair.objects.filter(account=account).count()
     access_token_expire(account=account)
-    results: list[object] = []
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(10)
 
-    def worker() -> None:
-        try:
-            client = services.amo_client(organization=Organization.objects.get(pk=org.pk))
-            barrier.wait()
-            results.append(client.account().id)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
+    def account_id() -> int:
+        client = services.amo_client(organization=Organization.objects.get(pk=org.pk))
+        return client.account().id
 
-    threads = [threading.Thread(target=worker) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    results = in_parallel(account_id, threads=10)
 
-    assert errors == []
     assert results == [account.pk] * 10
     assert TokenPair.objects.filter(account=account).count() == pairs_before + 1
     assert _creds(org).status == AmoCredentials.Status.OK

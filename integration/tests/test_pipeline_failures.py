@@ -3,23 +3,27 @@ amoCRM down, 429 storms, unpaid / revoked accounts, refused calls; and the retry
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.test import TestCase
 from django.utils import timezone
 
 from core.models import AuditEntry, Organization
 from core.tenancy import organization_scope
+from core.testing import in_parallel
 from crm.client import AmoClient
 from crm.errors import AmoTransientError
 from crm.services import amo_resume
 from crm.testing import install
-from integration import pipeline
+from integration.delivery.drain import deliveries_drain
+from integration.delivery.operations import delivery_retry
+from integration.delivery.queue import (
+    deliveries_due_dispatch,
+    deliveries_resume_healthy,
+    delivery_enqueue,
+)
 from integration.models import CallDelivery, ManagerMapping
-from integration.pipeline import deliveries_drain, deliveries_resume_healthy, delivery_retry
 from pbx.models import PbxCall, PbxNumber
 from sandbox.amocrm.services import faults_set, tokens_revoke
 
@@ -57,7 +61,7 @@ def test_duplicated_and_reordered_events_give_one_contact_call_task(world, optio
         scenario="inbound_missed", external_phone=CLIENT, stepwise=stepwise, **options
     )
     world.finalize()  # a second hand-off attempt changes nothing
-    pipeline.delivery_enqueue(
+    delivery_enqueue(
         organization_id=world.organization.pk, call_id=world.call(sim.ext_tracking_id).pk
     )  # nor does a duplicated hand-off
     drain(world)
@@ -330,25 +334,8 @@ def test_two_simultaneous_calls_from_one_new_number_make_one_contact(world, sett
             CallDelivery.objects.create(
                 organization=world.organization, pbx_call=call, next_attempt_at=timezone.now()
             )
-    barrier = threading.Barrier(2)
-    errors = []
+    in_parallel(lambda: deliveries_drain(organization_id=world.organization.pk), threads=2)
 
-    def worker():
-        try:
-            barrier.wait()
-            deliveries_drain(organization_id=world.organization.pk)
-        except Exception as exc:  # noqa: BLE001 (reported below)
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-
-    assert not errors
     assert world.account.contacts.count() == 1
     assert world.account.calls.count() == 2
     assert world.account.tasks.count() == 1
@@ -365,7 +352,7 @@ def test_a_handed_off_call_without_delivery_is_adopted_by_the_sweep(world):
         )
 
     with TestCase.captureOnCommitCallbacks(execute=True):
-        pipeline.deliveries_due_dispatch()
+        deliveries_due_dispatch()
 
     assert world.delivery(sim.ext_tracking_id).status == CallDelivery.Status.DONE
     assert world.account.calls.count() == 1

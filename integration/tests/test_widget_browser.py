@@ -20,8 +20,8 @@ from core.models import Organization
 from core.testing import organization_make
 from crm.testing import amo_account_make, install
 from integration.services import ManagerMappingInput, manager_mappings_save
+from pbx.connection import beeline_token_save
 from pbx.selectors import abonents_for
-from pbx.services import beeline_token_save
 from sandbox.beeline.models import ClickToCall
 from sandbox.beeline.services import pbx_create
 from sandbox.beeline.testing import ABONENTS

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from django.test import Client
 
 from core.models import Organization
 from core.tenancy import organization_scope
+from pbx import signals
+from pbx.connection import beeline_token_save
 from pbx.models import Abonent, BeelineCredentials, PbxNumber
 from pbx.testing import A, B, C, credentials_make
 from pbx.tests.xsi_fixtures import fixture_body
@@ -46,3 +49,29 @@ def post_fixture(post_event: Callable[..., object]) -> Callable[[str, str], obje
         return post_event(secret, fixture_body(name))
 
     return post
+
+
+@pytest.fixture
+def connected(org: Organization, beeline_pbx: Any, settings: Any) -> Organization:
+    """``org`` with its token saved on the Beeline emulator (abonents, numbers, subscription)."""
+    settings.PBX_HTTP_RETRY_DELAYS = (0, 0)
+    beeline_token_save(organization=org, token=beeline_pbx.token)
+    return org
+
+
+@pytest.fixture
+def received(db: None) -> Iterator[dict[str, list[dict[str, Any]]]]:
+    """Collects what pbx tells the pipeline."""
+    got: dict[str, list[dict[str, Any]]] = {"ringing": [], "finished": []}
+
+    def on_ringing(sender: object, **kwargs: Any) -> None:
+        got["ringing"].append(kwargs)
+
+    def on_finished(sender: object, **kwargs: Any) -> None:
+        got["finished"].append(kwargs)
+
+    signals.call_ringing.connect(on_ringing, weak=False)
+    signals.call_finished.connect(on_finished, weak=False)
+    yield got
+    signals.call_ringing.disconnect(on_ringing)
+    signals.call_finished.disconnect(on_finished)

@@ -4,8 +4,8 @@ import pytest
 from django.urls import reverse
 
 from core.tenancy import organization_scope
+from pbx.connection import beeline_token_save
 from pbx.models import BeelineCredentials, Subscription
-from pbx.services import beeline_token_save
 
 
 @pytest.fixture

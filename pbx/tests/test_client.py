@@ -1,11 +1,15 @@
-"""The Beeline client against the emulator: error mapping, and retries for safe reads only."""
+"""The Beeline client: error mapping to the shared flags (status by status), and retries for
+safe reads only, against the emulator."""
 
 from __future__ import annotations
 
 import pytest
+import requests
+import responses
 
+from core.transport import TransportError
 from pbx.client import BeelineClient
-from pbx.errors import BeelineError, BeelineTokenRejected, BeelineUnavailable
+from pbx.errors import BeelineError, BeelineNotFound, BeelineTokenRejected, BeelineUnavailable
 from sandbox.beeline.models import Subscription as SandboxSubscription
 from sandbox.beeline.services import faults_set
 
@@ -48,3 +52,47 @@ def test_a_client_error_is_permanent_with_the_code(beeline_pbx):
         BeelineClient(beeline_pbx.token).numbers_list()
     assert caught.value.permanent and caught.value.code == "SandboxFault"
     assert caught.value.message == "Ошибка, заданная в песочнице"
+
+
+BASE = "https://beeline.test/apis/portal"
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "kind", "permanent", "rate_limited", "auth", "retry_after"),
+    [
+        (400, {}, BeelineError, True, False, False, None),
+        (401, {}, BeelineTokenRejected, True, False, True, None),
+        (403, {}, BeelineTokenRejected, True, False, True, None),
+        (404, {}, BeelineNotFound, True, False, False, None),
+        (429, {"Retry-After": "7"}, BeelineError, False, True, False, 7.0),
+        (429, {}, BeelineError, False, True, False, None),
+        (500, {}, BeelineUnavailable, False, False, False, None),
+        (503, {}, BeelineUnavailable, False, False, False, None),
+    ],
+)
+def test_each_status_maps_to_the_shared_flags(
+    status, headers, kind, permanent, rate_limited, auth, retry_after
+):
+    with responses.RequestsMock() as http:
+        http.get(
+            f"{BASE}/numbers",
+            status=status,
+            headers=headers,
+            json={"errorCode": "Code", "description": "Описание Beeline"},
+        )
+        with pytest.raises(kind) as caught:
+            BeelineClient("token", base_url=BASE).numbers_list()
+    error = caught.value
+    assert isinstance(error, TransportError) and error.status == status
+    assert (error.permanent, error.transient) == (permanent, not permanent)
+    assert (error.rate_limited, error.auth, error.retry_after) == (rate_limited, auth, retry_after)
+    assert error.message == "Описание Beeline" and error.code == "Code"
+
+
+def test_no_answer_is_transient():
+    with responses.RequestsMock() as http:
+        http.get(f"{BASE}/numbers", body=requests.ConnectionError("refused"))
+        with pytest.raises(BeelineUnavailable) as caught:
+            BeelineClient("token", base_url=BASE).numbers_list()
+    assert caught.value.transient and caught.value.status is None
+    assert not (caught.value.rate_limited or caught.value.auth)

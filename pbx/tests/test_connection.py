@@ -7,10 +7,11 @@ from django.db import connection
 
 from core.models import AuditEntry
 from core.tenancy import organization_scope, scopes_disabled
+from pbx.connection import beeline_token_save, pbx_sync
+from pbx.credentials import webhook_url
 from pbx.errors import BeelineTokenRejected, BeelineUnavailable
 from pbx.models import Abonent, BeelineCredentials, PbxNumber, Subscription
 from pbx.selectors import abonents_for, numbers_for, pbx_health
-from pbx.services import beeline_token_save, pbx_sync, webhook_url
 from sandbox.beeline.models import Pbx
 from sandbox.beeline.services import abonent_add, faults_set
 
@@ -125,3 +126,19 @@ def test_daily_sync_task_refreshes_every_connected_organization(org, beeline_pbx
     abonent_add(pbx=beeline_pbx, phone="9161110009", last_name="Поздний")
     assert pbx_sync_all() == 1  # eager in tests: the fanned-out task ran
     assert "9161110009" in [a.phone for a in abonents_for(organization=org)]
+
+
+@pytest.mark.parametrize(("status", "retried"), [(429, True), (503, True), (400, False)])
+def test_sync_task_retries_transient_failures_only(org, beeline_pbx, status, retried):
+    from celery.exceptions import Retry
+
+    from pbx.tasks import pbx_sync_task
+
+    beeline_token_save(organization=org, token=beeline_pbx.token)
+    # More failures than the client's own read retries (two): the task decides.
+    faults_set(pbx=beeline_pbx, fail_next=3, fail_status=status)
+    if retried:
+        with pytest.raises(Retry):  # (tests run tasks eagerly and propagate)
+            pbx_sync_task.apply((org.pk,))
+    else:
+        pbx_sync_task.apply((org.pk,))  # refused for good: logged, not retried

@@ -13,9 +13,10 @@ from core.models import AuditEntry
 from core.tenancy import organization_scope
 from core.testing import organization_make
 from pbx import tasks
+from pbx.connection import beeline_token_save
 from pbx.models import BeelineCredentials, Subscription
 from pbx.selectors import pbx_health
-from pbx.services import beeline_token_save, subscription_ensure, subscription_renew_due
+from pbx.subscriptions import subscription_ensure, subscription_renew_due
 from pbx.testing import credentials_make
 from sandbox.beeline.services import faults_set, subscription_terminate
 

@@ -52,7 +52,7 @@ def two_contacts(amocrm_account: Account) -> tuple[Any, Any]:
 
 
 def already_posted(amo: AmoClient, contact_id: int) -> bool:
-    """The pipeline's "was this task already created?" check (integration/pipeline.py): a task
+    """Delivery's "was this task already created?" check (integration/delivery/steps.py): a task
     on the contact with the same text and due time means the earlier POST went through."""
     return any(
         t.text == MISSED_CALL_TASK and t.complete_till == DUE

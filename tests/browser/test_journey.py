@@ -4,7 +4,7 @@ over real HTTP: install in the sandbox amoCRM → the key page → log in → Be
 both in the journal and in the sandbox amoCRM as the settings say → «Диагностика» all green.
 
 Only the settle delay is skipped: instead of sleeping, the test finalizes the calls "later"
-with ``pbx.services.call_finalize_due(now=…)``. Celery runs eagerly (test settings).
+with ``pbx.calls.call_finalize_due(now=…)``. Celery runs eagerly (test settings).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from django.utils import timezone
 from core.models import Organization
 from core.tenancy import organization_scope
 from integration.models import CallDelivery
-from pbx.services import call_finalize_due
+from pbx.calls import call_finalize_due
 
 CLIENT_IN = "+79031112233"
 CLIENT_OUT = "+79035556677"
