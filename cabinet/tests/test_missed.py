@@ -15,7 +15,6 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
-from pbx.services import pbx_number_rename
 
 from core.models import Organization
 from core.tenancy import organization_scope
@@ -29,6 +28,7 @@ from integration.callbacks import (
 from integration.models import MissedCall
 from integration.services import ManagerMappingInput, manager_mappings_save
 from pbx.models import Abonent, PbxCall, PbxNumber
+from pbx.numbers import pbx_number_rename
 from pbx.selectors import abonents_for, numbers_for
 
 MSK = ZoneInfo("Europe/Moscow")

@@ -21,8 +21,8 @@ from integration.callbacks import (
 )
 from integration.models import MissedCall
 from integration.working_time import WorkingHours
+from pbx.calls import call_finalize
 from pbx.models import PbxCall
-from pbx.services import call_finalize
 from sandbox.amocrm.services import task_update
 from sandbox.beeline.services import story_simulate
 
