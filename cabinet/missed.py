@@ -1,91 +1,40 @@
-"""What the «Пропущенные» tab draws besides the report's figures: its per-day chart.
-
-An inline SVG computed here, like the Dashboard's (cabinet/dashboard.py): one stacked bar per
-day of the last 30, missed calls returned within the SLA at the bottom, returned late in the
-middle, not returned on top.
+"""What the «Пропущенные» tab draws besides the report's figures: its per-day chart, stacked like
+the Dashboard's (``cabinet.dashboard.stacked_chart``): missed calls returned within the SLA at the
+bottom, returned late in the middle, not returned on top, for the last 30 days.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, timedelta
+from collections.abc import Sequence
+from datetime import date
 
 from django.utils import formats
 from django.utils.translation import gettext as _
 
-from cabinet.dashboard import CHART_BAR, CHART_HEIGHT, CHART_LABELS
+from cabinet.dashboard import Chart, chart_days, stacked_chart
 from integration.callback_report import CallbackDay
 
 
-@dataclass(frozen=True, slots=True)
-class Segment:
-    css: str
-    y: float
-    height: float
+def missed_chart(*, series: list[CallbackDay], today: date, span: int = 30) -> Chart:
+    dates = chart_days(today=today, span=span)
+    stacks = {entry.day: (entry.in_time, entry.late, entry.waiting) for entry in series}
+    total = sum(sum(stacks.get(d, (0, 0, 0))) for d in dates)
 
-
-@dataclass(frozen=True, slots=True)
-class MissedBar:
-    x: int
-    segments: list[Segment]
-    title: str
-    label: str
-
-
-@dataclass(frozen=True, slots=True)
-class MissedChart:
-    bars: list[MissedBar]
-    width: int
-    height: int
-    bar_width: int
-    baseline: int
-    peak: int
-    description: str
-
-
-def missed_chart(*, series: list[CallbackDay], today: date, span: int = 30) -> MissedChart:
-    by_day = {entry.day: entry for entry in series}
-    dates = [today - timedelta(days=offset) for offset in range(span - 1, -1, -1)]
-    totals = {d: by_day[d].in_time + by_day[d].late + by_day[d].waiting for d in by_day}
-    peak = max((totals.get(d, 0) for d in dates), default=0)
-    scale = CHART_HEIGHT / peak if peak else 0.0
-    bars = []
-    for index, day in enumerate(dates):
-        entry = by_day.get(day) or CallbackDay(day=day, in_time=0, late=0, waiting=0)
-        top = float(CHART_HEIGHT)
-        segments = []
-        for css, count in (
-            ("chart-in-time", entry.in_time),
-            ("chart-late", entry.late),
-            ("chart-waiting", entry.waiting),
-        ):
-            height = count * scale
-            top -= height
-            segments.append(Segment(css=css, y=round(top, 2), height=round(height, 2)))
-        title = _(
+    def title(day: date, counts: Sequence[int]) -> str:
+        return _(
             "%(day)s: перезвонили в срок %(in_time)s, позже %(late)s, не перезвонили %(waiting)s"
         ) % {
             "day": formats.date_format(day, "SHORT_DATE_FORMAT"),
-            "in_time": entry.in_time,
-            "late": entry.late,
-            "waiting": entry.waiting,
+            "in_time": counts[0],
+            "late": counts[1],
+            "waiting": counts[2],
         }
-        bars.append(
-            MissedBar(
-                x=index * CHART_BAR,
-                segments=segments,
-                title=title,
-                label=str(day.day) if index % 5 == 0 or index == span - 1 else "",
-            )
-        )
-    total = sum(totals.get(d, 0) for d in dates)
-    return MissedChart(
-        bars=bars,
-        width=span * CHART_BAR,
-        height=CHART_HEIGHT + CHART_LABELS,
-        bar_width=CHART_BAR - 4,
-        baseline=CHART_HEIGHT,
-        peak=peak,
+
+    return stacked_chart(
+        dates=dates,
+        stacks=stacks,
+        classes=("chart-in-time", "chart-late", "chart-waiting"),
+        title=title,
         description=_("Пропущенные звонки по дням за %(span)s дней: всего %(total)s.")
         % {"span": span, "total": total},
     )
