@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -16,6 +18,8 @@ class CallSettings(TenantModel):
 
     See docs/architecture.md «The seven call settings».
     """
+
+    objects: ClassVar[models.Manager[CallSettings]]
 
     organization = models.OneToOneField(
         Organization, on_delete=models.CASCADE, related_name="call_settings"
@@ -64,6 +68,8 @@ class ManagerMapping(TenantModel):
     which number rings). ``amo_user_id`` NULL is «Нет»: the number's calls have no manager.
     """
 
+    objects: ClassVar[models.Manager[ManagerMapping]]
+
     abonent = models.ForeignKey(
         "pbx.Abonent", on_delete=models.CASCADE, related_name="manager_mappings"
     )
@@ -103,6 +109,8 @@ class CallDelivery(TenantModel):
     to ``posting`` (committed) before the request; a delivery found in ``posting`` later had an
     ambiguous outcome and is checked against amoCRM before anything is posted again.
     """
+
+    objects: ClassVar[models.Manager[CallDelivery]]
 
     class Status(models.TextChoices):
         PENDING = "pending", _("в очереди")
@@ -169,6 +177,8 @@ class CallDelivery(TenantModel):
 
 class RingNotice(TenantModel):
     """One ``phone_call`` pop-up sent for (call, amoCRM user): the row is the dedupe key."""
+
+    objects: ClassVar[models.Manager[RingNotice]]
 
     pbx_call = models.ForeignKey("pbx.PbxCall", on_delete=models.CASCADE, related_name="+")
     amo_user_id = models.BigIntegerField()

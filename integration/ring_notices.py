@@ -53,13 +53,10 @@ def ring_notify(
             .filter(abonent_id__isnull=False)
             .values_list("abonent_id", flat=True)
         )
-        users = sorted(
-            set(
-                ManagerMapping.objects.filter(
-                    abonent_id__in=abonent_ids, enabled=True, amo_user_id__isnull=False
-                ).values_list("amo_user_id", flat=True)
-            )
-        )
+        mapped = ManagerMapping.objects.filter(
+            abonent_id__in=abonent_ids, enabled=True, amo_user_id__isnull=False
+        ).values_list("amo_user_id", flat=True)
+        users = sorted({user for user in mapped if user is not None})
         if not users:
             return []
         # One statement for all managers: this runs while the phone rings.

@@ -106,13 +106,14 @@ def manager_mappings_save(
                 )
         except IntegrityError as exc:
             # A user still mapped on a number that was not submitted (another tab saved it).
-            taken = set(
+            mapped = (
                 ManagerMapping.objects.filter(
                     organization=organization, amo_user_id__in=list(counts)
                 )
                 .exclude(abonent_id__in=[row.abonent_id for row in rows])
                 .values_list("amo_user_id", flat=True)
             )
+            taken = {user for user in mapped if user is not None}
             raise ManagerMappingConflict(taken) from exc
     audit_record(
         organization=organization,

@@ -185,17 +185,20 @@ class PbxEvent(TenantModel):
     error = models.TextField(_("ошибка"), blank=True)
     # What the call fold needs from the event, stored with it (the webhook has just parsed the
     # body): a call's rebuild reads these columns instead of parsing every earlier event again.
-    # False on rows stored before the columns existed; the next rebuild parses and fills them.
-    call_fields_stored = models.BooleanField(default=False)
+    # False on rows stored without them (before the columns existed, or by a web process still
+    # running the previous release, hence the database defaults); the next rebuild fills them.
+    call_fields_stored = models.BooleanField(default=False, db_default=False)
     sequence_number = models.BigIntegerField(null=True, blank=True)
-    call_id = models.CharField(_("callId"), max_length=128, blank=True)
-    personality = models.CharField(_("personality"), max_length=32, blank=True)
-    state = models.CharField(_("состояние"), max_length=32, blank=True)
-    remote_address = models.CharField(max_length=255, blank=True)
-    remote_call_type = models.CharField(max_length=32, blank=True)
-    release_cause = models.CharField(_("причина завершения"), max_length=64, blank=True)
-    releasing_party = models.CharField(max_length=32, blank=True)
-    redirection_addresses = models.JSONField(default=list, blank=True)
+    call_id = models.CharField(_("callId"), max_length=128, blank=True, db_default="")
+    personality = models.CharField(_("personality"), max_length=32, blank=True, db_default="")
+    state = models.CharField(_("состояние"), max_length=32, blank=True, db_default="")
+    remote_address = models.CharField(max_length=255, blank=True, db_default="")
+    remote_call_type = models.CharField(max_length=32, blank=True, db_default="")
+    release_cause = models.CharField(
+        _("причина завершения"), max_length=64, blank=True, db_default=""
+    )
+    releasing_party = models.CharField(max_length=32, blank=True, db_default="")
+    redirection_addresses = models.JSONField(default=list, blank=True, db_default=[])
     start_time = models.BigIntegerField(null=True, blank=True)  # epoch ms (UTC), as sent
     answer_time = models.BigIntegerField(null=True, blank=True)
     release_time = models.BigIntegerField(null=True, blank=True)

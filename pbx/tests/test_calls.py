@@ -9,6 +9,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from core.tenancy import organization_scope, scopes_disabled
@@ -243,3 +244,29 @@ def test_events_stored_without_call_fields_are_parsed_once_by_the_next_rebuild(
         assert PbxCall.objects.values(*fields).get() == before
         assert list(PbxCallLeg.objects.order_by("target_id").values()) == legs_before
         assert not PbxEvent.objects.filter(call_fields_stored=False).exists()
+
+
+def test_an_event_inserted_by_the_previous_release_is_folded(
+    creds, parses, django_capture_on_commit_callbacks
+):
+    """During a deploy, web processes of the previous release insert events without the call
+    columns: the database defaults take them, and the rebuild parses the body once."""
+    body = fixture_body("inbound_missed/01_received")
+    event = xsi.xsi_event_parse(body)
+    assert event.call is not None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO {PbxEvent._meta.db_table} (organization_id, event_id, event_type,
+                ext_tracking_id, target_id, subscription_id, body, received_at, error)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, now(), '')""",
+            [creds.organization_id, event.event_id, event.event_type,
+             event.call.ext_tracking_id, event.target_id, event.subscription_id, body],
+        )  # fmt: skip
+    parses[0] = 0
+    call = call_rebuild(
+        organization_id=creds.organization_id, ext_tracking_id=event.call.ext_tracking_id
+    )
+    assert parses[0] == 1
+    assert call is not None and call.external_phone == "+79997918231"
+    with organization_scope(creds.organization_id):
+        assert PbxEvent.objects.get().xsi_event() == event
