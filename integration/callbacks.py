@@ -32,7 +32,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Case, Exists, F, OuterRef, Q, When
+from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -320,7 +320,7 @@ def _person_names(organization_id: int, abonents: Iterable[Abonent | None]) -> d
         AmoUser.objects.filter(amo_id__in=list(users.values())).values_list("amo_id", "name")
     )
     return {
-        pk: amo_names.get(users.get(pk, 0), "") or abonent.full_name or abonent.phone
+        pk: amo_names.get(users.get(pk) or 0, "") or abonent.full_name or abonent.phone
         for pk, abonent in by_id.items()
     }
 
@@ -478,7 +478,7 @@ def callback_completions_pending(*, organization: Organization | int) -> bool:
         return _pending_completion().exists()
 
 
-def _pending_completion() -> Any:
+def _pending_completion() -> QuerySet[MissedCall]:
     return MissedCall.objects.filter(
         returned_at__isnull=False,
         task_id__isnull=False,
@@ -607,7 +607,7 @@ def _task_complete(
 TALKING_AT_MOST = timedelta(hours=2)
 
 
-def _overdue(now: datetime) -> Any:
+def _overdue(now: datetime) -> QuerySet[MissedCall]:
     """Missed calls past their deadline, not returned, not yet notified — and no call with the
     client going on right now (a call-back in progress is counted once it is over)."""
     talking = PbxCall.objects.filter(

@@ -205,6 +205,8 @@ class CallbackSettings(TenantModel):
     """«Перезвон пропущенных» on «Настройки звонков»: what counts as a call-back, the target
     time to call back (the SLA) and when the team works (docs/callbacks.md)."""
 
+    objects: ClassVar[models.Manager[CallbackSettings]]
+
     organization = models.OneToOneField(
         Organization, on_delete=models.CASCADE, related_name="callback_settings"
     )
@@ -248,6 +250,8 @@ class MissedCall(TenantModel):
         COMPLETING = "completing", _("закрывается")
         COMPLETED = "completed", _("закрыта: перезвонили")
         CLOSED_IN_AMO = "closed_in_amo", _("закрыта в amoCRM")
+
+    objects: ClassVar[models.Manager[MissedCall]]
 
     pbx_call = models.OneToOneField(
         "pbx.PbxCall", on_delete=models.CASCADE, related_name="missed_call"
