@@ -8,6 +8,10 @@ DEMO_HOST ?= 127.0.0.1
 DEMO_PORT ?= 8000
 APPS := config core pbx crm integration cabinet sandbox
 TEMPLATE_DIRS = $(shell find . -path ./.venv -prune -o -type d -name templates -print)
+# Every process defaults to the production settings (config/entrypoint.py); the development
+# targets below opt in to the development ones unless DJANGO_SETTINGS_MODULE says otherwise.
+DEV_SETTINGS ?= config.settings.local
+DEV := DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-$(DEV_SETTINGS)}
 
 .PHONY: install test lint format demo run migrate messages bench widget clean
 
@@ -35,13 +39,14 @@ format: install
 	$(BIN)/djlint --reformat $(TEMPLATE_DIRS) || true
 
 migrate: install
-	$(PY) manage.py migrate --noinput
+	$(DEV) $(PY) manage.py migrate --noinput
 
 demo: install ## fresh machine -> running portal with the sandbox; prints the URLs
-	DEMO_HOST=$(DEMO_HOST) DEMO_PORT=$(DEMO_PORT) $(PY) manage.py demo
+	$(DEV) DEMO_HOST=$(DEMO_HOST) DEMO_PORT=$(DEMO_PORT) $(PY) manage.py demo
 
-run: install ## the Procfile processes (production-like; needs the production env variables)
-	$(BIN)/honcho start
+run: install ## the Procfile: release (migrate, static files), then web + worker + beat (production settings; needs their env variables)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start release
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start web worker beat
 
 bench: install ## webhook ingestion and call pipeline benchmarks (loopback only; print figures)
 	$(PY) bench/ingest.py
@@ -51,8 +56,8 @@ widget: install ## the widget zip for upload to amoCRM (PUBLIC_URL baked in) -> 
 	$(PY) manage.py build_widget
 
 messages: install
-	$(PY) manage.py makemessages -l en -l ru --ignore '.venv/*'
-	$(PY) manage.py compilemessages --ignore '.venv/*'
+	$(DEV) $(PY) manage.py makemessages -l en -l ru --ignore '.venv/*'
+	$(DEV) $(PY) manage.py compilemessages --ignore '.venv/*'
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .mypy_cache .ruff_cache .pytest_cache

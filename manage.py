@@ -1,10 +1,12 @@
 #!/usr/bin/env python
-import os
 import sys
 
 
 def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    # Production unless DJANGO_SETTINGS_MODULE (environment or .env) says otherwise.
+    from config.entrypoint import settings_module_choose
+
+    settings_module_choose()
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

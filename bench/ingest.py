@@ -184,6 +184,7 @@ def main() -> int:
         "REDIS_URL": args.redis,
         "SECRET_KEY": "bench-" + uuid.uuid4().hex + uuid.uuid4().hex,
         "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "RECORDING_SIGNING_KEYS": "bench-" + uuid.uuid4().hex + uuid.uuid4().hex,
         "PUBLIC_URL": "https://bench.beetel.test",
         "AMOCRM_CLIENT_ID": "bench",
         "AMOCRM_CLIENT_SECRET": "bench",

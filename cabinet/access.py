@@ -1,38 +1,97 @@
-"""Who may open which organization in the cabinet.
+"""Who may open which organization in the cabinet, and what they may do there.
 
-A browser session unlocks organizations one access key at a time and keeps their ids; support
-staff (Django auth, logged in through /admin/) may open any organization. Every organization
-page carries the organization id in its URL and goes through ``organization_required``: an id
-the session has not unlocked is a 404 (indistinguishable from an id that does not exist), and
-the view runs inside that organization's tenant scope.
+A browser session unlocks organizations one access key at a time and remembers, for each, the
+key generation it was unlocked with: «Сменить ключ» bumps the generation, which logs every
+session opened with the old key out of that organization. Such a session is the **customer**
+and may do everything on its organizations.
+
+Support staff (Django auth, logged in through /admin/, with two-factor when STAFF_REQUIRE_2FA is
+on) may open any organization:
+
+- **support** (``is_staff``, no special permission) reads Dashboard (the call journal) and
+  Диагностика, and never sees an access key or a token;
+- **support acting for the customer** needs the ``core.act_for_customer`` permission;
+  it opens every tab and may change settings, managers, retry calls, replace the Beeline token
+  and rotate the key, and each such change is written to the organization's audit log with the
+  staff member's name (``support_audit``). The access key itself is never shown to staff;
+- deleting an organization from the cabinet needs a superuser (or the customer's own key).
+
+Every organization page carries the organization id in its URL and goes through
+``organization_required``: an id this request may not open is a 404 (indistinguishable from an
+id that does not exist), a tab the role may not use is a 403, and the view runs inside that
+organization's tenant scope.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from functools import wraps
-from typing import Concatenate, ParamSpec
+from typing import Any, overload
 
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 
+from core.admin_site import staff_2fa_required
 from core.models import Organization
 from core.tenancy import organization_scope
 
-SESSION_ORGANIZATIONS = "cabinet_organizations"
+# {organization id (str): access key generation it was unlocked with}
+SESSION_ORGANIZATIONS = "cabinet_unlocked"
 SESSION_CURRENT = "cabinet_current"
+ACT_FOR_CUSTOMER = "core.act_for_customer"
+_CACHE_ATTR = "_cabinet_unlocked_ids"
 
-P = ParamSpec("P")
+
+class Role(enum.StrEnum):
+    CUSTOMER = "customer"
+    SUPPORT = "support"
+    SUPPORT_ACTING = "support_acting"
 
 
 def user_is_staff(request: HttpRequest) -> bool:
+    """Support staff: active, is_staff, and verified by a TOTP device when that is required."""
     user = getattr(request, "user", None)
-    return bool(user is not None and user.is_authenticated and user.is_active and user.is_staff)
+    if not (user is not None and user.is_authenticated and user.is_active and user.is_staff):
+        return False
+    if staff_2fa_required():
+        is_verified = getattr(user, "is_verified", None)
+        return bool(is_verified and is_verified())
+    return True
+
+
+def user_may_act_for_customers(request: HttpRequest) -> bool:
+    return user_is_staff(request) and request.user.has_perm(ACT_FOR_CUSTOMER)
+
+
+def _unlocked(request: HttpRequest) -> dict[str, int]:
+    raw = request.session.get(SESSION_ORGANIZATIONS)
+    if not isinstance(raw, dict):
+        return {}
+    return {k: v for k, v in raw.items() if k.isdigit() and isinstance(v, int)}
 
 
 def session_organization_ids(request: HttpRequest) -> list[int]:
-    raw = request.session.get(SESSION_ORGANIZATIONS, [])
-    return [int(pk) for pk in raw if isinstance(pk, int)]
+    """Organizations this session unlocked with a key that is still current. Entries of a
+    rotated key (or a deleted organization) are dropped from the session on the way."""
+    cached: list[int] | None = getattr(request, _CACHE_ATTR, None)
+    if cached is not None:
+        return cached
+    unlocked = _unlocked(request)
+    ids: list[int] = []
+    if unlocked:
+        current = dict(
+            Organization.objects.filter(pk__in=[int(k) for k in unlocked]).values_list(
+                "pk", "access_key_generation"
+            )
+        )
+        valid = {k: g for k, g in unlocked.items() if current.get(int(k)) == g}
+        if valid != request.session.get(SESSION_ORGANIZATIONS):
+            request.session[SESSION_ORGANIZATIONS] = valid
+        ids = [int(k) for k in valid]
+    setattr(request, _CACHE_ATTR, ids)
+    return ids
 
 
 def session_has_access(request: HttpRequest) -> bool:
@@ -45,17 +104,23 @@ def session_unlock(request: HttpRequest, organization: Organization) -> None:
     The session key is cycled, so a session id planted before the login is worthless after it.
     """
     request.session.cycle_key()
-    ids = session_organization_ids(request)
-    if organization.pk not in ids:
-        ids.append(organization.pk)
-    request.session[SESSION_ORGANIZATIONS] = ids
+    unlocked = {
+        str(pk): generation
+        for pk, generation in _unlocked(request).items()
+        if int(pk) in session_organization_ids(request)
+    }
+    unlocked[str(organization.pk)] = organization.access_key_generation
+    request.session[SESSION_ORGANIZATIONS] = unlocked
     request.session[SESSION_CURRENT] = organization.pk
+    setattr(request, _CACHE_ATTR, None)
 
 
 def session_forget(request: HttpRequest, organization_id: int) -> None:
-    ids = [pk for pk in session_organization_ids(request) if pk != organization_id]
-    request.session[SESSION_ORGANIZATIONS] = ids
+    unlocked = {k: g for k, g in _unlocked(request).items() if int(k) != organization_id}
+    request.session[SESSION_ORGANIZATIONS] = unlocked
+    setattr(request, _CACHE_ATTR, None)
     if request.session.get(SESSION_CURRENT) == organization_id:
+        ids = session_organization_ids(request)
         request.session[SESSION_CURRENT] = ids[0] if ids else None
 
 
@@ -72,35 +137,88 @@ def session_current_id(request: HttpRequest) -> int | None:
     return ids[0] if ids else None
 
 
+def role_for(request: HttpRequest, organization_id: int) -> Role | None:
+    if organization_id in session_organization_ids(request):
+        return Role.CUSTOMER
+    if user_may_act_for_customers(request):
+        return Role.SUPPORT_ACTING
+    if user_is_staff(request):
+        return Role.SUPPORT
+    return None
+
+
 def organization_for_request(request: HttpRequest, organization_id: int) -> Organization:
     """The organization if this request may open it; Http404 otherwise (no existence oracle)."""
-    if not (organization_id in session_organization_ids(request) or user_is_staff(request)):
+    role = role_for(request, organization_id)
+    if role is None:
         raise Http404
     organization = Organization.objects.filter(pk=organization_id).first()
     if organization is None:
         raise Http404
+    request.cabinet_role = role  # type: ignore[attr-defined]
     return organization
 
 
+def forbidden(request: HttpRequest, organization: Organization, message: str) -> HttpResponse:
+    return render(
+        request,
+        "cabinet/forbidden.html",
+        {"organization": organization, "message": message, "tab": ""},
+        status=403,
+    )
+
+
+View = Callable[..., HttpResponse]
+
+
+@overload
+def organization_required(view: View) -> View: ...
+@overload
+def organization_required(*, support_may_read: bool = False) -> Callable[[View], View]: ...
 def organization_required(
-    view: Callable[Concatenate[HttpRequest, Organization, P], HttpResponse],
-) -> Callable[..., HttpResponse]:
+    view: View | None = None, *, support_may_read: bool = False
+) -> View | Callable[[View], View]:
     """Decorate a view taking ``(request, organization, ...)`` and routed with ``<int:org_id>``.
 
     A visitor with nothing unlocked is sent to the login page; otherwise the organization must be
-    unlocked in this session (or the user is staff), or the answer is 404. The view, including
-    its template rendering, runs inside the organization's tenant scope.
+    unlocked in this session (or the user is staff), or the answer is 404. Support staff without
+    the permission to act for customers get 403 unless ``support_may_read`` (Dashboard,
+    Диагностика). The view, including its template rendering, runs inside the organization's
+    tenant scope.
     """
 
-    @wraps(view)
-    def wrapper(
-        request: HttpRequest, org_id: int, *args: P.args, **kwargs: P.kwargs
-    ) -> HttpResponse:
-        if not session_has_access(request):
-            return redirect("cabinet:login")
-        organization = organization_for_request(request, org_id)
-        request.organization = organization  # type: ignore[attr-defined]
-        with organization_scope(organization):
-            return view(request, organization, *args, **kwargs)
+    def decorate(view: View) -> View:
+        @wraps(view)
+        def wrapper(request: HttpRequest, org_id: int, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not session_has_access(request):
+                return redirect("cabinet:login")
+            organization = organization_for_request(request, org_id)
+            request.organization = organization  # type: ignore[attr-defined]
+            if request.cabinet_role == Role.SUPPORT and not support_may_read:  # type: ignore[attr-defined]
+                return forbidden(
+                    request,
+                    organization,
+                    _(
+                        "Сотрудникам поддержки этот раздел доступен только с правом "
+                        "«действовать от имени клиента»."
+                    ),
+                )
+            with organization_scope(organization):
+                return view(request, organization, *args, **kwargs)
 
-    return wrapper
+        return wrapper
+
+    return decorate(view) if view is not None else decorate
+
+
+def request_role(request: HttpRequest) -> Role | None:
+    return getattr(request, "cabinet_role", None)
+
+
+def support_audit(request: HttpRequest, organization: Organization, action: str) -> None:
+    """Write what a staff member did for the customer to the organization's audit log."""
+    if request_role(request) != Role.SUPPORT_ACTING:
+        return
+    from core.services import audit_staff_action
+
+    audit_staff_action(organization=organization, user=request.user, action=action)

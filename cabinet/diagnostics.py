@@ -9,20 +9,24 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.urls import reverse
-from django.utils import formats
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from core.models import Organization
+from core.models import AuditEntry, Organization
+from core.tenancy import organization_scope
 from crm.errors import AmoError
 from crm.selectors import AmoHealth, amo_health, amo_users_for
 from crm.services import amo_users_refresh
+from integration.delivery.rules import AUDIT_LEAD_REFUSED, AUDIT_UNSORTED_OFF
+from integration.routing import RoutingHealth, routing_health
 from integration.selectors import (
     ManagerRow,
     UndeliveredCalls,
+    call_settings_for,
     calls_undelivered,
     manager_rows_for,
 )
@@ -102,6 +106,11 @@ def diagnostic_checks(*, organization: Organization) -> list[Check]:
             calls_undelivered(organization=organization),
             reverse("cabinet:dashboard", args=[org_id]) + "?outcome=undelivered#journal",
         ),
+        _routing(
+            routing_health(organization=organization),
+            reverse("cabinet:call_settings", args=[org_id]),
+        ),
+        _new_callers(organization, reverse("cabinet:call_settings", args=[org_id])),
     ]
 
 
@@ -435,3 +444,119 @@ def _undelivered(calls: UndeliveredCalls, journal_url: str) -> Check:
         journal_url,
         _("Журнал недоставленных звонков"),
     )
+
+
+def _routing(health: RoutingHealth, settings_url: str) -> Check:
+    """«Звонок ответственному»: how many rules are in Beeline, waiting or refused (with
+    Beeline's reason), when amoCRM was last fully compared, and whether its hooks reach us."""
+    title = _("Звонок ответственному")
+    if not health.enabled and not (health.synced or health.pending or health.refused):
+        return Check("routing", title, OK, _("Выключено."))
+    if not health.enabled:
+        return Check(
+            "routing",
+            title,
+            WARNING,
+            _("Выключено; правила Beetel удаляются из Билайн (осталось: %(n)s).")
+            % {"n": health.synced + health.pending + health.refused},
+            _("Удаление повторяется автоматически, пока Билайн не примет его."),
+        )
+    parts = [
+        _("Правил в Билайн: %(synced)s; ожидают отправки: %(pending)s; отклонено: %(refused)s.")
+        % {"synced": health.synced, "pending": health.pending, "refused": health.refused},
+        _("Номера: %(numbers)s.") % {"numbers": ", ".join(health.numbers) or "—"},
+        _("Полная сверка с amoCRM: %(when)s.") % {"when": _when(health.full_sync_at)},
+    ]
+    if health.webhook_subscribed_at:
+        parts.append(
+            _("Вебхуки amoCRM: подписка с %(since)s, последний получен %(last)s.")
+            % {
+                "since": _when(health.webhook_subscribed_at),
+                "last": _when(health.webhook_last_received_at),
+            }
+        )
+    else:
+        parts.append(
+            _("Вебхуки amoCRM не подключены: %(reason)s")
+            % {"reason": health.webhook_error or _("подписка ещё не оформлена.")}
+        )
+    refused = [
+        f"{rule.phone_e164 or rule.phone_national} → {rule.extension or '—'}: {rule.last_error}"
+        for rule in health.refused_rules
+    ] + [f"ICR {n.phone_national}: {n.last_error}" for n in health.numbers_refused]
+    if refused:
+        parts.append(_("Отклонены: %(rules)s") % {"rules": "; ".join(refused[:5])})
+    detail = " ".join(parts)
+    if health.last_error and health.stale:
+        return Check(
+            "routing",
+            title,
+            ERROR,
+            f"{detail} " + _("Ошибка: %(e)s") % {"e": health.last_error},
+            _("Проверьте подключение к amoCRM и токен Билайн выше; сверка повторится сама."),
+            settings_url,
+            _("Настройки звонков"),
+        )
+    if refused or health.stale or not health.webhook_subscribed_at:
+        return Check(
+            "routing",
+            title,
+            WARNING,
+            detail,
+            _(
+                "Отклонённые правила Билайн объяснил сам: чаще всего у менеджера нет "
+                "добавочного номера в АТС или правило для номера уже создано вручную."
+            ),
+            settings_url,
+            _("Настройки звонков"),
+        )
+    return Check("routing", title, OK, detail)
+
+
+def _new_callers(organization: Organization, settings_url: str) -> Check:
+    """«Неразобранное» and leads: warn when amoCRM refused what the options ask for."""
+    title = _("Неразобранное и сделки")
+    settings = call_settings_for(organization=organization)
+    if not (settings.unsorted_enabled or settings.lead_enabled):
+        return Check("new_callers", title, OK, _("Не используются."))
+    since = timezone.now() - timedelta(days=7)
+    with organization_scope(organization):
+        recent = AuditEntry.objects.filter(organization=organization, created_at__gte=since)
+        unsorted_off = (
+            recent.filter(kind=AUDIT_UNSORTED_OFF).order_by("-created_at").first()
+            if settings.unsorted_enabled
+            else None
+        )
+        lead_refused = (
+            recent.filter(kind=AUDIT_LEAD_REFUSED).order_by("-created_at").first()
+            if settings.lead_enabled
+            else None
+        )
+    if unsorted_off is not None:
+        return Check(
+            "new_callers",
+            title,
+            WARNING,
+            _(
+                "В аккаунте amoCRM выключено «Неразобранное»: звонки с неизвестных номеров "
+                "записываются в новые контакты (последний раз %(when)s)."
+            )
+            % {"when": _when(unsorted_off.created_at)},
+            _(
+                "Включите «Неразобранное» в настройках воронки amoCRM или выключите эту опцию "
+                "в «Настройки звонков»."
+            ),
+            settings_url,
+            _("Настройки звонков"),
+        )
+    if lead_refused is not None:
+        return Check(
+            "new_callers",
+            title,
+            WARNING,
+            lead_refused.message,
+            _("Загрузите воронки из amoCRM и выберите этап заново."),
+            settings_url,
+            _("Настройки звонков"),
+        )
+    return Check("new_callers", title, OK, _("amoCRM принимает звонки новых клиентов."))

@@ -8,11 +8,12 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from core.models import Organization
+from integration.call_options import CallOptions
 from integration.models import CallbackSettings, CallSettings
 from integration.services import ManagerMappingInput
 
 if TYPE_CHECKING:
-    from crm.models import AmoUser
+    from crm.models import AmoPipeline, AmoUser
     from integration.selectors import ManagerRow
     from pbx.models import PbxNumber
 
@@ -67,6 +68,136 @@ class CallSettingsForm(forms.ModelForm):
         model = CallSettings
         fields = list(CALL_SETTING_HINTS)
         help_texts = CALL_SETTING_HINTS
+
+
+# One line each for the options beyond the manual
+# (docs/architecture.md «Options beyond the manual»).
+CALL_OPTION_HINTS = {
+    "routing_enabled": _(
+        "Звонок известного клиента сначала идёт его ответственному менеджеру: Beetel держит "
+        "правила маршрутизации Билайн (ICR) в соответствии с ответственными в amoCRM."
+    ),
+    "unsorted_enabled": _(
+        "Звонок с неизвестного номера попадает в «Неразобранное» выбранной воронки вместо "
+        "нового контакта; менеджер принимает или отклоняет его в amoCRM."
+    ),
+    "lead_enabled": _(
+        "Для звонка нового клиента создаётся сделка в выбранной воронке и на выбранном этапе, "
+        "с контактом, теми же тегами и ответственным менеджером."
+    ),
+}
+
+
+def pipeline_choices(pipelines: list[AmoPipeline]) -> list[tuple[str, str]]:
+    return [(str(p.pipeline_id), p.name) for p in pipelines]
+
+
+def stage_choices(pipelines: list[AmoPipeline]) -> list[tuple[str, Any]]:
+    """Stages grouped by pipeline; a value names both: ``<pipeline id>:<stage id>``."""
+    return [
+        (
+            p.name,
+            [(f"{p.pipeline_id}:{s['id']}", f"{p.name} → {s['name']}") for s in p.open_statuses],
+        )
+        for p in pipelines
+        if p.open_statuses
+    ]
+
+
+class CallOptionsForm(forms.Form):
+    """The options of «Настройки звонков» beyond the seven switches (saved with them)."""
+
+    routing_enabled = forms.BooleanField(
+        label=_("Звонок ответственному"),
+        required=False,
+        help_text=CALL_OPTION_HINTS["routing_enabled"],
+    )
+    routing_numbers = forms.MultipleChoiceField(
+        label=_("На каких входящих номерах"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    unsorted_enabled = forms.BooleanField(
+        label=_("Звонки с неизвестных номеров — в «Неразобранное»"),
+        required=False,
+        help_text=CALL_OPTION_HINTS["unsorted_enabled"],
+    )
+    unsorted_pipeline = forms.ChoiceField(label=_("Воронка"), required=False)
+    lead_enabled = forms.BooleanField(
+        label=_("Сделка для нового клиента"),
+        required=False,
+        help_text=CALL_OPTION_HINTS["lead_enabled"],
+    )
+    lead_stage = forms.ChoiceField(label=_("Воронка и этап"), required=False)
+
+    def __init__(
+        self,
+        *args: Any,
+        numbers: list[PbxNumber],
+        pipelines: list[AmoPipeline],
+        settings: CallSettings | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if settings is not None and not args and kwargs.get("data") is None:
+            kwargs["initial"] = {
+                "routing_enabled": settings.routing_enabled,
+                "routing_numbers": [
+                    str(pk) for pk in settings.routing_numbers.values_list("pk", flat=True)
+                ],
+                "unsorted_enabled": settings.unsorted_enabled,
+                "unsorted_pipeline": str(settings.unsorted_pipeline_id or ""),
+                "lead_enabled": settings.lead_enabled,
+                "lead_stage": (
+                    f"{settings.lead_pipeline_id}:{settings.lead_status_id}"
+                    if settings.lead_pipeline_id and settings.lead_status_id
+                    else ""
+                ),
+            }
+        super().__init__(*args, **kwargs)
+        self.pipelines = pipelines
+        self.fields["routing_numbers"].choices = [  # type: ignore[attr-defined]
+            (str(n.pk), f"+7 {n.phone}" + (f" · {n.name}" if n.name else "")) for n in numbers
+        ]
+        self.fields["unsorted_pipeline"].choices = [  # type: ignore[attr-defined]
+            ("", _("Главная воронка")),
+            *pipeline_choices(pipelines),
+        ]
+        self.fields["lead_stage"].choices = [  # type: ignore[attr-defined]
+            ("", _("— выберите этап —")),
+            *stage_choices(pipelines),
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("routing_enabled") and not data.get("routing_numbers"):
+            self.add_error(
+                "routing_numbers",
+                _("Выберите номера, на которых работает «Звонок ответственному»."),
+            )
+        if data.get("lead_enabled") and not data.get("lead_stage"):
+            self.add_error(
+                "lead_stage",
+                _("Выберите воронку и этап (кнопка «Загрузить воронки из amoCRM»)."),
+            )
+        return data
+
+    def options(self) -> CallOptions:
+        data = self.cleaned_data
+        pipeline_id, status_id = (None, None)
+        if data.get("lead_stage"):
+            pipeline_raw, status_raw = data["lead_stage"].split(":", 1)
+            pipeline_id, status_id = int(pipeline_raw), int(status_raw)
+        return CallOptions(
+            routing_enabled=bool(data.get("routing_enabled")),
+            routing_number_ids=[int(pk) for pk in data.get("routing_numbers") or []],
+            unsorted_enabled=bool(data.get("unsorted_enabled")),
+            unsorted_pipeline_id=int(data["unsorted_pipeline"])
+            if data.get("unsorted_pipeline")
+            else None,
+            lead_enabled=bool(data.get("lead_enabled")),
+            lead_pipeline_id=pipeline_id,
+            lead_status_id=status_id,
+        )
 
 
 # --- «Настройки звонков»: call-back tracking (docs/callbacks.md) ---------------------------------

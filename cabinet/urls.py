@@ -36,11 +36,22 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
     path("cabinet/<int:org_id>/call-settings", views.call_settings, name="call_settings"),
     path(
+        "cabinet/<int:org_id>/call-settings/pipelines",
+        views.call_settings_pipelines,
+        name="call_settings_pipelines",
+    ),
+    path(
         "cabinet/<int:org_id>/call-settings/callbacks",
         views.callback_settings,
         name="callback_settings",
     ),
     path("cabinet/<int:org_id>/keys", views.keys, name="keys"),
+    path("cabinet/<int:org_id>/keys/rotate", views.keys_rotate, name="keys_rotate"),
+    path(
+        "cabinet/<int:org_id>/recordings/revoke",
+        views.recording_links_revoke_view,
+        name="recording_links_revoke",
+    ),
     path("cabinet/<int:org_id>/managers", views.managers, name="managers"),
     path("cabinet/<int:org_id>/managers/refresh", views.managers_refresh, name="managers_refresh"),
     path("cabinet/<int:org_id>/diagnostics", views.diagnostics, name="diagnostics"),

@@ -11,12 +11,13 @@ import logging
 from typing import Any
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from cabinet import access
@@ -25,6 +26,7 @@ from cabinet.diagnostics import diagnostic_checks, diagnostics_refresh
 from cabinet.forms import (
     BeelineTokenForm,
     CallbackSettingsForm,
+    CallOptionsForm,
     CallSettingsForm,
     JournalFilterForm,
     LoginForm,
@@ -39,19 +41,23 @@ from cabinet.throttling import login_attempt_allowed
 from cabinet.widget_state import widget_state
 from core.models import Organization
 from core.selectors import organization_by_access_key
-from core.services import organization_delete
+from core.services import organization_access_key_rotate, organization_delete
 from crm.errors import AmoError
 from crm.models import AmoUser
-from crm.selectors import amo_authorize_url, amo_users_for
-from crm.services import amo_users_refresh
+from crm.oauth_state import OAuthStateCookie
+from crm.selectors import amo_authorize_url, amo_connected, amo_pipelines_for, amo_users_for
+from crm.services import amo_pipelines_refresh, amo_users_refresh
+from integration.call_options import CallOptionsInvalid, call_options_update
 from integration.callback_report import REPORT_PERIODS, callback_report
 from integration.callbacks import callback_settings_for, callback_settings_update
 from integration.delivery.operations import delivery_retry
+from integration.routing import routing_mapping_changed
 from integration.selectors import call_journal, call_settings_for, manager_rows_for
 from integration.services import ManagerMappingConflict, call_settings_update, manager_mappings_save
 from pbx.connection import beeline_token_save
 from pbx.errors import BeelineError
 from pbx.numbers import pbx_number_rename
+from pbx.recording_links import recording_links_revoke
 from pbx.selectors import numbers_for, pbx_health
 
 logger = logging.getLogger(__name__)
@@ -67,14 +73,17 @@ def landing(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def install_start(request: HttpRequest) -> HttpResponse:
-    """«Установить в amoCRM»: off to amoCRM's authorize page with a ``state`` this session keeps
-    (a separate step, so merely viewing the landing page creates no session).
+    """«Установить в amoCRM»: off to amoCRM's authorize page with a ``state`` this browser keeps
+    in a short-lived signed cookie (an anonymous visitor gets no session row in the database).
 
     ``popup`` mode: amoCRM redirects the window that opened the URL — here the browser tab
     itself — to our callback, which shows the access key (GUESS: the doc confirms the two modes,
     not how each behaves outside a popup window).
     """
-    return redirect(amo_authorize_url(session=request.session, mode="popup"))
+    pending = OAuthStateCookie.read(request)
+    response = redirect(amo_authorize_url(session=pending, mode="popup"))
+    pending.write(response, secure=request.is_secure())
+    return response
 
 
 @require_http_methods(["GET", "POST"])
@@ -160,7 +169,7 @@ def _page_number(request: HttpRequest) -> int:
 
 
 @require_GET
-@access.organization_required
+@access.organization_required(support_may_read=True)
 def dashboard(request: HttpRequest, organization: Organization) -> HttpResponse:
     """Counters, the per-day chart and «Журнал звонков». The journal's filters and pages are
     plain GET links; with HTMX only the journal is redrawn (``HX-Target: journal``)."""
@@ -194,7 +203,7 @@ def dashboard(request: HttpRequest, organization: Organization) -> HttpResponse:
 
 
 @require_GET
-@access.organization_required
+@access.organization_required(support_may_read=True)
 def missed(request: HttpRequest, organization: Organization) -> HttpResponse:
     """«Пропущенные»: how fast missed calls are returned, for today / 7 / 30 days."""
     form = MissedPeriodForm(request.GET or None)
@@ -224,6 +233,7 @@ def call_retry(request: HttpRequest, organization: Organization, call_id: int) -
         raise Http404
     if delivery_retry(organization=organization, call_id=call_id):
         message, level = _("Звонок снова отправлен в amoCRM"), "success"
+        access.support_audit(request, organization, f"повтор передачи звонка #{call_id} в amoCRM")
     else:
         message, level = _("Этот звонок не ждёт повтора: он уже передан или в очереди."), "error"
     if getattr(request, "htmx", False):
@@ -281,8 +291,11 @@ def numbers_save(request: HttpRequest, organization: Organization) -> HttpRespon
     numbers = list(numbers_for(organization=organization))
     form = NumberNamesForm(request.POST, numbers=numbers)
     if form.is_valid():
-        for number_id, name in form.changed_names():
+        changed = form.changed_names()
+        for number_id, name in changed:
             pbx_number_rename(organization=organization, number_id=number_id, name=name)
+        if changed:
+            access.support_audit(request, organization, "изменены названия номеров")
         numbers = list(numbers_for(organization=organization))
         return saved_response(
             request,
@@ -305,6 +318,16 @@ def numbers_save(request: HttpRequest, organization: Organization) -> HttpRespon
 @require_POST
 @access.organization_required
 def organization_remove(request: HttpRequest, organization: Organization) -> HttpResponse:
+    """Delete the organization's data: its customer (by key) or a superuser, nobody else."""
+    if access.request_role(request) != access.Role.CUSTOMER and not request.user.is_superuser:
+        return access.forbidden(
+            request,
+            organization,
+            _(
+                "Удалить организацию может только её владелец по ключу доступа "
+                "или суперпользователь."
+            ),
+        )
     form = OrganizationDeleteForm(request.POST, organization=organization)
     if not form.is_valid():
         return render(
@@ -314,6 +337,11 @@ def organization_remove(request: HttpRequest, organization: Organization) -> Htt
             status=400,
         )
     org_id, name = organization.pk, organization.name
+    if access.request_role(request) != access.Role.CUSTOMER:
+        logger.warning(
+            "organization deleted by staff",
+            extra={"organization_id": org_id, "staff_user_id": request.user.pk},
+        )
     organization_delete(organization=organization)
     access.session_forget(request, org_id)
     messages.success(request, _("Данные организации «%(name)s» удалены.") % {"name": name})
@@ -328,31 +356,108 @@ def _callback_form(organization: Organization, data: Any = None) -> CallbackSett
     )
 
 
-@require_http_methods(["GET", "POST"])
-@access.organization_required
-def call_settings(request: HttpRequest, organization: Organization) -> HttpResponse:
-    instance = call_settings_for(organization=organization)
-    form = CallSettingsForm(request.POST if request.method == "POST" else None, instance=instance)
-    context = {
+def _options_form(
+    organization: Organization, data: QueryDict | None = None, *, settings: object = None
+) -> CallOptionsForm:
+    return CallOptionsForm(
+        data=data,
+        numbers=list(numbers_for(organization=organization)),
+        pipelines=amo_pipelines_for(organization=organization),
+        settings=settings,  # type: ignore[arg-type]
+    )
+
+
+def _call_settings_context(
+    organization: Organization, form: CallSettingsForm, options_form: CallOptionsForm
+) -> dict[str, object]:
+    return {
         "organization": organization,
         "tab": "call_settings",
         "form": form,
+        "options_form": options_form,
         "callback_form": _callback_form(organization),
+        "pipelines_loaded": bool(options_form.pipelines),
+        # Loaded by themselves on the first visit, when amoCRM can be asked at all.
+        "pipelines_autoload": not options_form.pipelines
+        and amo_connected(organization=organization),
     }
-    if request.method == "POST":
-        if not form.is_valid():
-            return form_response(
-                request,
-                page="cabinet/call_settings.html",
-                fragment="cabinet/call_settings.html#settings-form",
-                context=context,
-            )
-        call_settings_update(organization=organization, values=form.cleaned_data)
-        context["form"] = CallSettingsForm(instance=call_settings_for(organization=organization))
-        return saved_response(
-            request, fragment="cabinet/call_settings.html#settings-form", context=context
+
+
+@require_http_methods(["GET", "POST"])
+@access.organization_required
+def call_settings(request: HttpRequest, organization: Organization) -> HttpResponse:
+    """The seven switches and the options beyond the manual, saved together («Сохранить»)."""
+    instance = call_settings_for(organization=organization)
+    if request.method != "POST":
+        context = _call_settings_context(
+            organization,
+            CallSettingsForm(instance=instance),
+            _options_form(organization, settings=instance),
         )
-    return render(request, "cabinet/call_settings.html", context)
+        return render(request, "cabinet/call_settings.html", context)
+    form = CallSettingsForm(request.POST, instance=instance)
+    options_form = _options_form(organization, request.POST)
+    valid = form.is_valid() and options_form.is_valid()
+    if valid:
+        try:
+            call_options_update(organization=organization, options=options_form.options())
+        except CallOptionsInvalid as exc:
+            options_form.add_error(None, str(exc))
+            valid = False
+    if not valid:
+        response = form_response(
+            request,
+            page="cabinet/call_settings.html",
+            fragment="cabinet/call_settings.html#settings-form",
+            context=_call_settings_context(organization, form, options_form),
+        )
+        response.status_code = 400
+        return response
+    call_settings_update(organization=organization, values=form.cleaned_data)
+    access.support_audit(request, organization, "изменены «Настройки звонков»")
+    instance = call_settings_for(organization=organization)
+    context = _call_settings_context(
+        organization,
+        CallSettingsForm(instance=instance),
+        _options_form(organization, settings=instance),
+    )
+    return saved_response(
+        request, fragment="cabinet/call_settings.html#settings-form", context=context
+    )
+
+
+@require_POST
+@access.organization_required
+def call_settings_pipelines(request: HttpRequest, organization: Organization) -> HttpResponse:
+    """«Загрузить воронки из amoCRM»: pipelines and stages fetched again; with HTMX the options
+    come back with the choices made but not saved yet (the form is posted along)."""
+    try:
+        pipelines = amo_pipelines_refresh(organization=organization)
+    except AmoError as exc:
+        message = _("Не удалось загрузить воронки из amoCRM: %(reason)s") % {"reason": exc.message}
+        if getattr(request, "htmx", False):
+            response = HttpResponse(status=204)
+            response["HX-Trigger"] = toast_trigger(message, level="error")
+            return response
+        messages.error(request, message)
+        return redirect("cabinet:call_settings", org_id=organization.pk)
+    done = _("Воронки amoCRM загружены: %(count)s") % {"count": len(pipelines)}
+    if not getattr(request, "htmx", False):
+        messages.success(request, done)
+        return redirect("cabinet:call_settings", org_id=organization.pk)
+    instance = call_settings_for(organization=organization)
+    posted = any(k in request.POST for k in ("unsorted_pipeline", "lead_stage", "routing_enabled"))
+    options_form = _options_form(organization, request.POST if posted else None, settings=instance)
+    if posted:
+        options_form.is_valid()  # for the bound values only; errors are not shown here
+        options_form.errors.clear()
+    response = render(
+        request,
+        "cabinet/call_settings.html#pipeline-options",
+        _call_settings_context(organization, CallSettingsForm(instance=instance), options_form),
+    )
+    response["HX-Trigger"] = toast_trigger(done)
+    return response
 
 
 @require_POST
@@ -361,12 +466,13 @@ def callback_settings(request: HttpRequest, organization: Organization) -> HttpR
     """«Перезвон пропущенных» on «Настройки звонков» (its own form and Save button)."""
     form = _callback_form(organization, request.POST)
     page = reverse("cabinet:call_settings", args=[organization.pk])
-    context: dict[str, object] = {
-        "organization": organization,
-        "tab": "call_settings",
-        "form": CallSettingsForm(instance=call_settings_for(organization=organization)),
-        "callback_form": form,
-    }
+    instance = call_settings_for(organization=organization)
+    context = _call_settings_context(
+        organization,
+        CallSettingsForm(instance=instance),
+        _options_form(organization, settings=instance),
+    )
+    context["callback_form"] = form
     if not form.is_valid():
         response = form_response(
             request,
@@ -377,6 +483,7 @@ def callback_settings(request: HttpRequest, organization: Organization) -> HttpR
         response.status_code = 400
         return response
     callback_settings_update(organization=organization, values=form.values())
+    access.support_audit(request, organization, "изменён «Перезвон пропущенных»")
     context["callback_form"] = _callback_form(organization)
     return saved_response(
         request,
@@ -389,6 +496,7 @@ def callback_settings(request: HttpRequest, organization: Organization) -> HttpR
 # --- «Настройки ключей» -----------------------------------------------------------------------
 
 
+@never_cache  # the page shows the access key: no copy in any cache (Cache-Control: no-store)
 @require_http_methods(["GET", "POST"])
 @access.organization_required
 def keys(request: HttpRequest, organization: Organization) -> HttpResponse:
@@ -396,6 +504,7 @@ def keys(request: HttpRequest, organization: Organization) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             beeline_token_save(organization=organization, token=form.cleaned_data["token"])
+            access.support_audit(request, organization, "заменён Beeline API Token")
         except BeelineError as exc:
             reason = exc.message  # refused: Beeline's own words say what to fix
             if exc.transient:
@@ -407,9 +516,9 @@ def keys(request: HttpRequest, organization: Organization) -> HttpResponse:
             return saved_response(
                 request,
                 fragment="cabinet/keys.html#token-form",
-                context=_keys_context(organization, BeelineTokenForm()),
+                context=_keys_context(request, organization, BeelineTokenForm()),
             )
-    context = _keys_context(organization, form)
+    context = _keys_context(request, organization, form)
     if request.method == "POST":
         return form_response(
             request,
@@ -420,13 +529,44 @@ def keys(request: HttpRequest, organization: Organization) -> HttpResponse:
     return render(request, "cabinet/keys.html", context)
 
 
-def _keys_context(organization: Organization, form: BeelineTokenForm) -> dict[str, object]:
+def _keys_context(
+    request: HttpRequest, organization: Organization, form: BeelineTokenForm
+) -> dict[str, object]:
     return {
         "organization": organization,
         "tab": "keys",
         "form": form,
         "pbx": pbx_health(organization=organization),
+        # Staff never see the key, even when acting for the customer.
+        "show_key": access.request_role(request) == access.Role.CUSTOMER,
     }
+
+
+@never_cache
+@require_POST
+@access.organization_required
+def keys_rotate(request: HttpRequest, organization: Organization) -> HttpResponse:
+    """«Сменить ключ»: a new access key; every session opened with the old one is logged out.
+    The customer who pressed it stays in (this session is unlocked with the new key)."""
+    organization_access_key_rotate(organization=organization)
+    if access.request_role(request) == access.Role.CUSTOMER:
+        access.session_unlock(request, organization)
+    access.support_audit(request, organization, "выдан новый ключ доступа")
+    messages.success(
+        request,
+        _("Ключ доступа заменён. Старый ключ больше не действует, все входы по нему завершены."),
+    )
+    return redirect("cabinet:keys", org_id=organization.pk)
+
+
+@require_POST
+@access.organization_required
+def recording_links_revoke_view(request: HttpRequest, organization: Organization) -> HttpResponse:
+    """«Отозвать ссылки на записи»: every recording link made so far stops opening."""
+    recording_links_revoke(organization=organization)
+    access.support_audit(request, organization, "отозваны ссылки на записи разговоров")
+    messages.success(request, _("Прежние ссылки на записи разговоров больше не открываются."))
+    return redirect("cabinet:keys", org_id=organization.pk)
 
 
 # --- «Менеджеры» ------------------------------------------------------------------------------
@@ -447,6 +587,9 @@ def managers(request: HttpRequest, organization: Organization) -> HttpResponse:
             except ManagerMappingConflict:
                 form.add_error(None, _("Один менеджер выбран для нескольких номеров."))
             else:
+                access.support_audit(request, organization, "сохранены «Менеджеры»")
+                # Routing rules name the managers' extensions: they follow the new mapping.
+                routing_mapping_changed(organization=organization)
                 rows = manager_rows_for(organization=organization, amo_users=amo_users)
                 return saved_response(
                     request,
@@ -484,6 +627,7 @@ def managers_refresh(request: HttpRequest, organization: Organization) -> HttpRe
         messages.error(request, message)
         return redirect("cabinet:managers", org_id=organization.pk)
     done = _("Менеджеры amoCRM загружены: %(count)s") % {"count": len(amo_users)}
+    access.support_audit(request, organization, "загружены менеджеры из amoCRM")
     if not getattr(request, "htmx", False):
         messages.success(request, done)
         return redirect("cabinet:managers", org_id=organization.pk)
@@ -516,13 +660,13 @@ def _managers_context(
 
 
 @require_GET
-@access.organization_required
+@access.organization_required(support_may_read=True)
 def diagnostics(request: HttpRequest, organization: Organization) -> HttpResponse:
     return render(request, "cabinet/diagnostics.html", _diagnostics_context(organization, []))
 
 
 @require_POST
-@access.organization_required
+@access.organization_required(support_may_read=True)
 def diagnostics_check(request: HttpRequest, organization: Organization) -> HttpResponse:
     """«Проверить»: ask Beeline and amoCRM again, then show the checklist."""
     problems = diagnostics_refresh(organization=organization)

@@ -1,6 +1,7 @@
-import os
+from config.entrypoint import settings_module_choose
 
-from django.core.asgi import get_asgi_application
+settings_module_choose()
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+from django.core.asgi import get_asgi_application  # noqa: E402
+
 application = get_asgi_application()

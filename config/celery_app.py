@@ -3,13 +3,14 @@ queues: ``events`` (Beeline ingestion), ``crm`` (amoCRM work), ``default`` (ever
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from celery import Celery, signals
 from kombu import Queue
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+from config.entrypoint import settings_module_choose
+
+settings_module_choose()
 
 app = Celery("beetel")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -31,3 +32,18 @@ def _adopt_request_id(task: Any = None, **_: Any) -> None:
 
     request_id = getattr(getattr(task, "request", None), "request_id", None)
     request_id_var.set(request_id or getattr(getattr(task, "request", None), "id", None) or "-")
+
+
+@signals.setup_logging.connect
+def _keep_django_logging(**_: Any) -> None:
+    """Workers log through Django's LOGGING (one JSON line, secrets redacted): with a receiver
+    on this signal Celery installs no handler of its own (root, ``celery.task``). What Celery
+    would then skip is done here: stray prints on stdout/stderr go to a logger too, so they pass
+    the same redacting handler."""
+    import logging.config
+
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
+    if app.conf.worker_redirect_stdouts:
+        app.log.redirect_stdouts(app.conf.worker_redirect_stdouts_level)

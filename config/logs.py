@@ -54,15 +54,18 @@ def redact_text(text: str) -> str:
     return text
 
 
-def _redact_value(key: str, value: Any) -> Any:
+def redact_value(key: str, value: Any) -> Any:
+    """``value`` with secrets removed: everything under a secret-looking key, credential-looking
+    text anywhere else (nested dicts and lists included). The one redactor of the product: log
+    records, the gunicorn access log and Sentry events all go through it."""
     if _SECRET_KEYS.search(key):
         return REDACTED
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, dict):
-        return {k: _redact_value(str(k), v) for k, v in value.items()}
+        return {k: redact_value(str(k), v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_redact_value(key, v) for v in value]
+        return [redact_value(key, v) for v in value]
     if value is None or isinstance(value, bool | int | float):
         return value
     # Arbitrary objects (Django attaches the request) are printed as redacted text.
@@ -88,7 +91,7 @@ class SecretRedactingFilter(logging.Filter):
         record.msg = redact_text(message)
         record.args = None
         for key in set(vars(record)) - _STANDARD_ATTRS:
-            setattr(record, key, _redact_value(key, getattr(record, key)))
+            setattr(record, key, redact_value(key, getattr(record, key)))
         if record.exc_info and not record.exc_text:
             record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info))
         elif record.exc_text:

@@ -33,6 +33,12 @@ class Organization(models.Model):
     disconnected_at = models.DateTimeField(_("отключена"), null=True, blank=True)
     access_key_hash = models.CharField(max_length=64, unique=True, editable=False)
     access_key_encrypted = EncryptedTextField(editable=False)
+    # Bumped by «Сменить ключ»: a cabinet session remembers the generation it unlocked, so every
+    # session opened with the old key is logged out (cabinet/access.py).
+    access_key_generation = models.PositiveIntegerField(default=1, editable=False)
+    # Carried inside every recording link; bumping it revokes all links made before
+    # (pbx/recording_links.py).
+    recording_links_generation = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -40,6 +46,12 @@ class Organization(models.Model):
         verbose_name = _("организация")
         verbose_name_plural = _("организации")
         ordering = ["name", "id"]
+        permissions = [
+            (
+                "act_for_customer",
+                _("Может действовать от имени клиента (настройки, менеджеры, повтор, токены)"),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.amo_subdomain or self.amo_account_id})"

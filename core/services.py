@@ -76,6 +76,37 @@ def organization_create(
     return org
 
 
+def organization_access_key_rotate(*, organization: Organization) -> str:
+    """«Сменить ключ»: a new access key replaces the old one, which stops opening the cabinet
+    at once; the key generation goes up, so every session unlocked with the old key is logged
+    out of this organization (cabinet/access.py). Returns the new key (show it once)."""
+    key = access_key_generate()
+    with transaction.atomic():
+        locked = Organization.objects.select_for_update().get(pk=organization.pk)
+        locked.access_key_hash = access_key_hash(key)
+        locked.access_key_encrypted = key
+        locked.access_key_generation += 1
+        locked.save(
+            update_fields=[
+                "access_key_hash",
+                "access_key_encrypted",
+                "access_key_generation",
+                "updated_at",
+            ]
+        )
+    organization.access_key_hash = locked.access_key_hash
+    organization.access_key_encrypted = key
+    organization.access_key_generation = locked.access_key_generation
+    audit_record(
+        organization=organization,
+        kind="access_key.rotated",
+        level=AuditEntry.Level.WARNING,
+        message="Ключ доступа заменён: все сеансы со старым ключом завершены.",
+    )
+    logger.info("access key rotated", extra={"organization_id": organization.pk})
+    return key
+
+
 def organization_set_status(
     *, organization: Organization, status: Organization.Status, reason: str = ""
 ) -> None:
@@ -111,6 +142,17 @@ def audit_record(
         return AuditEntry.objects.create(
             organization_id=org_id, kind=kind, level=level, message=message, data=data or {}
         )
+
+
+def audit_staff_action(*, organization: Organization | int, user: Any, action: str) -> AuditEntry:
+    """Support staff acted for the customer (cabinet or admin): the log names the staff member."""
+    username = user.get_username()
+    return audit_record(
+        organization=organization,
+        kind="support.acted",
+        message=f"Сотрудник поддержки {username}: {action}",
+        data={"staff_user_id": user.pk, "staff_username": username},
+    )
 
 
 def audit_prune(*, older_than: datetime) -> int:

@@ -5,14 +5,14 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import mask_secret
+from core.admin import TenantAdmin, mask_secret
 from crm import services
 from crm.errors import AmoError
 from crm.models import AmoAccountState, AmoCredentials, AmoUser, ContactIndex
 
 
 @admin.register(AmoCredentials)
-class AmoCredentialsAdmin(admin.ModelAdmin):
+class AmoCredentialsAdmin(TenantAdmin):
     list_display = (
         "organization",
         "status",
@@ -49,9 +49,10 @@ class AmoCredentialsAdmin(admin.ModelAdmin):
     def refresh_token_masked(self, obj: AmoCredentials) -> str:
         return mask_secret(obj.refresh_token)
 
-    @admin.action(description=_("Обновить токен сейчас"))
+    @admin.action(description=_("Обновить токен сейчас"), permissions=["act_for_customer"])
     def refresh_now(self, request: HttpRequest, queryset: QuerySet[AmoCredentials]) -> None:
         for creds in queryset.select_related("organization"):
+            self.audit(request, creds.organization, "обновление токена amoCRM")
             try:
                 services.amo_tokens_refresh(organization=creds.organization, force=True)
             except AmoError as exc:
@@ -61,9 +62,12 @@ class AmoCredentialsAdmin(admin.ModelAdmin):
             else:
                 self.message_user(request, f"{creds.organization}: {_('токен обновлён')}")
 
-    @admin.action(description=_("Перезагрузить пользователей amoCRM"))
+    @admin.action(
+        description=_("Перезагрузить пользователей amoCRM"), permissions=["act_for_customer"]
+    )
     def resync_users(self, request: HttpRequest, queryset: QuerySet[AmoCredentials]) -> None:
         for creds in queryset.select_related("organization"):
+            self.audit(request, creds.organization, "загрузка пользователей amoCRM")
             try:
                 users = services.amo_users_refresh(organization=creds.organization)
             except AmoError as exc:
@@ -75,7 +79,7 @@ class AmoCredentialsAdmin(admin.ModelAdmin):
 
 
 @admin.register(AmoAccountState)
-class AmoAccountStateAdmin(admin.ModelAdmin):
+class AmoAccountStateAdmin(TenantAdmin):
     list_display = ("organization", "paused_reason", "paused_at", "paused_detail", "updated_at")
     list_filter = ("paused_reason", "paused_at")
     search_fields = ("organization__name", "=organization__amo_account_id")
@@ -83,17 +87,18 @@ class AmoAccountStateAdmin(admin.ModelAdmin):
     readonly_fields = ("organization", "paused_at", "paused_detail", "updated_at")
     actions = ("resume",)
 
-    @admin.action(description=_("Возобновить отправку в amoCRM"))
+    @admin.action(description=_("Возобновить отправку в amoCRM"), permissions=["act_for_customer"])
     def resume(self, request: HttpRequest, queryset: QuerySet[AmoAccountState]) -> None:
-        resumed = sum(
-            services.amo_resume(organization=state.organization)
-            for state in queryset.select_related("organization")
-        )
+        resumed = 0
+        for state in queryset.select_related("organization"):
+            if services.amo_resume(organization=state.organization):
+                resumed += 1
+                self.audit(request, state.organization, "возобновлена отправка в amoCRM")
         self.message_user(request, _("Возобновлено: %d") % resumed)
 
 
 @admin.register(AmoUser)
-class AmoUserAdmin(admin.ModelAdmin):
+class AmoUserAdmin(TenantAdmin):
     list_display = (
         "name",
         "amo_id",
@@ -111,7 +116,7 @@ class AmoUserAdmin(admin.ModelAdmin):
 
 
 @admin.register(ContactIndex)
-class ContactIndexAdmin(admin.ModelAdmin):
+class ContactIndexAdmin(TenantAdmin):
     list_display = ("phone_national", "contact_id", "organization", "created_by_us", "created_at")
     list_filter = ("created_by_us", "created_at")
     search_fields = ("phone_national", "=contact_id", "organization__name")

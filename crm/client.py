@@ -143,9 +143,38 @@ class AmoTask(_Model):
         return str(self.result.get("text") or "") if isinstance(self.result, dict) else ""
 
 
+class AmoStatus(_Model):
+    id: int
+    name: str = ""
+    sort: int = 0
+    type: int = 0  # 1 = the «Неразобранное» stage
+    pipeline_id: int | None = None
+
+
+class AmoPipelineData(_Model):
+    id: int
+    name: str = ""
+    sort: int = 0
+    is_main: bool = False
+    is_unsorted_on: bool = False
+    statuses: list[AmoStatus] = Field(default_factory=list)
+
+    @classmethod
+    def from_api(cls, raw: dict[str, Any]) -> AmoPipelineData:
+        statuses = (raw.get("_embedded") or {}).get("statuses") or []
+        return cls.model_validate({**raw, "statuses": statuses})
+
+
+class AmoUnsortedEntry(_Model):
+    uid: str
+    source_uid: str = ""
+    pipeline_id: int | None = None
+
+
 class TokenPair(_Model):
-    access_token: str
-    refresh_token: str
+    # repr=False: a pair printed in a log line, a traceback or a debugger never shows the tokens.
+    access_token: str = Field(repr=False)
+    refresh_token: str = Field(repr=False)
     expires_in: int = 86400
     token_type: str = "Bearer"
 
@@ -232,7 +261,7 @@ class TaskDraft:
 
 @dataclass(frozen=True, slots=True)
 class TaskUpdate:
-    """A ``PATCH /api/v4/tasks/{id}`` body (amocrm-api.md §6). None fields are not sent."""
+    """A ``PATCH /api/v4/tasks/{id}`` body (docs/amocrm-api.md §6). None fields are not sent."""
 
     text: str | None = None
     complete_till: int | None = None
@@ -249,6 +278,32 @@ class TaskUpdate:
             body["is_completed"] = self.is_completed
         if self.result_text is not None:
             body["result"] = {"text": self.result_text}
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class LeadDraft:
+    """One entry of ``POST /api/v4/leads`` (docs/amocrm-api.md §6b). None fields are not sent."""
+
+    name: str
+    pipeline_id: int | None = None
+    status_id: int | None = None
+    responsible_user_id: int | None = None
+    contact_ids: Sequence[int] = ()
+    tags: Sequence[str] = ()
+
+    def to_api(self, request_id: str) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": self.name, "request_id": request_id}
+        for key in ("pipeline_id", "status_id", "responsible_user_id"):
+            if getattr(self, key) is not None:
+                body[key] = getattr(self, key)
+        embedded: dict[str, Any] = {}
+        if self.contact_ids:
+            embedded["contacts"] = [{"id": int(c)} for c in self.contact_ids]
+        if self.tags:
+            embedded["tags"] = [{"name": t} for t in self.tags]
+        if embedded:
+            body["_embedded"] = embedded
         return body
 
 
@@ -370,6 +425,17 @@ def _oauth_post(*, base_url: str, body: dict[str, str], timeout: tuple[float, fl
         raise AmoTransientError("amoCRM вернул непонятный ответ на запрос токена.") from exc
 
 
+def token_probe(*, base_url: str, access_token: str, timeout: tuple[float, float]) -> None:
+    """``GET /api/v4/account`` with a bare access token (no refresh, no pacing): returns if
+    amoCRM accepts the token, raises the ``crm.errors`` class of its answer otherwise."""
+    _request(
+        "GET",
+        f"{base_url}/api/v4/account",
+        headers={"Authorization": f"Bearer {access_token}"},
+        timeout=timeout,
+    )
+
+
 def oauth_redirect_uri() -> str:
     return f"{settings.PUBLIC_URL}/amocrm/oauth/callback"
 
@@ -422,6 +488,9 @@ class StaticToken:
 
     def __init__(self, token: str) -> None:
         self._token = token
+
+    def __repr__(self) -> str:
+        return "StaticToken(…)"
 
     def access_token(self) -> str:
         return self._token
@@ -561,6 +630,27 @@ class AmoClient:
                 found.append(contact)
         return found
 
+    # Reference: https://www.amocrm.ru/developers/content/crm_platform/contacts-api (by id)
+    def contact_get(self, contact_id: int) -> AmoContact | None:
+        """The contact, or None when amoCRM has none with this id (deleted: 204)."""
+        data = self._call("GET", f"/api/v4/contacts/{int(contact_id)}")
+        return AmoContact.model_validate(data) if data else None
+
+    # Reference: https://www.amocrm.ru/developers/content/crm_platform/contacts-api (filter)
+    def contacts_by_responsible(self, user_ids: Sequence[int]) -> Iterator[AmoContact]:
+        """Every contact whose responsible user is one of ``user_ids``, page by page."""
+        if not user_ids:
+            return
+        params = {"filter[responsible_user_id][]": [int(u) for u in user_ids]}
+        for raw in self._pages("/api/v4/contacts", "contacts", params):
+            yield AmoContact.model_validate(raw)
+
+    # Reference: https://www.amocrm.ru/developers/content/crm_platform/contacts-api (with=leads)
+    def contact_lead_ids(self, contact_id: int) -> list[int]:
+        data = self._call("GET", f"/api/v4/contacts/{int(contact_id)}", params={"with": "leads"})
+        leads = ((data or {}).get("_embedded") or {}).get("leads") or []
+        return [int(lead["id"]) for lead in leads if lead.get("id")]
+
     # Reference: https://www.amocrm.ru/developers/content/crm_platform/contacts-api#contacts-add
     def contacts_create(self, drafts: Sequence[ContactDraft]) -> list[int]:
         """Create contacts (batched); returns their ids in the order of ``drafts``."""
@@ -612,11 +702,52 @@ class AmoClient:
     def contact_call_notes(self, contact_id: int) -> list[AmoCallNote]:
         """Call notes (call_in/call_out) on a contact: how we tell whether a call whose POST
         had an ambiguous outcome reached amoCRM (``/api/v4/calls`` has no GET)."""
+        return self._call_notes("contacts", contact_id)
+
+    def lead_call_notes(self, lead_id: int) -> list[AmoCallNote]:
+        """Call notes on a lead (amoCRM puts a call on the contact's only open lead)."""
+        return self._call_notes("leads", lead_id)
+
+    def _call_notes(self, entity: str, entity_id: int) -> list[AmoCallNote]:
         params = {"filter[note_type][]": ["call_in", "call_out"]}
         return [
             AmoCallNote.model_validate(raw)
-            for raw in self._pages(f"/api/v4/contacts/{int(contact_id)}/notes", "notes", params)
+            for raw in self._pages(f"/api/v4/{entity}/{int(entity_id)}/notes", "notes", params)
         ]
+
+    # Reference: https://www.amocrm.ru/developers/content/crm_platform/leads-api (pipelines)
+    def pipelines(self) -> list[AmoPipelineData]:
+        data = self._call("GET", "/api/v4/leads/pipelines")
+        return [
+            AmoPipelineData.from_api(raw)
+            for raw in ((data or {}).get("_embedded") or {}).get("pipelines") or []
+        ]
+
+    # Reference: https://www.amocrm.ru/developers/content/crm_platform/leads-api#leads-add
+    def leads_add(self, drafts: Sequence[LeadDraft]) -> list[int]:
+        """Create leads (≤ 50 per request); their ids in the order of ``drafts``."""
+        ids: list[int] = []
+        for start, chunk in _chunks(drafts):
+            body = [d.to_api(str(start + i)) for i, d in enumerate(chunk)]
+            data = self._call("POST", "/api/v4/leads", json=body)
+            items = (data or {}).get("_embedded", {}).get("leads", [])
+            by_request = _by_request_id(items)
+            for i in range(len(chunk)):
+                # The answer lists the new ids in request order (docs/amocrm-api.md §6b).
+                item = by_request.get(str(start + i)) or (items[i] if i < len(items) else None)
+                if not item or not item.get("id"):
+                    raise AmoPermanentError("amoCRM не вернул id созданной сделки.", body=data)
+                ids.append(int(item["id"]))
+        return ids
+
+    # Reference: https://www.amocrm.ru/developers/content/crm_platform/webhooks-api
+    def webhook_subscribe(self, *, destination: str, settings: Sequence[str]) -> None:
+        """Subscribe ``destination`` to entity events (re-subscribing replaces the settings)."""
+        self._call(
+            "POST",
+            "/api/v4/webhooks",
+            json={"destination": destination, "settings": list(settings)},
+        )
 
     # Reference: https://www.amocrm.ru/developers/content/crm_platform/tasks-api (GET, filters)
     def tasks_for_contact(self, contact_id: int) -> list[AmoTask]:
@@ -642,14 +773,39 @@ class AmoClient:
 
     # Reference: https://www.amocrm.ru/developers/content/crm_platform/unsorted-api (sip)
     def unsorted_sip_add(self, items: Sequence[dict[str, Any]]) -> list[str]:
-        """Add SIP unsorted entries (shaped as docs/amocrm-api.md §7.3); returns their uids."""
+        """Add SIP unsorted entries (shaped as docs/amocrm-api.md §7.3); returns their uids in
+        the order of ``items`` (matched on ``request_id``, which we set)."""
         uids: list[str] = []
-        for _, chunk in _chunks(items):
-            data = self._call("POST", "/api/v4/leads/unsorted/sip", json=list(chunk))
-            for entry in (data or {}).get("_embedded", {}).get("unsorted", []):
-                if entry.get("uid"):
-                    uids.append(str(entry["uid"]))
+        for start, chunk in _chunks(items):
+            body = [{**item, "request_id": str(start + i)} for i, item in enumerate(chunk)]
+            data = self._call("POST", "/api/v4/leads/unsorted/sip", json=body)
+            entries = (data or {}).get("_embedded", {}).get("unsorted", [])
+            by_request = _by_request_id(entries)
+            for i in range(len(chunk)):
+                entry = by_request.get(str(start + i)) or (entries[i] if i < len(entries) else None)
+                if not entry or not entry.get("uid"):
+                    raise AmoPermanentError("amoCRM не вернул uid заявки.", body=data)
+                uids.append(str(entry["uid"]))
         return uids
+
+    # Reference: https://www.amocrm.ru/developers/content/crm_platform/unsorted-api (list)
+    def unsorted_sip_find(
+        self, *, source_uids: Sequence[str], pipeline_id: int | None, max_pages: int = 4
+    ) -> dict[str, str]:
+        """``source_uid`` → ``uid`` of our SIP entries still in Unsorted, newest first, looking
+        at most ``max_pages`` pages (the "was it added?" check after an unanswered POST)."""
+        wanted = set(source_uids)
+        params: dict[str, Any] = {"filter[category][]": ["sip"], "order[created_at]": "desc"}
+        if pipeline_id:
+            params["filter[pipeline_id]"] = int(pipeline_id)
+        found: dict[str, str] = {}
+        for page, raw in enumerate(self._pages("/api/v4/leads/unsorted", "unsorted", params)):
+            entry = AmoUnsortedEntry.model_validate(raw)
+            if entry.source_uid in wanted:
+                found[entry.source_uid] = entry.uid
+            if len(found) == len(wanted) or page >= max_pages * PAGE_LIMIT:
+                break
+        return found
 
 
 def _same_phone(value: str, national: str) -> bool:

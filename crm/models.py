@@ -33,6 +33,11 @@ class AmoCredentials(TenantModel):
         _("состояние"), max_length=20, choices=Status.choices, default=Status.OK, db_index=True
     )
     last_error = models.TextField(_("последняя ошибка"), blank=True)
+    # A signed uninstall hook arrived but amoCRM could not yet confirm that our access is really
+    # revoked (it was unreachable): the tokens are kept and the check is retried.
+    disconnect_requested_at = models.DateTimeField(
+        _("запрошено отключение"), null=True, blank=True, db_index=True
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -121,3 +126,64 @@ class ContactIndex(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.phone_national} → {self.contact_id}"
+
+
+class AmoWebhook(TenantModel):
+    """Our subscription to the account's entity webhooks (``POST /api/v4/webhooks``): the
+    secret in ``PUBLIC_URL/amocrm/webhooks/<secret>`` and how subscribing went."""
+
+    objects: ClassVar[models.Manager[AmoWebhook]]
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="amo_webhook"
+    )
+    # Encrypted to build the URL again (re-installs subscribe the same URL), hashed (sha256)
+    # for the lookup on every incoming hook.
+    secret = EncryptedTextField(editable=False)
+    secret_hash = models.CharField(max_length=64, unique=True, editable=False)
+    settings = models.JSONField(_("события"), default=list, blank=True)
+    subscribed_at = models.DateTimeField(_("подписка оформлена"), null=True, blank=True)
+    last_error = models.TextField(_("последняя ошибка"), blank=True)
+    last_received_at = models.DateTimeField(_("последний вебхук"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("вебхук amoCRM")
+        verbose_name_plural = _("вебхуки amoCRM")
+
+    def __str__(self) -> str:
+        return f"AmoWebhook<{self.organization_id}>"
+
+
+class AmoPipeline(TenantModel):
+    """A cached lead pipeline of the account with its stages (``statuses``: id, name, type),
+    loaded on «Настройки звонков»; the saved choices are checked against it."""
+
+    objects: ClassVar[models.Manager[AmoPipeline]]
+
+    pipeline_id = models.BigIntegerField(_("ID воронки"))
+    name = models.CharField(_("название"), max_length=255)
+    sort = models.IntegerField(default=0)
+    is_main = models.BooleanField(default=False)
+    is_unsorted_on = models.BooleanField(default=False)
+    statuses = models.JSONField(default=list)
+    fetched_at = models.DateTimeField(_("загружена"))
+
+    class Meta:
+        verbose_name = _("воронка amoCRM")
+        verbose_name_plural = _("воронки amoCRM")
+        ordering = ["sort", "pipeline_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "pipeline_id"], name="crm_amopipeline_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def open_statuses(self) -> list[dict[str, object]]:
+        """Stages a lead can be created in: not «Неразобранное» (type 1), not won/lost."""
+        return [s for s in self.statuses if s.get("type") != 1 and s.get("id") not in (142, 143)]

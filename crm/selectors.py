@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from core.models import AuditEntry, Organization
 from core.tenancy import organization_scope, scopes_disabled
-from crm.models import AmoAccountState, AmoCredentials, AmoUser
+from crm.models import AmoAccountState, AmoCredentials, AmoPipeline, AmoUser, AmoWebhook
 from crm.services import AUDIT_BANNED, AUDIT_ERROR, AUDIT_RATE_LIMITED, AUDIT_UNPAID
 
 AUTHORIZE_URL = "https://www.amocrm.ru/oauth"
@@ -32,6 +32,29 @@ def amo_users_for(*, organization: Organization, include_inactive: bool = False)
         if not include_inactive:
             qs = qs.filter(active=True)
         return list(qs.order_by("name", "amo_id"))
+
+
+def amo_pipelines_for(*, organization: Organization) -> list[AmoPipeline]:
+    """The cached lead pipelines (loaded on «Настройки звонков»), in amoCRM's order."""
+    with organization_scope(organization):
+        return list(AmoPipeline.objects.filter(organization=organization))
+
+
+def amo_connected(*, organization: Organization) -> bool:
+    """Tokens are stored and not revoked: requests to amoCRM can be tried."""
+    with organization_scope(organization):
+        return (
+            AmoCredentials.objects.filter(
+                organization=organization, status=AmoCredentials.Status.OK
+            )
+            .exclude(refresh_token="")
+            .exists()
+        )
+
+
+def amo_webhook_for(*, organization: Organization) -> AmoWebhook | None:
+    with organization_scope(organization):
+        return AmoWebhook.objects.filter(organization=organization).first()
 
 
 def amo_user_get(*, organization: Organization, amo_id: int) -> AmoUser | None:

@@ -31,11 +31,13 @@ from core.tenancy import organization_scope, scopes_disabled
 from crm.client import (
     AmoAccount,
     AmoClient,
+    AmoUnauthorized,
     StaticToken,
     TokenPair,
     api_base_url,
     oauth_exchange_code,
     oauth_refresh,
+    token_probe,
 )
 from crm.errors import (
     AmoAuthError,
@@ -46,7 +48,7 @@ from crm.errors import (
     AmoSignatureInvalid,
     AmoUnpaid,
 )
-from crm.models import AmoAccountState, AmoCredentials, AmoUser
+from crm.models import AmoAccountState, AmoCredentials, AmoPipeline, AmoUser
 from crm.signals import amo_disconnected, amo_installed
 
 logger = logging.getLogger(__name__)
@@ -165,6 +167,7 @@ def amo_install_complete(
 
     def _after_commit() -> None:
         task_enqueue("crm.tasks.amo_users_refresh", organization.pk)
+        task_enqueue("crm.tasks.amo_webhooks_subscribe", organization.pk)
         if account is None:
             task_enqueue("crm.tasks.amo_account_sync", organization.pk)
         amo_installed.send(sender=Organization, organization_id=organization.pk, created=created)
@@ -497,12 +500,49 @@ def amo_users_refresh(*, organization: Organization) -> list[AmoUser]:
     return result
 
 
+def amo_pipelines_refresh(*, organization: Organization) -> list[AmoPipeline]:
+    """Reload the account's lead pipelines and their stages (``GET /api/v4/leads/pipelines``)
+    into the cache «Настройки звонков» offers and checks against. Pipelines gone from amoCRM
+    are dropped. Returns them in amoCRM's order."""
+    pipelines = amo_client(organization=organization).pipelines()
+    now = timezone.now()
+    with organization_scope(organization), transaction.atomic():
+        AmoPipeline.objects.bulk_create(
+            [
+                AmoPipeline(
+                    organization=organization,
+                    pipeline_id=p.id,
+                    name=p.name[:255],
+                    sort=p.sort,
+                    is_main=p.is_main,
+                    is_unsorted_on=p.is_unsorted_on,
+                    statuses=[
+                        {"id": s.id, "name": s.name, "type": s.type}
+                        for s in sorted(p.statuses, key=lambda s: (s.sort, s.id))
+                    ],
+                    fetched_at=now,
+                )
+                for p in pipelines
+            ],
+            update_conflicts=True,
+            unique_fields=["organization", "pipeline_id"],
+            update_fields=["name", "sort", "is_main", "is_unsorted_on", "statuses", "fetched_at"],
+        )
+        AmoPipeline.objects.filter(organization=organization).exclude(
+            pipeline_id__in=[p.id for p in pipelines]
+        ).delete()
+        return list(AmoPipeline.objects.filter(organization=organization))
+
+
 # --- disconnect --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class DisconnectResult:
     organization_id: int | None
+    # "disconnected" | "pending" (amoCRM could not confirm yet) | "refused" (amoCRM says our
+    # access still works: a replayed or forged hook) | "unknown" (no such organization)
+    outcome: str = "disconnected"
 
 
 def amo_disconnect_signature(*, client_uuid: str, account_id: str | int) -> str:
@@ -514,11 +554,54 @@ def amo_disconnect_signature(*, client_uuid: str, account_id: str | int) -> str:
     ).hexdigest()
 
 
+def amo_access_revoked(*, organization: Organization) -> bool | None:
+    """Ask amoCRM whether our access to the account is really gone.
+
+    GUESS (docs/security.md): uninstalling revokes the integration's tokens before amoCRM calls
+    the hook, so ``GET /api/v4/account`` with the stored access token answers 401 and the
+    refresh token is refused too. The hook's signature never changes for an account, so the
+    signature alone cannot tell a real uninstall from a replayed one; amoCRM's answer can.
+
+    True: revoked (or nothing stored to check with). False: amoCRM still accepts us. None:
+    amoCRM could not be asked (network, 5xx, 429): the caller keeps a pending state and retries.
+    """
+    with organization_scope(organization):
+        creds = AmoCredentials.objects.filter(organization=organization).first()
+    if creds is None or not creds.access_token:
+        return True
+    if creds.status == AmoCredentials.Status.NEEDS_REAUTH or not creds.refresh_token:
+        return True
+    base_url = api_base_url(organization.amo_host)
+    try:
+        token_probe(
+            base_url=base_url, access_token=str(creds.access_token), timeout=REFRESH_TIMEOUT
+        )
+    except AmoUnauthorized:
+        pass  # expired or revoked: the refresh token tells which
+    except (AmoUnpaid, AmoBanned):
+        return False  # the token was accepted; the account is restricted, not uninstalled
+    except AmoError:
+        return None
+    else:
+        return False
+    try:
+        amo_tokens_refresh(organization=organization, force=True)
+    except AmoAuthError:
+        return True
+    except AmoError:
+        return None
+    return False
+
+
 def amo_disconnect(*, account_id: str, client_uuid: str, signature: str) -> DisconnectResult:
-    """amoCRM's uninstall hook: verify, mark the organization disconnected, drop its tokens.
+    """amoCRM's uninstall hook: verify, confirm with amoCRM, mark the organization disconnected
+    and drop its tokens.
 
     A wrong signature or a foreign client id raises AmoSignatureInvalid and changes nothing.
-    Data other than the tokens is kept (docs/architecture.md flow 8). Idempotent.
+    Then amoCRM must confirm that our access is revoked (``amo_access_revoked``): if it still
+    accepts our tokens nothing changes (outcome "refused"); if it cannot be asked, the request
+    is kept pending and re-checked by the beat (``amo_disconnects_confirm_due``). Data other
+    than the tokens is kept (docs/architecture.md flow 8). Idempotent.
     """
     expected = amo_disconnect_signature(client_uuid=client_uuid, account_id=account_id)
     if not (
@@ -532,7 +615,40 @@ def amo_disconnect(*, account_id: str, client_uuid: str, signature: str) -> Disc
         Organization.objects.filter(amo_account_id=amo_id).first() if amo_id is not None else None
     )
     if organization is None:
-        return DisconnectResult(organization_id=None)
+        return DisconnectResult(organization_id=None, outcome="unknown")
+    return _disconnect_confirmed(organization=organization)
+
+
+def _disconnect_confirmed(*, organization: Organization) -> DisconnectResult:
+    org_id = organization.pk
+    revoked = amo_access_revoked(organization=organization)
+    if revoked is False:
+        with organization_scope(organization):
+            AmoCredentials.objects.filter(organization=organization).update(
+                disconnect_requested_at=None
+            )
+        audit_record(
+            organization=organization,
+            kind="amo.disconnect_refused",
+            level=AuditEntry.Level.WARNING,
+            message="Запрос на отключение не подтверждён: amoCRM принимает наш доступ, "
+            "интеграция не отключена.",
+        )
+        return DisconnectResult(organization_id=org_id, outcome="refused")
+    if revoked is None:
+        with organization_scope(organization):
+            pending = AmoCredentials.objects.filter(
+                organization=organization, disconnect_requested_at__isnull=True
+            ).update(disconnect_requested_at=timezone.now())
+        if pending:
+            audit_record(
+                organization=organization,
+                kind="amo.disconnect_pending",
+                level=AuditEntry.Level.WARNING,
+                message="Получен запрос на отключение, но amoCRM сейчас не отвечает: "
+                "отключим, когда amoCRM подтвердит, что доступ отозван.",
+            )
+        return DisconnectResult(organization_id=org_id, outcome="pending")
     with organization_scope(organization):
         AmoCredentials.objects.filter(organization=organization).delete()
     organization_set_status(
@@ -543,8 +659,23 @@ def amo_disconnect(*, account_id: str, client_uuid: str, signature: str) -> Disc
     Organization.objects.filter(pk=organization.pk, disconnected_at__isnull=True).update(
         disconnected_at=timezone.now()
     )
-    org_id = organization.pk
     transaction.on_commit(
         lambda: amo_disconnected.send(sender=Organization, organization_id=org_id)
     )
-    return DisconnectResult(organization_id=org_id)
+    return DisconnectResult(organization_id=org_id, outcome="disconnected")
+
+
+def amo_disconnects_confirm_due() -> list[int]:
+    """Beat: check again the uninstall hooks amoCRM could not confirm; returns the organization
+    ids now disconnected."""
+    with scopes_disabled():
+        org_ids = list(
+            AmoCredentials.objects.filter(disconnect_requested_at__isnull=False).values_list(
+                "organization_id", flat=True
+            )
+        )
+    done = []
+    for organization in Organization.objects.filter(pk__in=org_ids):
+        if _disconnect_confirmed(organization=organization).outcome == "disconnected":
+            done.append(organization.pk)
+    return done

@@ -9,3 +9,6 @@ from django.dispatch import Signal
 amo_installed = Signal()
 # kwargs: organization_id (sent on commit after amoCRM's uninstall hook was accepted)
 amo_disconnected = Signal()
+# kwargs: organization_id, contact_ids (amoCRM said these contacts were added, changed, handed
+# to another user, deleted or restored; receivers must re-read them through the API)
+amo_contacts_changed = Signal()

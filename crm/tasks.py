@@ -6,7 +6,7 @@ from celery import shared_task
 
 from core.models import Organization
 from core.tenancy import OrganizationTask
-from crm import services
+from crm import services, webhooks
 from crm.errors import AmoAuthError, AmoPaused, AmoTransientError
 
 # Work for one organization, inside its scope. Transient amoCRM failures (timeouts, 5xx, 429
@@ -66,3 +66,21 @@ def amo_account_sync(organization_id: int) -> None:
         services.amo_account_sync(organization=organization)
     except (AmoAuthError, AmoPaused):
         pass
+
+
+@shared_task
+def amo_disconnects_confirm_due() -> int:
+    """Beat: uninstall hooks waiting for amoCRM to confirm that our access is revoked."""
+    return len(services.amo_disconnects_confirm_due())
+
+
+@_crm_task
+def amo_webhooks_subscribe(organization_id: int) -> None:
+    """At install and re-install: subscribe to the contact webhooks routing follows."""
+    organization = _organization(organization_id)
+    if organization is None:
+        return
+    try:
+        webhooks.amo_webhooks_subscribe(organization=organization)
+    except (AmoAuthError, AmoPaused):
+        pass  # stored on the webhook row; Диагностика shows it

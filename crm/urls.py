@@ -12,4 +12,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("disconnect", views.disconnect, name="disconnect"),
     path("widget/status", views_widget.widget_status, name="widget_status"),
     path("widget/call", views_widget.widget_call, name="widget_call"),
+    path("webhooks/<str:secret>", views.webhooks, name="webhooks"),
 ]

@@ -1,4 +1,5 @@
-"""amoCRM calls these: the OAuth redirect URI (install / re-authorize) and the uninstall hook."""
+"""amoCRM calls these: the OAuth redirect URI (install / re-authorize), the uninstall hook and
+the entity webhooks we subscribe to."""
 
 from __future__ import annotations
 
@@ -8,18 +9,34 @@ import logging
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm import selectors, services
 from crm.errors import AmoInstallError, AmoSignatureInvalid
+from crm.oauth_state import OAuthStateCookie
+from crm.webhooks import (
+    WebhookBodyInvalid,
+    amo_webhook_organization_id,
+    amo_webhook_parse,
+    amo_webhook_received,
+)
 
 logger = logging.getLogger(__name__)
 
 
+@never_cache  # the answer shows the access key: Cache-Control: no-store
 @require_GET
 def oauth_callback(request: HttpRequest) -> HttpResponse:
     """``GET /amocrm/oauth/callback?code=&referer=[&state=][&from_widget=]`` [contract]."""
+    pending = OAuthStateCookie.read(request)
+    response = _oauth_callback(request, pending)
+    pending.write(response, secure=request.is_secure())
+    return response
+
+
+def _oauth_callback(request: HttpRequest, pending: OAuthStateCookie) -> HttpResponse:
     params = request.GET
     if params.get("error"):
         # The admin pressed «Отклонить» on amoCRM's consent page.
@@ -31,7 +48,11 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
     mode = ""
     state = params.get("state", "")
     if state:
+        # Issued by the cabinet («Авторизовать заново», a logged-in session) or by the landing
+        # page's install button (the signed cookie of an anonymous visitor).
         found = selectors.amo_oauth_state_pop(session=request.session, state=state)
+        if found is None:
+            found = selectors.amo_oauth_state_pop(session=pending, state=state)
         if found is None:
             return _install_failed(
                 request,
@@ -89,5 +110,27 @@ def disconnect(request: HttpRequest) -> HttpResponse:
     except AmoSignatureInvalid:
         logger.warning("amo disconnect: bad signature")
         return HttpResponse("invalid signature", status=403, content_type="text/plain")
-    logger.info("amo disconnect", extra={"organization_id": result.organization_id})
+    logger.info(
+        "amo disconnect",
+        extra={"organization_id": result.organization_id, "outcome": result.outcome},
+    )
+    # amoCRM ignores the answer; the outcome helps whoever replays or debugs the hook.
+    return HttpResponse(result.outcome, content_type="text/plain")
+
+
+@csrf_exempt
+@require_POST
+def webhooks(request: HttpRequest, secret: str) -> HttpResponse:
+    """``POST /amocrm/webhooks/<secret>`` [contract]: amoCRM's entity events (form-encoded,
+    PHP bracket keys). Answered at once; the contacts named are re-read by a task. Events of
+    entities we do not follow are answered 200 and ignored."""
+    organization_id = amo_webhook_organization_id(secret=secret)
+    if organization_id is None:
+        return HttpResponse("unknown webhook", status=404, content_type="text/plain")
+    try:
+        content = amo_webhook_parse((key, request.POST.get(key, "")) for key in request.POST)
+        amo_webhook_received(organization_id=organization_id, content=content)
+    except WebhookBodyInvalid as exc:
+        logger.info("amo webhook refused", extra={"organization_id": organization_id})
+        return HttpResponse(str(exc), status=400, content_type="text/plain")
     return HttpResponse("ok", content_type="text/plain")

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
 from django.conf import settings
+from django.core.cache import cache
 from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
@@ -57,8 +59,10 @@ def widget_caller(request: HttpRequest) -> WidgetCaller:
     """Verify the disposable token and find the organization and amoCRM user it speaks for.
 
     Checks the signature, ``aud`` (our origin), ``exp``/``nbf``, ``client_uuid`` (our client
-    id), then the organization by ``account_id``. Replays within the token's lifetime are not
-    refused: amoCRM itself does not enforce single use (GUESS, docs/amocrm-api.md §2.2).
+    id), then the organization by ``account_id`` and ``iss`` (the account's own address, so a
+    token minted for one account cannot speak for another), and finally that its ``jti`` was
+    not seen before: amoCRM mints a token per request and does not enforce single use itself
+    (GUESS), so we do (docs/security.md).
     """
     token = request.headers.get("X-Auth-Token", "").strip()
     if not token:
@@ -70,7 +74,9 @@ def widget_caller(request: HttpRequest) -> WidgetCaller:
             algorithms=["HS256"],
             audience=_audience(),
             leeway=LEEWAY_SECONDS,
-            options={"require": ["exp", "aud", "account_id", "user_id", "client_uuid"]},
+            options={
+                "require": ["exp", "aud", "iss", "jti", "account_id", "user_id", "client_uuid"]
+            },
         )
     except jwt.ExpiredSignatureError:
         raise WidgetAuthFailed(
@@ -105,7 +111,32 @@ def widget_caller(request: HttpRequest) -> WidgetCaller:
             "organization_disconnected",
             _("Интеграция отключена: установите виджет «Звонок Beeline» заново."),
         )
+    issuer = str(claims.get("iss") or "").strip().lower().rstrip("/")
+    if not organization.amo_host or issuer != organization.amo_url.lower():
+        raise WidgetAuthFailed(
+            401, "token_issuer", _("Токен amoCRM выдан другим аккаунтом amoCRM.")
+        )
+    _jti_claim(claims)
     return WidgetCaller(organization=organization, amo_user_id=user_id, claims=claims)
+
+
+def _jti_claim(claims: dict[str, Any]) -> None:
+    """Refuse a token seen before: its ``jti`` is remembered (Redis SET NX) until it expires."""
+    jti = str(claims.get("jti") or "")
+    if not jti or len(jti) > 128:
+        raise WidgetAuthFailed(401, "token_invalid", _("Токен amoCRM недействителен."))
+    remaining = int(claims["exp"]) + LEEWAY_SECONDS - int(time.time())
+    try:
+        first_use = cache.add(f"widget:jti:{jti}", 1, timeout=max(1, remaining))
+    except Exception:  # Redis unreachable: without the replay check we do not accept tokens
+        logger.warning("widget: jti store unavailable", exc_info=True)
+        raise WidgetAuthFailed(
+            503, "unavailable", _("Сервис временно недоступен, попробуйте через минуту.")
+        ) from None
+    if not first_use:
+        raise WidgetAuthFailed(
+            401, "token_replayed", _("Токен amoCRM уже использован: обновите страницу.")
+        )
 
 
 @require_GET

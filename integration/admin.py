@@ -14,6 +14,7 @@ from integration.models import (
     CallSettings,
     ManagerMapping,
     MissedCall,
+    RoutingRule,
 )
 
 
@@ -21,6 +22,8 @@ class CallSettingsInline(admin.StackedInline):
     model = CallSettings
     can_delete = False
     extra = 0
+    # Admin runs unscoped: a number picker would offer every organization's numbers.
+    exclude = ("routing_numbers",)
 
 
 class CallbackSettingsInline(admin.StackedInline):
@@ -36,6 +39,20 @@ admin.site.unregister(Organization)
 @admin.register(Organization)
 class OrganizationAdmin(core_admin.OrganizationAdmin):
     inlines = (CallSettingsInline, CallbackSettingsInline)
+    actions = (*core_admin.OrganizationAdmin.actions, "revoke_recording_links")
+
+    @admin.action(
+        description=_("Отозвать ссылки на записи разговоров"), permissions=["act_for_customer"]
+    )
+    def revoke_recording_links(
+        self, request: HttpRequest, queryset: QuerySet[Organization]
+    ) -> None:
+        from pbx.recording_links import recording_links_revoke
+
+        for organization in queryset:
+            recording_links_revoke(organization=organization)
+            self.audit(request, organization, "отозваны ссылки на записи разговоров")
+        self.message_user(request, _("Ссылки отозваны: %(n)s") % {"n": queryset.count()})
 
 
 class MappedFilter(admin.SimpleListFilter):
@@ -54,7 +71,7 @@ class MappedFilter(admin.SimpleListFilter):
 
 
 @admin.register(ManagerMapping)
-class ManagerMappingAdmin(admin.ModelAdmin):
+class ManagerMappingAdmin(core_admin.TenantAdmin):
     list_display = ("organization", "abonent", "enabled", "amo_user_id", "updated_at")
     list_filter = ("enabled", MappedFilter, "organization")
     search_fields = (
@@ -70,7 +87,7 @@ class ManagerMappingAdmin(admin.ModelAdmin):
 
 
 @admin.register(CallDelivery)
-class CallDeliveryAdmin(admin.ModelAdmin):
+class CallDeliveryAdmin(core_admin.TenantAdmin):
     """Support's view of the pipeline: what became of each call, and «retry» for failed ones."""
 
     list_display = (
@@ -100,13 +117,17 @@ class CallDeliveryAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.action(description=_("Повторить передачу в amoCRM"))
+    @admin.action(description=_("Повторить передачу в amoCRM"), permissions=["act_for_customer"])
     def retry_deliveries(self, request: HttpRequest, queryset: QuerySet[CallDelivery]) -> None:
         retried = 0
         for delivery in queryset.select_related("organization"):
-            retried += delivery_retry(
-                organization=delivery.organization, call_id=delivery.pbx_call_id
-            )
+            if delivery_retry(organization=delivery.organization, call_id=delivery.pbx_call_id):
+                retried += 1
+                self.audit(
+                    request,
+                    delivery.organization,
+                    f"повтор передачи звонка #{delivery.pbx_call_id} в amoCRM",
+                )
         self.message_user(request, _("Поставлено в очередь: %(n)s") % {"n": retried})
 
 
@@ -127,6 +148,26 @@ class MissedCallAdmin(admin.ModelAdmin):
     search_fields = ("phone_national", "=task_id", "organization__name")
     list_select_related = ("organization",)
     date_hierarchy = "missed_at"
+
+
+@admin.register(RoutingRule)
+class RoutingRuleAdmin(admin.ModelAdmin):
+    """«Звонок ответственному»: the ICR rules Beetel keeps, read-only (the sync owns them)."""
+
+    list_display = (
+        "organization",
+        "phone_national",
+        "extension",
+        "state",
+        "contact_id",
+        "amo_user_id",
+        "last_error",
+        "updated_at",
+    )
+    list_filter = ("state",)
+    search_fields = ("phone_national", "organization__name", "=organization__amo_account_id")
+    list_select_related = ("organization",)
+    readonly_fields = [f.name for f in RoutingRule._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -51,6 +51,20 @@ class CallSettings(TenantModel):
         "log_call_outgoing",
         "create_task_missed",
     )
+    # Beyond the manual (docs/architecture.md «Options beyond the manual»): off by default.
+    routing_enabled = models.BooleanField(_("Звонок ответственному"), default=False)
+    routing_numbers = models.ManyToManyField(
+        "pbx.PbxNumber", blank=True, related_name="+", verbose_name=_("номера для маршрутизации")
+    )
+    unsorted_enabled = models.BooleanField(
+        _("Звонки с неизвестных номеров — в «Неразобранное»"), default=False
+    )
+    unsorted_pipeline_id = models.BigIntegerField(
+        _("воронка для «Неразобранного»"), null=True, blank=True
+    )
+    lead_enabled = models.BooleanField(_("Сделка для нового клиента"), default=False)
+    lead_pipeline_id = models.BigIntegerField(_("воронка сделки"), null=True, blank=True)
+    lead_status_id = models.BigIntegerField(_("этап сделки"), null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -134,6 +148,19 @@ class CallDelivery(TenantModel):
     )
     contact_id = models.BigIntegerField(_("контакт amoCRM"), null=True, blank=True)
     contact_created = models.BooleanField(_("контакт создан нами"), default=False)
+    # «Неразобранное» instead of a contact (unknown inbound caller, option on).
+    unsorted_state = models.CharField(
+        _("неразобранное"), max_length=12, choices=Step.choices, blank=True, default=""
+    )
+    unsorted_uid = models.CharField(_("заявка в неразобранном"), max_length=64, blank=True)
+    # A lead for a new client (option on).
+    lead_state = models.CharField(
+        _("сделка"), max_length=12, choices=Step.choices, blank=True, default=""
+    )
+    lead_id = models.BigIntegerField(_("сделка amoCRM"), null=True, blank=True)
+    # Where amoCRM put the logged call: the contact, or its only open lead.
+    call_entity_type = models.CharField(_("звонок записан в"), max_length=12, blank=True)
+    call_entity_id = models.BigIntegerField(null=True, blank=True)
     call_state = models.CharField(
         _("звонок"), max_length=12, choices=Step.choices, blank=True, default=""
     )
@@ -339,3 +366,107 @@ class MissedCall(TenantModel):
     def __str__(self) -> str:
         state = "returned" if self.returned_at else "waiting"
         return f"MissedCall<{self.pbx_call_id}:{self.phone_national}:{state}>"
+
+
+class RoutingRule(TenantModel):
+    """One Beeline ICR rule Beetel keeps (``/icr/route``): calls from ``phone_national`` ring
+    ``extension`` first, the extension of the abonent mapped to the responsible user of the
+    contact ``contact_id``. A row exists only for rules that are Beetel's: other rules in the
+    PBX are never touched.
+
+    ``pending``: to be written to Beeline (or written without a clear answer yet);
+    ``synced``: Beeline holds it; ``refused``: Beeline said FAULT (``last_error`` has its
+    reason) or we cannot make it (no extension); ``removing``: to be deleted from Beeline.
+    """
+
+    objects: ClassVar[models.Manager[RoutingRule]]
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("ожидает")
+        SYNCED = "synced", _("в Билайн")
+        REFUSED = "refused", _("отклонено")
+        REMOVING = "removing", _("удаляется")
+
+    phone_national = models.CharField(_("номер клиента"), max_length=15)
+    phone_e164 = models.CharField(_("номер клиента (E.164)"), max_length=20)
+    contact_id = models.BigIntegerField(_("контакт amoCRM"), null=True, blank=True)
+    amo_user_id = models.BigIntegerField(_("ответственный amoCRM"), null=True, blank=True)
+    abonent = models.ForeignKey(
+        "pbx.Abonent", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    extension = models.CharField(_("добавочный"), max_length=32, blank=True)
+    # The extension Beeline holds for this number because we wrote it ("" = none of ours).
+    remote_extension = models.CharField(max_length=32, blank=True)
+    state = models.CharField(
+        _("состояние"), max_length=10, choices=State.choices, default=State.PENDING
+    )
+    last_error = models.TextField(_("причина"), blank=True)
+    synced_at = models.DateTimeField(_("в Билайн с"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("правило маршрутизации")
+        verbose_name_plural = _("правила маршрутизации")
+        ordering = ["phone_national"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "phone_national"], name="integ_routing_rule_phone"
+            )
+        ]
+        indexes = [models.Index(fields=["organization", "contact_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.phone_national} → {self.extension or '—'} ({self.state})"
+
+
+class RoutingNumber(TenantModel):
+    """An incoming number on which Beetel wants ICR on (``/icr/numbers``). ``enabled_by_us``:
+    ICR was off and we switched it on, so switching routing off switches it off again; a number
+    that already had ICR on is left as it was."""
+
+    objects: ClassVar[models.Manager[RoutingNumber]]
+
+    phone_national = models.CharField(_("номер"), max_length=15)
+    enabled_by_us = models.BooleanField(default=False)
+    state = models.CharField(
+        _("состояние"),
+        max_length=10,
+        choices=RoutingRule.State.choices,
+        default=RoutingRule.State.PENDING,
+    )
+    last_error = models.TextField(_("причина"), blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("номер с маршрутизацией")
+        verbose_name_plural = _("номера с маршрутизацией")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "phone_national"], name="integ_routing_number_phone"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"ICR {self.phone_national} ({self.state})"
+
+
+class RoutingStatus(TenantModel):
+    """When the routing rules were last brought in step with amoCRM, and how it went."""
+
+    objects: ClassVar[models.Manager[RoutingStatus]]
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="routing_status"
+    )
+    full_sync_at = models.DateTimeField(_("полная сверка"), null=True, blank=True)
+    last_sync_at = models.DateTimeField(_("последняя синхронизация"), null=True, blank=True)
+    last_error = models.TextField(_("ошибка синхронизации"), blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("состояние маршрутизации")
+        verbose_name_plural = _("состояния маршрутизации")
+
+    def __str__(self) -> str:
+        return f"RoutingStatus<{self.organization_id}>"

@@ -1,5 +1,5 @@
 """Where the layers below meet the join: core's new organizations, pbx's call signals and crm's
-install signal → call settings, ring notices and call delivery.
+install and contact signals → call settings, ring notices, call delivery and routing.
 
 Call receivers run in the sending worker after its commit; they only write a row and enqueue.
 """
@@ -13,6 +13,7 @@ from django.db import transaction
 from core.models import Organization
 from integration import tasks
 from integration.delivery.queue import deliveries_resume, delivery_enqueue
+from integration.routing import routing_contacts_changed
 from integration.services import call_settings_create_default
 
 
@@ -35,3 +36,10 @@ def on_call_finished(sender: Any, *, organization_id: int, call_id: int, **_: An
 def on_amo_installed(sender: Any, *, organization_id: int, **_: Any) -> None:
     """A (re-)install or re-authorization: deliveries paused for this account may flow again."""
     deliveries_resume(organization_id=organization_id)
+
+
+def on_amo_contacts_changed(
+    sender: Any, *, organization_id: int, contact_ids: list[int], **_: Any
+) -> None:
+    """amoCRM reported contacts added, changed or deleted: their routing rules follow."""
+    routing_contacts_changed(organization_id=organization_id, contact_ids=contact_ids)

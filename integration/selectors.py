@@ -197,6 +197,10 @@ class JournalRow:
     contact_url: str  # the amoCRM contact card, "" when none
     can_retry: bool
     callback: CallbackState | None  # missed inbound calls only
+    # Where the call landed in amoCRM: "contact", "lead" (the contact's only open lead, or
+    # the lead made for a new client), "unsorted" («Неразобранное»), "" (not logged).
+    landed: str = ""
+    lead_url: str = ""  # the amoCRM lead card the call is on
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,7 +304,9 @@ def call_journal(
                 number_name=call.number.display_name if call.number else "",
                 manager_id=manager_id,
                 manager_name=names.get(manager_id, "") if manager_id else "",
-                recording_url=call_recording_url(call=call),
+                recording_url=call_recording_url(
+                    call=call, generation=organization.recording_links_generation
+                ),
                 recovered=call.recovered,
                 delivery_status=delivery.status if delivery else "",
                 delivery_label=str(delivery.get_status_display()) if delivery else "",
@@ -313,6 +319,15 @@ def call_journal(
                 ),
                 can_retry=bool(delivery and delivery.status in ("failed", "paused")),
                 callback=callback_state(_missed(call), now=now),
+                landed=_landed(delivery),
+                lead_url=(
+                    f"{organization.amo_url}/leads/detail/{delivery.call_entity_id}"
+                    if delivery
+                    and delivery.call_entity_type == "leads"
+                    and delivery.call_entity_id
+                    and organization.amo_url
+                    else ""
+                ),
             )
         )
     return JournalPage(rows=rows, total=total, page=page, per_page=per_page)
@@ -324,6 +339,18 @@ def _missed(call: Any) -> MissedCall | None:
     except MissedCall.DoesNotExist:
         return None
     return missed
+
+
+def _landed(delivery: CallDelivery | None) -> str:
+    if delivery is None:
+        return ""
+    if delivery.unsorted_state == CallDelivery.Step.DONE:
+        return "unsorted"
+    if delivery.call_entity_type == "leads":
+        return "lead"
+    if delivery.call_state == CallDelivery.Step.DONE:
+        return "contact"
+    return ""
 
 
 def _delivery(call: Any) -> CallDelivery | None:

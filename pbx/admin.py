@@ -5,7 +5,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import mask_secret
+from core.admin import TenantAdmin, mask_secret
+from pbx import subscriptions
 from pbx.connection import pbx_sync
 from pbx.errors import BeelineError, BeelineNotConfigured
 from pbx.models import (
@@ -18,10 +19,11 @@ from pbx.models import (
     Subscription,
 )
 from pbx.subscriptions import subscription_renew
+from pbx.xsi import xsi_body_scrub
 
 
 @admin.register(BeelineCredentials)
-class BeelineCredentialsAdmin(admin.ModelAdmin):
+class BeelineCredentialsAdmin(TenantAdmin):
     list_display = ("organization", "status", "token_masked", "verified_at", "last_error")
     list_filter = ("status", "verified_at")
     search_fields = ("organization__name", "=organization__amo_account_id", "last_error")
@@ -38,7 +40,7 @@ class BeelineCredentialsAdmin(admin.ModelAdmin):
         "updated_at",
     )
     fields = ("status", *readonly_fields)
-    actions = ("resync_abonents", "renew_subscription")
+    actions = ("resync_abonents", "renew_subscription", "rotate_webhook_secret")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # tokens are saved through the cabinet, which verifies them
@@ -47,9 +49,12 @@ class BeelineCredentialsAdmin(admin.ModelAdmin):
     def token_masked(self, obj: BeelineCredentials) -> str:
         return mask_secret(obj.api_token)
 
-    @admin.action(description=_("Обновить абонентов и номера из Beeline"))
+    @admin.action(
+        description=_("Обновить абонентов и номера из Beeline"), permissions=["act_for_customer"]
+    )
     def resync_abonents(self, request: HttpRequest, queryset: QuerySet[BeelineCredentials]) -> None:
         for credentials in queryset.select_related("organization"):
+            self.audit(request, credentials.organization, "обновление абонентов из Beeline")
             try:
                 abonents, numbers = pbx_sync(organization=credentials.organization)
             except (BeelineError, BeelineNotConfigured) as exc:
@@ -61,11 +66,12 @@ class BeelineCredentialsAdmin(admin.ModelAdmin):
                     % {"org": credentials.organization, "a": abonents, "n": numbers},
                 )
 
-    @admin.action(description=_("Продлить подписку на события"))
+    @admin.action(description=_("Продлить подписку на события"), permissions=["act_for_customer"])
     def renew_subscription(
         self, request: HttpRequest, queryset: QuerySet[BeelineCredentials]
     ) -> None:
         for credentials in queryset.select_related("organization"):
+            self.audit(request, credentials.organization, "продление подписки Beeline")
             try:
                 subscription = subscription_renew(organization=credentials.organization)
             except (BeelineError, BeelineNotConfigured) as exc:
@@ -77,9 +83,27 @@ class BeelineCredentialsAdmin(admin.ModelAdmin):
                     % {"org": credentials.organization, "until": subscription.expires_at},
                 )
 
+    @admin.action(
+        description=_("Сменить секрет адреса событий (переподписка в Beeline)"),
+        permissions=["act_for_customer"],
+    )
+    def rotate_webhook_secret(
+        self, request: HttpRequest, queryset: QuerySet[BeelineCredentials]
+    ) -> None:
+        for credentials in queryset.select_related("organization"):
+            try:
+                subscriptions.webhook_secret_rotate(organization=credentials.organization)
+            except (BeelineError, BeelineNotConfigured) as exc:
+                self.message_user(request, f"{credentials.organization}: {exc}", messages.ERROR)
+            else:
+                self.audit(request, credentials.organization, "сменён секрет адреса событий")
+                self.message_user(
+                    request, _("%(org)s: секрет сменён") % {"org": credentials.organization}
+                )
+
 
 @admin.register(Abonent)
-class AbonentAdmin(admin.ModelAdmin):
+class AbonentAdmin(TenantAdmin):
     list_display = (
         "phone",
         "first_name",
@@ -104,7 +128,7 @@ class AbonentAdmin(admin.ModelAdmin):
 
 
 @admin.register(PbxNumber)
-class PbxNumberAdmin(admin.ModelAdmin):
+class PbxNumberAdmin(TenantAdmin):
     list_display = ("phone", "name", "is_multichannel", "organization", "synced_at")
     list_filter = ("is_multichannel",)
     search_fields = ("phone", "name", "number_id", "organization__name")
@@ -113,7 +137,7 @@ class PbxNumberAdmin(admin.ModelAdmin):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
+class SubscriptionAdmin(TenantAdmin):
     list_display = (
         "subscription_id",
         "organization",
@@ -133,7 +157,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
 
 @admin.register(PbxEvent)
-class PbxEventAdmin(admin.ModelAdmin):
+class PbxEventAdmin(TenantAdmin):
     list_display = (
         "received_at",
         "organization",
@@ -154,14 +178,20 @@ class PbxEventAdmin(admin.ModelAdmin):
         "ext_tracking_id",
         "target_id",
         "subscription_id",
-        "body",
+        "body_scrubbed",
         "received_at",
         "processed_at",
         "error",
     )
+    fields = readonly_fields  # the raw body is never a form field
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.display(description=_("тело"))
+    def body_scrubbed(self, obj: PbxEvent) -> str:
+        # Bodies stored before scrubbing existed still carry the callback URL: never shown.
+        return xsi_body_scrub(obj.body)
 
 
 class PbxCallLegInline(admin.TabularInline):
@@ -183,7 +213,7 @@ class PbxCallLegInline(admin.TabularInline):
 
 
 @admin.register(PbxCall)
-class PbxCallAdmin(admin.ModelAdmin):
+class PbxCallAdmin(TenantAdmin):
     list_display = (
         "started_at",
         "organization",

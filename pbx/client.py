@@ -95,6 +95,43 @@ class StatRecord(_Model):
     external_tracking_id: str = Field("", alias="externalTrackingId")
 
 
+class IcrError(_Model):
+    error_code: str = Field("", alias="errorCode")
+    description: str = ""
+
+
+class IcrRule(_Model):
+    """One ICR rule (docs/beeline-api.md §3): calls from ``inbound_number`` go to ``extension``."""
+
+    inbound_number: str = Field("", alias="inboundNumber")
+    extension: str = ""
+
+    def to_api(self) -> dict[str, str]:
+        return {"inboundNumber": self.inbound_number, "extension": self.extension}
+
+
+class IcrItemResult(_Model):
+    """The per-item answer of a bulk ICR write: ``SUCCESS``, or ``FAULT`` with a reason."""
+
+    status: str = ""
+    error: IcrError | None = None
+    rule: IcrRule | None = None
+    phone_number: str = Field("", alias="phoneNumber")
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "SUCCESS"
+
+    @property
+    def reason(self) -> str:
+        if self.error is None:
+            return "" if self.ok else self.status
+        return self.error.description or self.error.error_code or self.status
+
+
+_ICR_ROUTE_METHODS = {"add": "POST", "update": "PUT", "delete": "DELETE"}
+
+
 def _error_description(response: requests.Response) -> tuple[str, str]:
     try:
         payload = response.json()
@@ -280,6 +317,41 @@ class BeelineClient:
                 permanent=False,
             )
         return response
+
+    def _icr_results(self, response: requests.Response, sent: int) -> list[IcrItemResult]:
+        results: list[IcrItemResult] = self._parse_list(IcrItemResult, response)
+        if len(results) != sent:
+            # Results are matched to the request by position: any other count is unusable.
+            raise BeelineError(
+                _("Beeline вернул ответ в неожиданном формате."), status=response.status_code
+            )
+        return results
+
+    # Reference: docs/beeline-api.md §3 (GET /icr/numbers)
+    def icr_numbers_list(self) -> list[BeelineNumber]:
+        """The incoming numbers with ICR switched on."""
+        response = self._request("GET", "icr/numbers", safe_retry=True)
+        return self._parse_list(BeelineNumber, response)
+
+    # Reference: docs/beeline-api.md §3 (PUT / DELETE /icr/numbers, a JSON array of phones)
+    def icr_numbers_switch(self, phones: Sequence[str], *, enable: bool) -> list[IcrItemResult]:
+        """Switch ICR on (``enable``) or off for ``phones``; one result per phone, in order."""
+        method = "PUT" if enable else "DELETE"
+        response = self._request(method, "icr/numbers", json=list(phones))
+        return self._icr_results(response, len(phones))
+
+    # Reference: docs/beeline-api.md §3 (GET /icr/route)
+    def icr_routes_list(self) -> list[IcrRule]:
+        return self._parse_list(IcrRule, self._request("GET", "icr/route", safe_retry=True))
+
+    # Reference: docs/beeline-api.md §3 (POST / PUT / DELETE /icr/route)
+    def icr_routes_change(self, rules: Sequence[IcrRule], *, action: str) -> list[IcrItemResult]:
+        """``action``: add (POST), update (PUT) or delete (DELETE) these rules; one result per
+        rule, in order (a refused rule is ``FAULT`` with Beeline's reason, not an exception)."""
+        response = self._request(
+            _ICR_ROUTE_METHODS[action], "icr/route", json=[r.to_api() for r in rules]
+        )
+        return self._icr_results(response, len(rules))
 
     # Reference: docs/beeline-api.md §8 (GET /v2/statistics)
     def statistics(

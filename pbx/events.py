@@ -22,33 +22,48 @@ from pbx.models import BeelineCredentials, CallFieldValue, PbxEvent
 from pbx.subscriptions import subscription_terminated
 from pbx.xsi import XsiEvent
 
-# secret hash -> (organization id, looked up at): saves a query per event on the hot path. A
-# revoked secret keeps working in a process for at most this long (secrets are never rotated
-# today; deleting an organization cascades, and its events then fail the FK and are dropped).
+# secret hash -> (organization id, cached until (monotonic)): saves a query per event on the hot
+# path. A replaced or deleted secret keeps working in a process for at most _SECRET_CACHE_SECONDS
+# (deleting an organization cascades, and its late events then fail the FK and are dropped).
 _SECRET_CACHE: dict[str, tuple[int, float]] = {}
 _SECRET_CACHE_SECONDS = 60.0
 _SECRET_CACHE_MAX = 10_000
 
 
-def webhook_organization_id(*, secret: str) -> int | None:
+def webhook_organization_id(*, secret: str, now: datetime | None = None) -> int | None:
     """The organization a webhook secret belongs to, looked up by its hash (so response time
-    does not depend on how much of a guess matched)."""
+    does not depend on how much of a guess matched). The previous secret of a rotation is
+    accepted until its grace deadline."""
     if not secret or len(secret) > 128:
         return None
     digest = webhook_secret_hash(secret)
     cached = _SECRET_CACHE.get(digest)
-    if cached is not None and time.monotonic() - cached[1] < _SECRET_CACHE_SECONDS:
+    if cached is not None and time.monotonic() < cached[1]:
         return cached[0]
+    now = now or timezone.now()
+    cache_for = _SECRET_CACHE_SECONDS
     with scopes_disabled():
         org_id = (
             BeelineCredentials.objects.filter(webhook_secret_hash=digest)
             .values_list("organization_id", flat=True)
             .first()
         )
+        if org_id is None:
+            previous = (
+                BeelineCredentials.objects.filter(
+                    previous_webhook_secret_hash=digest,
+                    previous_webhook_secret_valid_until__gt=now,
+                )
+                .values_list("organization_id", "previous_webhook_secret_valid_until")
+                .first()
+            )
+            if previous is not None and previous[1] is not None:
+                org_id = previous[0]
+                cache_for = min(cache_for, (previous[1] - now).total_seconds())
     if org_id is not None:
         if len(_SECRET_CACHE) >= _SECRET_CACHE_MAX:
             _SECRET_CACHE.clear()
-        _SECRET_CACHE[digest] = (org_id, time.monotonic())
+        _SECRET_CACHE[digest] = (org_id, time.monotonic() + cache_for)
     return org_id
 
 

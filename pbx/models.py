@@ -45,6 +45,13 @@ class BeelineCredentials(TenantModel):
     # hashed (sha256) for the lookup on every incoming event.
     webhook_secret = EncryptedTextField(editable=False)
     webhook_secret_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # After a rotation the previous secret keeps working until this deadline (grace period for
+    # events in flight and Beeline's retries), then it is forgotten.
+    previous_webhook_secret_hash = models.CharField(
+        max_length=64, blank=True, default="", db_index=True, editable=False
+    )
+    previous_webhook_secret_valid_until = models.DateTimeField(null=True, blank=True)
+    webhook_secret_rotated_at = models.DateTimeField(null=True, blank=True)
     # Subscription renewal after failures: stored, so backoff survives worker restarts.
     subscription_failures = models.PositiveIntegerField(default=0)
     subscription_retry_at = models.DateTimeField(null=True, blank=True, db_index=True)

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core import signing
 from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
@@ -21,8 +20,6 @@ from pbx.models import (
     PbxNumber,
     Subscription,
 )
-
-RECORDING_SALT = "pbx.recording"
 
 
 def abonents_for(*, organization: Organization) -> QuerySet[Abonent]:
@@ -101,43 +98,23 @@ def pbx_health(*, organization: Organization, now: datetime | None = None) -> Pb
         )
 
 
-@dataclass(frozen=True, slots=True)
-class RecordingRef:
-    organization_id: int
-    ext_tracking_id: str
-    user_id: str
+def call_recording_url(*, call: PbxCall, generation: int | None = None) -> str | None:
+    """Our public link to the call's recording (only answered calls have one). ``generation``:
+    the organization's ``recording_links_generation`` when the caller has it at hand."""
+    from pbx.recording_links import recording_token_make
 
-
-def recording_token_make(*, organization_id: int, ext_tracking_id: str, user_id: str) -> str:
-    """A signed, non-expiring token naming one recording. It carries ids only, no secret."""
-    return signing.dumps(
-        {"o": organization_id, "t": ext_tracking_id, "u": user_id},
-        salt=RECORDING_SALT,
-        compress=True,
-    )
-
-
-def recording_ref_from_token(*, token: str) -> RecordingRef | None:
-    """The recording a token names, or None if it was tampered with or is malformed."""
-    try:
-        data = signing.loads(token, salt=RECORDING_SALT)
-    except signing.BadSignature:
-        return None
-    if not isinstance(data, dict):
-        return None
-    org_id, ext_id, user_id = data.get("o"), data.get("t"), data.get("u")
-    if not isinstance(org_id, int) or not isinstance(ext_id, str) or not isinstance(user_id, str):
-        return None
-    return RecordingRef(organization_id=org_id, ext_tracking_id=ext_id, user_id=user_id)
-
-
-def call_recording_url(*, call: PbxCall) -> str | None:
-    """Our public link to the call's recording (only answered calls have one)."""
     if not call.recording_user_id or call.answered_at is None:
         return None
+    if generation is None:
+        generation = (
+            Organization.objects.filter(pk=call.organization_id)
+            .values_list("recording_links_generation", flat=True)
+            .first()
+        ) or 0
     token = recording_token_make(
         organization_id=call.organization_id,
         ext_tracking_id=call.ext_tracking_id,
         user_id=call.recording_user_id,
+        generation=generation,
     )
     return f"{settings.PUBLIC_URL}{reverse('pbx:recording', kwargs={'token': token})}"

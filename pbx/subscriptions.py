@@ -8,6 +8,7 @@ Keyword-only, typed, ``<entity>_<action>`` (docs/architecture.md «Code conventi
 from __future__ import annotations
 
 import logging
+import secrets
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -26,9 +27,10 @@ from pbx.credentials import (
     beeline_client_for,
     credentials_flag,
     credentials_mark_healthy,
+    webhook_secret_hash,
     webhook_url,
 )
-from pbx.errors import BeelineError, BeelineNotFound
+from pbx.errors import BeelineError, BeelineNotConfigured, BeelineNotFound
 from pbx.models import BeelineCredentials, Subscription
 
 logger = logging.getLogger(__name__)
@@ -208,3 +210,58 @@ def subscription_renew_due(*, now: datetime | None = None, limit: int | None = N
 
         transaction.on_commit(enqueue)
     return org_ids
+
+
+def webhook_secret_rotate(
+    *, organization: Organization, now: datetime | None = None
+) -> Subscription:
+    """A new secret for the organization's event URL, and a Beeline subscription to the new URL.
+
+    The old URL keeps being accepted for PBX_WEBHOOK_SECRET_GRACE_SECONDS (events in flight,
+    Beeline's retries to the old subscription), and for as long as no subscription to the new
+    URL could be made (``webhook_secrets_expire``). Raises BeelineNotConfigured without a token;
+    a Beeline failure of the re-subscription is raised too (the beat keeps retrying it).
+    """
+    now = now or timezone.now()
+    secret = secrets.token_urlsafe(32)
+    with transaction.atomic(), organization_scope(organization):
+        credentials = BeelineCredentials.objects.select_for_update().filter().first()
+        if credentials is None or not credentials.api_token:
+            raise BeelineNotConfigured()
+        credentials.previous_webhook_secret_hash = credentials.webhook_secret_hash
+        credentials.previous_webhook_secret_valid_until = now + timedelta(
+            seconds=settings.PBX_WEBHOOK_SECRET_GRACE_SECONDS
+        )
+        credentials.webhook_secret = secret
+        credentials.webhook_secret_hash = webhook_secret_hash(secret)
+        credentials.webhook_secret_rotated_at = now
+        credentials.save()
+    audit_record(
+        organization=organization,
+        kind="beeline.webhook_secret_rotated",
+        message=_("Адрес для событий Beeline заменён; прежний действует до %(until)s.")
+        % {"until": timezone.localtime(credentials.previous_webhook_secret_valid_until)},
+    )
+    return subscription_renew(organization=organization, now=now)
+
+
+def webhook_secrets_expire(*, now: datetime | None = None) -> int:
+    """Beat: forget previous webhook secrets past their grace deadline — but only once Beeline
+    posts to the new URL (an active subscription made after the rotation); until then the old
+    URL stays valid for another grace period. Returns the secrets forgotten."""
+    now = now or timezone.now()
+    grace = timedelta(seconds=settings.PBX_WEBHOOK_SECRET_GRACE_SECONDS)
+    with scopes_disabled():
+        due = BeelineCredentials.objects.filter(
+            previous_webhook_secret_valid_until__lte=now
+        ).exclude(previous_webhook_secret_hash="")
+        switched = Subscription.objects.filter(
+            organization_id=OuterRef("organization_id"),
+            status=Subscription.Status.ACTIVE,
+            created_at__gte=OuterRef("webhook_secret_rotated_at"),
+        )
+        forgotten = due.filter(Exists(switched)).update(
+            previous_webhook_secret_hash="", previous_webhook_secret_valid_until=None
+        )
+        due.filter(~Exists(switched)).update(previous_webhook_secret_valid_until=now + grace)
+    return forgotten

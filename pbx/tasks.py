@@ -120,3 +120,9 @@ def statistics_reconcile_all() -> int:
         # Spread the statistics reads over the first minute instead of one burst.
         statistics_reconcile_task.apply_async((organization_id,), countdown=position % 60)
     return len(organization_ids)
+
+
+@shared_task
+def webhook_secrets_expire() -> int:
+    """Beat: old webhook secrets stop working after their grace period."""
+    return subscriptions.webhook_secrets_expire()

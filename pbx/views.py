@@ -15,8 +15,14 @@ from django.views.decorators.http import require_GET, require_POST
 from pbx import events
 from pbx.credentials import beeline_client_for
 from pbx.errors import BeelineError, BeelineNotConfigured, BeelineNotFound
-from pbx.selectors import recording_ref_from_token
-from pbx.xsi import CALL_EVENT_TYPES, SUBSCRIPTION_TERMINATED, XsiParseError, xsi_event_parse
+from pbx.recording_links import recording_ref_from_token
+from pbx.xsi import (
+    CALL_EVENT_TYPES,
+    SUBSCRIPTION_TERMINATED,
+    XsiParseError,
+    xsi_body_scrub,
+    xsi_event_parse,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +72,10 @@ def beeline_events(request: HttpRequest, secret: str, extra: str = "") -> HttpRe
     if event.event_type in CALL_EVENT_TYPES and event.call is None:
         return _text(200, "ignored: no call data")
     try:
-        stored = events.event_store(organization_id=organization_id, event=event, body=text)
+        # Stored without our callback URL: the secret must not sit in the events table.
+        stored = events.event_store(
+            organization_id=organization_id, event=event, body=xsi_body_scrub(text, secret=secret)
+        )
     except Exception:
         logger.exception("beeline event not stored", extra={"organization_id": organization_id})
         return _text(503, "event not stored, retry later")

@@ -173,3 +173,19 @@ def xsi_event_parse(body: bytes | str) -> XsiEvent:
         target_id=_text(root, "targetId")[:255],
         call=_call(_child(event_data, "call")),
     )
+
+
+# <httpContact><uri>https://…/beeline/events/SECRET</uri></httpContact>, any namespace prefix.
+_HTTP_CONTACT = re.compile(
+    r"(<(?P<p>[\w.-]+:)?httpContact\b[^>]*>)(?P<inner>.*?)(</(?P=p)?httpContact\s*>)", re.S
+)
+BODY_REDACTED = "[redacted]"
+
+
+def xsi_body_scrub(body: str, *, secret: str = "") -> str:
+    """The event body as we keep it: Beeline repeats our callback URL (``httpContact``), secret
+    included, in every event; the URL is replaced, and so is any other copy of ``secret``."""
+    body = _HTTP_CONTACT.sub(lambda m: m.group(1) + BODY_REDACTED + m.group(4), body)
+    if secret:
+        body = body.replace(secret, BODY_REDACTED)
+    return body

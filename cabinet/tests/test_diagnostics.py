@@ -50,7 +50,7 @@ def test_everything_green_after_the_journey(installed_cabinet: Client, set_up_or
         reverse("cabinet:diagnostics", args=[set_up_org.pk])
     ).content.decode()
     statuses = _statuses(page)
-    assert len(statuses) == 10
+    assert len(statuses) == 12  # the manual's ten, routing, Unsorted and leads
     assert set(statuses.values()) == {"ok"}, statuses
     assert "Всё работает" in page
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 from django.conf import settings
 from django.test import Client, override_settings
 from django.urls import reverse
@@ -8,6 +9,12 @@ from cabinet.access import SESSION_ORGANIZATIONS
 from core.access_keys import access_key_generate
 
 LOGIN = "/cabinet/login"
+
+
+@pytest.fixture(autouse=True)
+def _one_throttle_window(monkeypatch):
+    """Every attempt of a test falls in the same one-minute window."""
+    monkeypatch.setattr("cabinet.throttling._now", lambda: 1_800_000_030.0)
 
 
 def test_login_page_asks_for_the_key(client: Client):
@@ -30,7 +37,7 @@ def test_right_key_opens_the_organization_and_rotates_the_session(client: Client
 
     assert response.status_code == 302
     assert response["Location"] == reverse("cabinet:dashboard", args=[org.pk])
-    assert client.session[SESSION_ORGANIZATIONS] == [org.pk]
+    assert client.session[SESSION_ORGANIZATIONS] == {str(org.pk): org.access_key_generation}
     after = client.cookies[settings.SESSION_COOKIE_NAME]
     assert after.value and after.value != before_key
     assert client.session["probe"] == 1  # the data moves to the new id
@@ -70,12 +77,74 @@ def test_login_is_throttled_per_address(org):
     assert other.post(LOGIN, {"key": org.access_key}).status_code == 302
 
 
-@override_settings(CABINET_LOGIN_ATTEMPTS_PER_IP=100, CABINET_LOGIN_ATTEMPTS_GLOBAL=5)
-def test_login_has_a_global_cap_across_addresses(org):
+@override_settings(
+    CABINET_LOGIN_ATTEMPTS_PER_IP=100,
+    CABINET_LOGIN_ATTEMPTS_GLOBAL=5,
+    CABINET_LOGIN_ATTEMPTS_PER_IP_UNDER_PRESSURE=2,
+)
+def test_over_the_global_level_guessing_slows_down_but_customers_still_get_in(org):
     for n in range(5):
         Client(REMOTE_ADDR=f"192.0.2.{n}").post(LOGIN, {"key": access_key_generate()})
+    # Many addresses guess together: each is now held to 2 attempts a minute…
+    guesser = Client(REMOTE_ADDR="192.0.2.50")
+    assert guesser.post(LOGIN, {"key": access_key_generate()}).status_code == 200
+    assert guesser.post(LOGIN, {"key": access_key_generate()}).status_code == 200
+    assert guesser.post(LOGIN, {"key": access_key_generate()}).status_code == 429
+    # …while a customer typing the key is not locked out.
     response = Client(REMOTE_ADDR="192.0.2.99").post(LOGIN, {"key": org.access_key})
-    assert response.status_code == 429
+    assert response.status_code == 302
+
+
+@override_settings(CABINET_LOGIN_ATTEMPTS_PER_IP=10, CABINET_LOGIN_ATTEMPTS_GLOBAL=20)
+def test_attempts_refused_for_one_address_do_not_count_towards_the_global_level(org):
+    hammer = Client(REMOTE_ADDR="203.0.113.66")
+    statuses = [hammer.post(LOGIN, {"key": access_key_generate()}).status_code for _ in range(60)]
+    assert statuses.count(429) == 50
+
+    # 60 attempts from one address used 10 of the global 20: nobody else is slowed down.
+    for n in range(9):
+        assert (
+            Client(REMOTE_ADDR=f"198.51.100.{n}")
+            .post(LOGIN, {"key": access_key_generate()})
+            .status_code
+            == 200
+        )
+    customer = Client(REMOTE_ADDR="198.51.100.200")
+    assert customer.post(LOGIN, {"key": org.access_key}).status_code == 302
+
+
+@override_settings(
+    CABINET_LOGIN_ATTEMPTS_PER_IP=3, CABINET_LOGIN_ATTEMPTS_GLOBAL=1000, TRUSTED_PROXY_COUNT=1
+)
+def test_behind_a_trusted_proxy_each_client_has_its_own_budget(org):
+    """Every request comes from the load balancer's address; the client is the address the
+    load balancer appended to X-Forwarded-For. What the client itself put there is ignored."""
+
+    def via_proxy(client_ip: str, claimed: str = "") -> Client:
+        forwarded = f"{claimed}, {client_ip}" if claimed else client_ip
+        return Client(REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=forwarded)
+
+    guesser = via_proxy("203.0.113.7")
+    for _ in range(3):
+        assert guesser.post(LOGIN, {"key": access_key_generate()}).status_code == 200
+    assert guesser.post(LOGIN, {"key": access_key_generate()}).status_code == 429
+    # Claiming another address in the header does not buy a fresh budget.
+    spoofer = via_proxy("203.0.113.7", claimed="192.0.2.123")
+    assert spoofer.post(LOGIN, {"key": access_key_generate()}).status_code == 429
+    # Another customer behind the same load balancer is not affected.
+    assert via_proxy("198.51.100.20").post(LOGIN, {"key": org.access_key}).status_code == 302
+
+
+@override_settings(CABINET_LOGIN_ATTEMPTS_PER_IP=3, CABINET_LOGIN_ATTEMPTS_GLOBAL=1000)
+def test_without_trusted_proxies_x_forwarded_for_is_ignored(org):
+    for n in range(3):
+        Client(REMOTE_ADDR="203.0.113.9", HTTP_X_FORWARDED_FOR=f"192.0.2.{n}").post(
+            LOGIN, {"key": access_key_generate()}
+        )
+    refused = Client(REMOTE_ADDR="203.0.113.9", HTTP_X_FORWARDED_FOR="192.0.2.77").post(
+        LOGIN, {"key": org.access_key}
+    )
+    assert refused.status_code == 429
 
 
 def test_logout_forgets_everything(cabinet: Client, org):
@@ -88,4 +157,4 @@ def test_logout_forgets_everything(cabinet: Client, org):
 
 def test_logout_is_post_only(cabinet: Client, org):
     assert cabinet.get(reverse("cabinet:logout")).status_code == 405
-    assert cabinet.session[SESSION_ORGANIZATIONS] == [org.pk]
+    assert cabinet.session[SESSION_ORGANIZATIONS] == {str(org.pk): org.access_key_generation}

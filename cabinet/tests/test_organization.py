@@ -41,7 +41,7 @@ def test_delete_removes_everything_of_the_organization_only(cabinet: Client, org
         assert not CallSettings.objects.filter(organization_id=org.pk).exists()
         assert not AuditEntry.objects.filter(organization_id=org.pk).exists()
         assert AuditEntry.objects.filter(organization_id=outsider.pk).count() == 1
-    assert cabinet.session[SESSION_ORGANIZATIONS] == []
+    assert cabinet.session[SESSION_ORGANIZATIONS] == {}
     assert cabinet.get(reverse("cabinet:dashboard", args=[org.pk])).status_code == 302
 
 

@@ -24,7 +24,8 @@ if (BASE_DIR / ".env").is_file():
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin with the staff site of core/admin_site.py (two-factor when required)
+    "config.apps.BeetelAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -35,6 +36,10 @@ INSTALLED_APPS = [
     "corsheaders",
     "django_htmx",
     "template_partials",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "core",
     "integration",
     "pbx",
@@ -52,10 +57,18 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "core.tenancy.AdminUnscopedMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: turns a locked-out admin login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -116,12 +129,14 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = 60 * 60 * 12
+# A session row is written only when a view stores something (the cabinet login, the admin).
+SESSION_SAVE_EVERY_REQUEST = False
 CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 
@@ -138,6 +153,32 @@ BEELINE_API_URL = env.str(
     "BEELINE_API_URL", default="https://cloudpbx.beeline.ru/apis/portal"
 ).rstrip("/")
 SENTRY_DSN = env.str("SENTRY_DSN", default="")
+# Keys of the recording links (/recordings/<token>), comma-separated, newest first: the newest
+# encrypts new links, every listed key still opens the links made with it (rotation). Separate
+# from SECRET_KEY so that neither rotation breaks the other's links or sessions.
+RECORDING_SIGNING_KEYS: list[str] = env.list("RECORDING_SIGNING_KEYS", default=[])
+
+# --- Who is asking [docs/security.md] ---------------------------------------------------------
+# How many reverse proxies of ours stand in front of the web process. 0: the client is
+# REMOTE_ADDR. N: the N-th address from the right of X-Forwarded-For (the one our outermost
+# proxy saw); anything left of it is what the client claims and is never trusted.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# Support staff must pass TOTP two-factor authentication (django-otp) to use the admin and to
+# open organizations in the cabinet. Production switches it on by default.
+STAFF_REQUIRE_2FA = env.bool("STAFF_REQUIRE_2FA", default=False)
+# The admin login (django-axes): a client address or a username is locked out for
+# AXES_COOLOFF_TIME after AXES_FAILURE_LIMIT wrong passwords; the lock answers 429.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "core.client_ip.client_address"
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+# The cabinet's key login (cabinet/throttling.py): per client address, and the global level
+# above which every address is held to the stricter limit (slower guessing, nobody locked out).
+CABINET_LOGIN_ATTEMPTS_PER_IP = env.int("CABINET_LOGIN_ATTEMPTS_PER_IP", default=10)
+CABINET_LOGIN_ATTEMPTS_GLOBAL = env.int("CABINET_LOGIN_ATTEMPTS_GLOBAL", default=300)
+CABINET_LOGIN_ATTEMPTS_PER_IP_UNDER_PRESSURE = 2
 
 # The sandbox emulators are mounted only where a settings module switches this on.
 SANDBOX_ENABLED = False
@@ -175,6 +216,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": 60 * 60 * 26,
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The worker keeps Django's LOGGING (the redacting JSON handler) instead of installing its own
+# root handler (see also the setup_logging receiver in config/celery_app.py).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # The beat schedule lives in code. Apps register their periodic tasks here by dotted name;
 # a name that does not exist yet is simply never sent (a later issue fills it in).
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
@@ -216,6 +260,20 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
     "pbx-statistics-reconcile": {
         "task": "pbx.tasks.statistics_reconcile_all",
+        "schedule": crontab(minute="*/10"),
+    },
+    # Security housekeeping: expired cabinet/admin sessions, old webhook secrets past their
+    # grace period, uninstall hooks whose revocation amoCRM has not confirmed yet.
+    "sessions-clear-expired": {
+        "task": "cabinet.tasks.sessions_clear_expired",
+        "schedule": crontab(minute=53, hour="*/6"),
+    },
+    "pbx-webhook-secrets-expire": {
+        "task": "pbx.tasks.webhook_secrets_expire",
+        "schedule": crontab(minute="*/15"),
+    },
+    "amo-disconnects-confirm-due": {
+        "task": "crm.tasks.amo_disconnects_confirm_due",
         "schedule": crontab(minute="*/10"),
     },
     # Call-back tracking: SLA notifications (working hours only) and tasks left to complete.
@@ -269,6 +327,9 @@ PBX_FANOUT_CHUNK = 50  # tasks released together, then PBX_FANOUT_SPACING_SECOND
 PBX_FANOUT_SPACING_SECONDS = 10
 PBX_HTTP_RETRY_DELAYS = (0.5, 2.0)  # safe reads only
 PBX_EVENT_RETENTION_DAYS = env.int("PBX_EVENT_RETENTION_DAYS", default=30)
+# After a webhook secret is rotated the old URL keeps working this long (events in flight and
+# Beeline's retries to the old subscription), then answers 404.
+PBX_WEBHOOK_SECRET_GRACE_SECONDS = env.int("PBX_WEBHOOK_SECRET_GRACE_SECONDS", default=6 * 3600)
 
 # --- Call pipeline (integration) ------------------------------------------------------------
 # Deliveries taken per drain round; amoCRM requests inside carry at most 50 items each
@@ -300,4 +361,16 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": [],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,
+}
+
+# --- «Звонок ответственному»: Beeline ICR rules in step with amoCRM (integration.routing) ----
+# Rules per Beeline request and the pause between requests (Beeline's limits are unknown).
+ROUTING_BATCH_SIZE = env.int("ROUTING_BATCH_SIZE", default=50)
+ROUTING_BATCH_PAUSE_SECONDS = env.float("ROUTING_BATCH_PAUSE_SECONDS", default=0.5)
+# The full reconciliation's period; organizations are spread this far apart within a tick.
+ROUTING_RECONCILE_MINUTES = env.int("ROUTING_RECONCILE_MINUTES", default=30)
+ROUTING_DISPATCH_SPACING_SECONDS = 2.0
+CELERY_BEAT_SCHEDULE["routing-reconcile"] = {
+    "task": "integration.tasks.routing_sync_due",
+    "schedule": ROUTING_RECONCILE_MINUTES * 60.0,
 }

@@ -88,3 +88,15 @@ def redis_url(env: environ.Env, name: str) -> str:
 
 def host_of(url: str) -> str:
     return urlsplit(url).hostname or ""
+
+
+def signing_keys(env: environ.Env, name: str) -> list[str]:
+    """Comma-separated secret keys, newest first, each at least 32 characters."""
+    keys = [k.strip() for k in _raw(env, name).split(",") if k.strip()]
+    for position, key in enumerate(keys, start=1):
+        if len(key) < 32 or len(set(key)) < 5:
+            raise ImproperlyConfigured(
+                f"{name}: key #{position} must be at least 32 random characters (make one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`)."
+            )
+    return keys

@@ -13,6 +13,9 @@ SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-secret-key-do-not-
 FIELD_ENCRYPTION_KEYS = env.list(
     "FIELD_ENCRYPTION_KEYS", default=["ZGV2LW9ubHktZmllbGQta2V5LW5vdC1mb3ItcHJvZCE="]
 )
+RECORDING_SIGNING_KEYS = env.list(
+    "RECORDING_SIGNING_KEYS", default=["dev-only-recording-link-key-not-for-production"]
+)
 AMOCRM_CLIENT_ID = env.str("AMOCRM_CLIENT_ID", default="beetel-sandbox-client")
 AMOCRM_CLIENT_SECRET = env.str(
     "AMOCRM_CLIENT_SECRET", default="beetel-sandbox-client-secret-0123456789abcdef"

@@ -12,6 +12,7 @@ SANDBOX_ENABLED = False
 
 SECRET_KEY = checks.secret_key(env, "SECRET_KEY")
 FIELD_ENCRYPTION_KEYS = checks.fernet_keys(env, "FIELD_ENCRYPTION_KEYS")
+RECORDING_SIGNING_KEYS = checks.signing_keys(env, "RECORDING_SIGNING_KEYS")
 PUBLIC_URL = checks.https_url(env, "PUBLIC_URL")
 AMOCRM_CLIENT_ID = checks.required_str(env, "AMOCRM_CLIENT_ID")
 AMOCRM_CLIENT_SECRET = checks.required_str(env, "AMOCRM_CLIENT_SECRET")
@@ -42,8 +43,11 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
+# Support staff must pass TOTP two-factor authentication (django-otp) unless switched off.
+STAFF_REQUIRE_2FA = env.bool("STAFF_REQUIRE_2FA", default=True)
+
 SENTRY_DSN = env.str("SENTRY_DSN", default="")
 if SENTRY_DSN:
-    import sentry_sdk
+    from config.sentry import sentry_init
 
-    sentry_sdk.init(dsn=SENTRY_DSN, send_default_pii=False, traces_sample_rate=0.0)
+    sentry_init(dsn=SENTRY_DSN)

@@ -9,6 +9,7 @@ DEBUG = False
 ALLOWED_HOSTS = ["testserver", ".test", "127.0.0.1", "localhost"]
 SECRET_KEY = "test-secret-key-not-for-production-0123456789abcdefghijklmnopqrstuvwxyz"
 FIELD_ENCRYPTION_KEYS = ["dGVzdC1vbmx5LWZpZWxkLWtleS0wMTIzNDU2Nzg5YWI="]
+RECORDING_SIGNING_KEYS = ["test-only-recording-link-key-0123456789abcdef"]
 
 DATABASES = {
     "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/test"),
@@ -43,3 +44,4 @@ INSTALLED_APPS = [*INSTALLED_APPS, *SANDBOX_APPS]  # noqa: F405
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGGING["root"]["level"] = "INFO"  # noqa: F405
+ROUTING_BATCH_PAUSE_SECONDS = 0.0

@@ -17,6 +17,7 @@ GOOD_ENV = {
     "DJANGO_SETTINGS_MODULE": "config.settings.production",
     "SECRET_KEY": "x" * 20 + "Q9w8E7r6T5y4U3i2O1p0A9s8D7f6G5h4J3k2L1",
     "FIELD_ENCRYPTION_KEYS": f"{Fernet.generate_key().decode()},{Fernet.generate_key().decode()}",
+    "RECORDING_SIGNING_KEYS": "recording-link-key-for-tests-0123456789abcdefgh",
     "PUBLIC_URL": "https://beetel.example.com",
     "AMOCRM_CLIENT_ID": "00000000-0000-0000-0000-000000000000",
     "AMOCRM_CLIENT_SECRET": "client-secret",
@@ -25,7 +26,7 @@ GOOD_ENV = {
 }
 
 
-def _manage(env_overrides: dict[str, str | None], *args: str) -> subprocess.CompletedProcess[str]:
+def _env(env_overrides: dict[str, str | None]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in GOOD_ENV}
     env.update(GOOD_ENV)
     for key, value in env_overrides.items():
@@ -33,10 +34,14 @@ def _manage(env_overrides: dict[str, str | None], *args: str) -> subprocess.Comp
             env.pop(key, None)
         else:
             env[key] = value
+    return env
+
+
+def _manage(env_overrides: dict[str, str | None], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
-        env=env,
+        env=_env(env_overrides),
         capture_output=True,
         text=True,
         timeout=120,
@@ -49,6 +54,57 @@ def test_check_deploy_reports_nothing_with_production_settings():
     assert "System check identified no issues" in result.stdout
 
 
+def test_check_deploy_is_clean_with_the_production_default():
+    """No DJANGO_SETTINGS_MODULE at all: manage.py picks production, and it passes --deploy."""
+    result = _manage({"DJANGO_SETTINGS_MODULE": None}, "check", "--deploy", "--fail-level", "DEBUG")
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+ENTRY_POINTS = {
+    "wsgi": "import config.wsgi",
+    "asgi": "import config.asgi",
+    "celery": "from config.celery_app import app; app.loader.import_default_modules()",
+    "manage.py": "import sys; sys.argv = ['manage.py', 'check']; import manage; manage.main()",
+}
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_every_entry_point_defaults_to_production(entry):
+    """Forgetting DJANGO_SETTINGS_MODULE starts the strict production settings (which refuse to
+    start without their variables), never the development ones with debug pages and emulators."""
+    env = _env({"DJANGO_SETTINGS_MODULE": None, "SECRET_KEY": None})
+    result = subprocess.run(
+        [sys.executable, "-c", ENTRY_POINTS[entry]],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: SECRET_KEY is required" in result.stderr
+
+    with_variables = subprocess.run(
+        [sys.executable, "-c", ENTRY_POINTS[entry] + "\nfrom django.conf import settings\n"
+         "print('settings', settings.SETTINGS_MODULE, settings.DEBUG, settings.SANDBOX_ENABLED)"],
+        cwd=ROOT, env=_env({"DJANGO_SETTINGS_MODULE": None}), capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert with_variables.returncode == 0, with_variables.stderr
+    assert "settings config.settings.production False False" in with_variables.stdout
+
+
+def test_development_opts_in_through_dot_env_example():
+    example = (ROOT / ".env.example").read_text()
+    assert "DJANGO_SETTINGS_MODULE=config.settings.local" in example
+    makefile = (ROOT / "Makefile").read_text()
+    assert "DEV_SETTINGS ?= config.settings.local" in makefile
+    for target in ("demo", "messages"):
+        recipe = makefile.split(f"\n{target}:", 1)[1].split("\n\n", 1)[0]
+        assert "$(DEV)" in recipe, target
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
@@ -56,6 +112,8 @@ def test_check_deploy_reports_nothing_with_production_settings():
         ("SECRET_KEY", "short"),
         ("FIELD_ENCRYPTION_KEYS", None),
         ("FIELD_ENCRYPTION_KEYS", "not-a-fernet-key"),
+        ("RECORDING_SIGNING_KEYS", None),
+        ("RECORDING_SIGNING_KEYS", "short"),
         ("PUBLIC_URL", None),
         ("PUBLIC_URL", "http://insecure.example.com"),
         ("AMOCRM_CLIENT_ID", None),

@@ -192,3 +192,55 @@ def test_missing_backend_is_a_clear_503(org, outsider, settings):
 
     assert response.status_code == 503
     assert response.json()["code"] == "telephony_unavailable"
+
+
+def test_a_token_is_refused_when_replayed_within_its_lifetime(org, outsider):
+    MAPPINGS[(org.pk, 501)] = ("9161110001", True)
+    token = _token(org)
+
+    assert _get(token).status_code == 200
+    replayed = _get(token)
+
+    assert replayed.status_code == 401
+    assert replayed.json()["code"] == "token_replayed"
+    assert _get(_token(org)).status_code == 200  # a fresh token works
+
+
+def test_the_replay_memory_lasts_as_long_as_the_token(org, outsider):
+    import redis
+    from django.conf import settings as django_settings
+
+    token = _token(org, exp=int(time.time()) + 100)
+    _get(token)
+    jti = jwt.decode(token, options={"verify_signature": False})["jti"]
+    client = redis.Redis.from_url(django_settings.REDIS_URL)
+    (key,) = client.keys(f"*widget:jti:{jti}")
+    assert 100 <= client.ttl(key) <= 100 + 30  # exp + leeway, not for ever
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"iss": "https://someone-else.amocrm.ru"},
+        {"iss": "https://evil.example"},
+        {"iss": ""},
+        {"jti": ""},
+    ],
+)
+def test_issuer_must_be_the_organizations_amocrm_host(org, outsider, overrides):
+    MAPPINGS[(org.pk, 501)] = ("9161110001", True)
+
+    response = _get(_token(org, **overrides))
+
+    assert response.status_code == 401
+    assert response.json()["code"] in ("token_issuer", "token_invalid")
+
+
+def test_token_without_issuer_or_id_is_refused(org, outsider):
+    from django.conf import settings as django_settings
+
+    claims = jwt.decode(_token(org), options={"verify_signature": False})
+    for name in ("iss", "jti"):
+        incomplete = {k: v for k, v in claims.items() if k != name}
+        token = jwt.encode(incomplete, django_settings.AMOCRM_CLIENT_SECRET, "HS256")
+        assert _get(token).status_code == 401

@@ -68,7 +68,7 @@ def _load(
     with organization_scope(organization):
         deliveries = list(
             CallDelivery.objects.filter(pk__in=delivery_ids).select_related(
-                "pbx_call", "pbx_call__number"
+                "pbx_call", "pbx_call__number", "pbx_call__abonent"
             )
         )
         legs: dict[int, list[int]] = defaultdict(list)
@@ -94,7 +94,19 @@ def _load(
         elif delivery_expired(delivery):
             settle(delivery, Status.FAILED, delivery.last_error or _("Истекло время доставки."))
         else:
-            work.append(Work(delivery=delivery, call=call, plan=plan, task_user=plan.task_user))
+            unsorted = delivery.unsorted_state in (
+                CallDelivery.Step.POSTING,
+                CallDelivery.Step.DONE,
+            )
+            work.append(
+                Work(
+                    delivery=delivery,
+                    call=call,
+                    plan=plan,
+                    task_user=plan.task_user,
+                    to_unsorted=unsorted,
+                )
+            )
     return deliveries, work
 
 
@@ -112,4 +124,5 @@ def _finished_call(call: PbxCall, leg_abonent_ids: list[int]) -> rules.FinishedC
         talk_seconds=int(call.talk_seconds or 0),
         started_at=call.started_at,
         recording_url=call_recording_url(call=call),
+        called_phone=phone_parse(call.line_phone or (call.abonent.phone if call.abonent else "")),
     )

@@ -96,6 +96,7 @@ def batch_finish(work: list[Work]) -> timedelta | None:
                 contact_created=w.delivery.contact_created,
                 call_state=w.delivery.call_state,
                 task_state=w.delivery.task_state,
+                unsorted_done=w.delivery.unsorted_state == CallDelivery.Step.DONE,
             )
             settle(w.delivery, status, reason)
     return retry

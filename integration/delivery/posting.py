@@ -46,6 +46,8 @@ class Posting:
     refused: Callable[[str], str]  # the delivery's error, given amoCRM's reason for one item
     # Runs on the items about to be looked up or posted (e.g. store a task's due time).
     prepare: Callable[[list[Work]], None] = lambda items: None
+    # Runs for each item amoCRM took (e.g. store where amoCRM put the call).
+    posted: Callable[[Work, ItemResult], None] = lambda w, result: None
 
 
 def ambiguous(exc: AmoError) -> bool:
@@ -92,6 +94,7 @@ def post_exactly_once(
     for w, result in zip(post, results, strict=True):
         if result.ok:
             done(w, result.id)
+            posting.posted(w, result)
         elif entity_not_found(result.error):
             if w.delivery.contact_id is not None:
                 contact_index_forget(organization=organization, contact_id=w.delivery.contact_id)

@@ -3,7 +3,9 @@
 Given the call (``FinishedCall``, a plain value), the seven switches of «Настройки звонков»
 (``CallSettings``, only read) and the «Менеджеры» table (``Manager`` per abonent), ``plan``
 decides whether the call needs a contact (and may create one), a call log entry and a missed-call
-task, who is responsible, which tags a new contact gets, and why a call is skipped. The steps
+task, who is responsible, which tags a new contact gets, and why a call is skipped; and, for the
+options beyond the manual, whether an unknown inbound caller goes to «Неразобранное» and whether
+a new client gets a lead (docs/architecture.md «Options beyond the manual»). The steps
 (``integration.delivery.steps``) carry the plan out; docs/architecture.md flow 4 tells the story.
 """
 
@@ -12,11 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.utils.translation import gettext as _
 
 from core.phones import Phone
-from crm.client import CallDraft, TaskDraft
+from crm.client import SOURCE_NAME, CallDraft, LeadDraft, TaskDraft
 from integration.models import CallDelivery, CallSettings
 from pbx.models import PbxCall
 
@@ -43,6 +46,13 @@ FLAG_NO_ABONENT = "no_abonent"
 FLAG_UNMAPPED = "unmapped_abonent"
 FLAG_DISABLED = "abonent_disabled"
 FLAG_RECOVERED = "recovered"
+FLAG_UNSORTED_OFF = "unsorted_off"  # «Неразобранное» chosen, the account has it off: a contact
+FLAG_LEAD_REFUSED = "lead_refused"  # the lead option is on, amoCRM refused the lead
+# Audit kinds Диагностика reads for the options.
+AUDIT_UNSORTED_OFF = "pipeline.unsorted_off"
+AUDIT_LEAD_REFUSED = "pipeline.lead_refused"
+# SIP Unsorted metadata.service_code: who reports the call (our widget's code).
+UNSORTED_SERVICE_CODE = "beetel"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +70,8 @@ class FinishedCall:
     talk_seconds: int = 0
     started_at: datetime | None = None
     recording_url: str | None = None
+    # The number that was called: the multichannel line, else the abonent's own number.
+    called_phone: Phone | None = None
 
     @property
     def answered(self) -> bool:
@@ -94,6 +106,13 @@ class Plan:
     flags: tuple[str, ...]  # for Диагностика
     task_owner_candidates: frozenset[int] = frozenset()  # every mapped, enabled manager
     skip_reason: str = ""  # non-empty: nothing goes to amoCRM, and this is why
+    # Options: an unknown inbound caller to «Неразобранное» (in this pipeline, None = the main
+    # one); a lead (in this pipeline and stage) for a client whose contact we create.
+    unsorted: bool = False
+    unsorted_pipeline_id: int | None = None
+    lead: bool = False
+    lead_pipeline_id: int | None = None
+    lead_status_id: int | None = None
 
     @property
     def wants_contact_owner(self) -> bool:
@@ -131,10 +150,12 @@ def plan(call: FinishedCall, settings: CallSettings, managers: Mapping[int, Mana
         settings.create_contact_incoming if call.inbound else settings.create_contact_outgoing
     )
     log_call = settings.log_call_incoming if call.inbound else settings.log_call_outgoing
+    unsorted = call.inbound and settings.unsorted_enabled
+    lead = bool(settings.lead_enabled and settings.lead_pipeline_id and settings.lead_status_id)
     skip_reason = ""
     if call.phone is None:
         skip_reason = _("Номер клиента скрыт или не распознан.")
-    elif not (create_contact or log_call or create_task):
+    elif not (create_contact or log_call or create_task or unsorted):
         skip_reason = _("Добавление звонка и создание задач выключены в «Настройки звонков».")
     return Plan(
         phone=call.phone,
@@ -151,6 +172,11 @@ def plan(call: FinishedCall, settings: CallSettings, managers: Mapping[int, Mana
             m.amo_user_id for m in enabled.values() if m.amo_user_id is not None
         ),
         skip_reason=skip_reason,
+        unsorted=unsorted,
+        unsorted_pipeline_id=settings.unsorted_pipeline_id,
+        lead=lead,
+        lead_pipeline_id=settings.lead_pipeline_id,
+        lead_status_id=settings.lead_status_id,
     )
 
 
@@ -181,12 +207,19 @@ def no_contact_reason(plan: Plan) -> str:
 
 
 def outcome(
-    plan: Plan, *, contact_created: bool, call_state: str, task_state: str
+    plan: Plan,
+    *,
+    contact_created: bool,
+    call_state: str,
+    task_state: str,
+    unsorted_done: bool = False,
 ) -> tuple[str, str]:
     """The final status of a delivery whose steps all ran, and its skip reason: written
-    nothing at all (no new contact, no call, no task) is *skipped by setting*."""
+    nothing at all (no new contact, no call, no task, no Unsorted entry) is *skipped by
+    setting*."""
     not_needed = CallDelivery.Step.NOT_NEEDED
-    if call_state == not_needed and task_state == not_needed and not contact_created:
+    nothing_written = not (contact_created or unsorted_done)
+    if call_state == not_needed and task_state == not_needed and nothing_written:
         setting = (
             _("«Добавление звонка при входящих звонках»")
             if plan.inbound
@@ -241,3 +274,63 @@ def task_draft(
         task_type_id=1,
         responsible_user_id=user,
     )
+
+
+def lead_name(plan: Plan) -> str:
+    return _("Звонок с %(phone)s") % {"phone": plan.phone.e164 if plan.phone else ""}
+
+
+def lead_draft(plan: Plan, *, contact_id: int) -> LeadDraft:
+    """The lead for a new client (docs/amocrm-api.md §6b): the chosen pipeline and stage, the
+    contact, the contact's tags, the manager as responsible (amoCRM's default when unmapped)."""
+    return LeadDraft(
+        name=lead_name(plan),
+        pipeline_id=plan.lead_pipeline_id,
+        status_id=plan.lead_status_id,
+        responsible_user_id=plan.responsible,
+        contact_ids=(contact_id,),
+        tags=plan.tags,
+    )
+
+
+def unsorted_entry(call: FinishedCall, plan: Plan) -> dict[str, Any]:
+    """One SIP «Неразобранное» entry (docs/amocrm-api.md §7.3): the caller, the number called,
+    duration and recording link; ``source_uid`` and ``uniq`` are the call's ``extTrackingId``.
+    Accepting it in amoCRM makes the contact and the lead, with the call on them
+    (``is_call_event_needed``)."""
+    caller = plan.phone.e164 if plan.phone else ""
+    started = int(call.started_at.timestamp()) if call.started_at else None
+    metadata: dict[str, Any] = {
+        "uniq": call.ext_tracking_id,
+        "duration": call.talk_seconds,
+        "service_code": UNSORTED_SERVICE_CODE,
+        "phone": call.called_phone.e164 if call.called_phone else caller,
+        "from": caller,
+        "called_at": started,
+        "is_call_event_needed": True,
+    }
+    if call.answered and call.recording_url:
+        metadata["link"] = call.recording_url
+    if plan.responsible:
+        metadata["call_responsible"] = plan.responsible
+    entry: dict[str, Any] = {
+        "source_uid": call.ext_tracking_id,
+        "source_name": SOURCE_NAME,
+        "metadata": metadata,
+        "_embedded": {
+            "leads": [{"name": lead_name(plan)}],
+            "contacts": [
+                {
+                    "name": caller,
+                    "custom_fields_values": [
+                        {"field_code": "PHONE", "values": [{"value": caller, "enum_code": "WORK"}]}
+                    ],
+                }
+            ],
+        },
+    }
+    if started is not None:
+        entry["created_at"] = started
+    if plan.unsorted_pipeline_id:
+        entry["pipeline_id"] = plan.unsorted_pipeline_id
+    return entry

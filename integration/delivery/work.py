@@ -29,6 +29,8 @@ class Work:
     call: FinishedCall
     plan: Plan
     task_user: int | None = None  # the plan's, or the group call contact's responsible
+    # Decided (or, once posting started, sticky): the call goes to «Неразобранное».
+    to_unsorted: bool = False
     error: str = ""  # a permanent problem of this item (ends failed)
     transient: str = ""  # a transient problem of this item (retried)
     handled: bool = False  # already settled or rescheduled by this round

@@ -16,9 +16,10 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from sandbox.amocrm import clock, selectors, services
+from sandbox.amocrm import clock, selectors, services, webhooks
 from sandbox.amocrm.gate import ApiContext, amocrm_api
 from sandbox.amocrm.models import Call, Contact, Event, UnsortedEntry, User
+from sandbox.amocrm.pipelines import LOST, WON, main_pipeline, pipeline_get
 from sandbox.amocrm.problems import (
     ItemErrors,
     hal_response,
@@ -533,6 +534,9 @@ def _contacts_add(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
                 created_by=data["author"],
             )
             created.append((contact, data["request_id"]))
+    webhooks.contact_events_send(
+        ctx.account, [webhooks.contact_added(contact) for contact, _ in created]
+    )
     return hal_response(
         {
             "_links": self_link(request, "/api/v4/contacts"),
@@ -582,8 +586,10 @@ def _contacts_update(
         return validation_problem(all_errors)
     users = {u.pk: u for u in ctx.account.users.all()}
     out = []
+    events: list[webhooks.ContactEvent] = []
     with transaction.atomic():
         for contact, data in prepared:
+            old_responsible = contact.responsible_user_id
             services.contact_update(
                 contact=contact,
                 updated_by=data["author"],
@@ -595,6 +601,9 @@ def _contacts_update(
                 emails=data["emails"],
                 tags=data["tags"],
             )
+            if contact.responsible_user_id != old_responsible:
+                events.append(webhooks.contact_responsible_changed(contact, old_responsible))
+            events.append(webhooks.contact_updated(contact))
             out.append(
                 {
                     "id": contact.pk,
@@ -604,6 +613,7 @@ def _contacts_update(
                     "_links": self_link(request, f"/api/v4/contacts/{contact.pk}"),
                 }
             )
+    webhooks.contact_events_send(ctx.account, events)
     if single:
         body = {k: v for k, v in out[0].items() if k != "request_id"}
         return hal_response(body)
@@ -681,10 +691,16 @@ def calls_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
                     {"request_id": request_id, "title": "Entity not found", "status": 400}
                 )
                 continue
+            # Exactly one open lead (and no customers: the emulator has none) → the call goes
+            # on the lead, otherwise on the contact (CONFIRMED, docs/amocrm-api.md §5).
+            open_leads = list(contact.leads.exclude(status_id__in=(WON, LOST))[:2])
+            lead = open_leads[0] if len(open_leads) == 1 else None
+            entity_type, entity_id = ("leads", lead.pk) if lead else ("contacts", contact.pk)
             # `uniq` is stored, not deduplicated: no evidence amoCRM dedupes on it (GUESS).
             call = Call.objects.create(
                 account=ctx.account,
                 contact=contact,
+                lead=lead,
                 direction=item["direction"],
                 duration=item["duration"],
                 source=item["source"],
@@ -703,8 +719,8 @@ def calls_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
             # The call shows on the card as a call note (what GET …/notes reads back).
             services.note_add(
                 account=ctx.account,
-                entity_type="contacts",
-                entity_id=contact.pk,
+                entity_type=entity_type,
+                entity_id=entity_id,
                 note_type=services.CALL_NOTE_TYPES[call.direction],
                 params=services.call_note_params(call),
                 created_by=call.created_by or 0,
@@ -715,14 +731,14 @@ def calls_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
             added.append(
                 {
                     "id": call.pk,
-                    "entity_id": contact.pk,
-                    "entity_type": "contacts",
+                    "entity_id": entity_id,
+                    "entity_type": entity_type,
                     "account_id": ctx.account.pk,
                     "request_id": request_id,
                     "_embedded": {
                         "entity": {
-                            "id": contact.pk,
-                            "_links": self_link(request, f"/api/v4/contacts/{contact.pk}"),
+                            "id": entity_id,
+                            "_links": self_link(request, f"/api/v4/{entity_type}/{entity_id}"),
                         }
                     },
                 }
@@ -835,8 +851,14 @@ def unsorted_sip_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
         embedded = item.get("_embedded")
         if embedded is not None and not isinstance(embedded, dict):
             errors.add("InvalidType", "_embedded", "Expected object")
+        pipeline_id = item.get("pipeline_id")
+        if pipeline_id is not None and (
+            not is_int(pipeline_id) or pipeline_get(ctx.account, pipeline_id) is None
+        ):
+            errors.add("NotSupportedChoice", "pipeline_id", "Pipeline not found")
     if any(e.errors for e in all_errors):
         return validation_problem(all_errors)
+    main_pipeline_id = main_pipeline(ctx.account).id
     now = clock.now()
     out = []
     with transaction.atomic():
@@ -846,7 +868,7 @@ def unsorted_sip_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
                 uid=uuid.uuid4().hex,
                 source_uid=item["source_uid"],
                 source_name=item["source_name"],
-                pipeline_id=item.get("pipeline_id") if is_int(item.get("pipeline_id")) else None,
+                pipeline_id=item.get("pipeline_id") or main_pipeline_id,
                 metadata=item["metadata"],
                 embedded=item.get("_embedded") or {},
                 request_id=request_id_of(item, index),

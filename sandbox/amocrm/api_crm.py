@@ -18,7 +18,7 @@ from sandbox.amocrm import services
 from sandbox.amocrm.api import no_query, unknown_keys
 from sandbox.amocrm.gate import ApiContext, amocrm_api
 from sandbox.amocrm.models import Lead, Note, Task
-from sandbox.amocrm.pipelines import Pipeline, main_pipeline, pipelines
+from sandbox.amocrm.pipelines import Pipeline, main_pipeline, pipeline_get, pipelines
 from sandbox.amocrm.problems import (
     ItemErrors,
     hal_response,
@@ -62,8 +62,8 @@ def _pipeline_json(request: HttpRequest, ctx: ApiContext, pipeline: Pipeline) ->
     return {
         "id": pipeline.id,
         "name": pipeline.name,
-        "sort": 1,
-        "is_main": True,
+        "sort": 1 if pipeline.id == main_pipeline(ctx.account).id else 2,
+        "is_main": pipeline.id == main_pipeline(ctx.account).id,
         "is_unsorted_on": pipeline.is_unsorted_on,
         "is_archive": False,
         "account_id": ctx.account.pk,
@@ -107,7 +107,7 @@ def pipeline_detail_view(request: HttpRequest, ctx: ApiContext, pipeline_id: int
     refused = no_query(request)
     if refused is not None:
         return refused
-    pipeline = next((p for p in pipelines(ctx.account) if p.id == pipeline_id), None)
+    pipeline = pipeline_get(ctx.account, pipeline_id)
     if pipeline is None:
         return problem_response(404, "Pipeline not found")
     return hal_response(_pipeline_json(request, ctx, pipeline))
@@ -118,7 +118,7 @@ def pipeline_statuses_view(request: HttpRequest, ctx: ApiContext, pipeline_id: i
     refused = no_query(request)
     if refused is not None:
         return refused
-    pipeline = next((p for p in pipelines(ctx.account) if p.id == pipeline_id), None)
+    pipeline = pipeline_get(ctx.account, pipeline_id)
     if pipeline is None:
         return problem_response(404, "Pipeline not found")
     statuses = _pipeline_json(request, ctx, pipeline)["_embedded"]["statuses"]
@@ -254,7 +254,7 @@ def _leads_add(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
     items, error = array_body(request)
     if error is not None:
         return error
-    pipeline = main_pipeline(ctx.account)
+    main = main_pipeline(ctx.account)
     users = {u.pk: u for u in ctx.account.users.all()}
     all_errors: list[ItemErrors] = []
     prepared: list[dict[str, Any]] = []
@@ -270,10 +270,18 @@ def _leads_add(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
         price = item.get("price", 0)
         if not is_int(price) or price < 0:
             errors.add("InvalidType", "price", "This value should be of type int.")
-        if item.get("pipeline_id") is not None and item["pipeline_id"] != pipeline.id:
-            errors.add("NotSupportedChoice", "pipeline_id", "Pipeline not found")
+        pipeline: Pipeline | None = main
+        if item.get("pipeline_id") is not None:
+            pipeline_id = item["pipeline_id"]
+            pipeline = pipeline_get(ctx.account, pipeline_id) if is_int(pipeline_id) else None
+            if pipeline is None:
+                errors.add("NotSupportedChoice", "pipeline_id", "Pipeline not found")
         status = item.get("status_id")
-        if status is not None and status not in {s.id for s in pipeline.stages}:
+        stage = next((s for s in pipeline.stages if s.id == status), None) if pipeline else None
+        if status is not None and pipeline is not None and stage is None:
+            errors.add("NotSupportedChoice", "status_id", "Status not found")
+        elif stage is not None and stage.type == 1:
+            # Entries reach «Неразобранное» through the Unsorted API, not as leads (GUESS).
             errors.add("NotSupportedChoice", "status_id", "Status not found")
         responsible = item.get("responsible_user_id", ctx.user.pk)
         if not is_int(responsible) or responsible not in users:
@@ -303,6 +311,7 @@ def _leads_add(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
             {
                 "name": item.get("name") or "",
                 "price": price,
+                "pipeline_id": pipeline.id if pipeline else main.id,
                 "status_id": status,
                 "responsible": responsible,
                 "contact_ids": contact_ids,
@@ -320,6 +329,7 @@ def _leads_add(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
                 account=ctx.account,
                 name=data["name"],
                 price=data["price"],
+                pipeline_id=data["pipeline_id"],
                 status_id=data["status_id"],
                 responsible=users[data["responsible"]],
                 contacts=list(ctx.account.contacts.filter(pk__in=data["contact_ids"])),

@@ -42,6 +42,24 @@ class ContactAddForm(forms.Form):
         self.fields["responsible"].queryset = account.users.all()  # type: ignore[attr-defined]
 
 
+class ContactResponsibleForm(forms.Form):
+    responsible = forms.ModelChoiceField(label="Ответственный", queryset=User.objects.none())
+
+    def __init__(self, *args: Any, account: Account, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["responsible"].queryset = account.users.all()  # type: ignore[attr-defined]
+
+
+class PipelineAddForm(forms.Form):
+    name = forms.CharField(label="Название воронки", max_length=255)
+    stages = forms.CharField(
+        label="Этапы (через запятую)", max_length=1000, initial="Новый звонок, В работе"
+    )
+
+    def stage_names(self) -> list[str]:
+        return [s.strip() for s in self.cleaned_data["stages"].split(",") if s.strip()]
+
+
 class FaultsForm(forms.ModelForm):
     class Meta:
         model = Account

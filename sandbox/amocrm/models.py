@@ -189,6 +189,10 @@ class ContactPhone(models.Model):
 class Call(models.Model):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="calls")
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="calls")
+    # Set when amoCRM put the call on the contact's only open lead instead of the contact.
+    lead = models.ForeignKey(
+        "Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls"
+    )
     direction = models.CharField(max_length=16)
     duration = models.PositiveIntegerField()
     source = models.CharField(max_length=255)
@@ -311,8 +315,17 @@ class Event(models.Model):
 
 
 class UnsortedEntry(models.Model):
+    """An entry of «Неразобранное»: new until a manager accepts (a lead and contact are made
+    from it) or declines it; only new entries are listed by ``GET /api/v4/leads/unsorted``."""
+
+    class Status(models.TextChoices):
+        NEW = "new", "новая"
+        ACCEPTED = "accepted", "принята"
+        DECLINED = "declined", "отклонена"
+
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="unsorted")
     uid = models.CharField(max_length=64, unique=True)
+    category = models.CharField(max_length=16, default="sip")
     source_uid = models.CharField(max_length=255)
     source_name = models.CharField(max_length=255)
     pipeline_id = models.BigIntegerField(null=True, blank=True)
@@ -320,12 +333,81 @@ class UnsortedEntry(models.Model):
     embedded = models.JSONField(default=dict)
     request_id = models.CharField(max_length=64, blank=True)
     received_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.BigIntegerField(null=True, blank=True)
+    # What accepting made of it.
+    lead = models.ForeignKey(
+        "Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    contact = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["id"]
 
     def __str__(self) -> str:
         return self.uid
+
+
+class ExtraPipeline(models.Model):
+    """A pipeline beyond the main one every account has (``sandbox.amocrm.pipelines``)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="extra_pipelines")
+    name = models.CharField(max_length=255)
+    # The open stages' names, in order (Unsorted, won and lost are added by the emulator).
+    stage_names = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WebhookSubscription(models.Model):
+    """``POST /api/v4/webhooks``: amoCRM POSTs entity events to ``destination``."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="webhooks")
+    destination = models.URLField(max_length=1000)
+    settings = models.JSONField(default=list)
+    sort = models.PositiveIntegerField(default=10)
+    disabled = models.BooleanField(default=False)
+    created_by = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "destination"], name="sb_amo_webhook_destination"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.destination
+
+
+class WebhookDelivery(models.Model):
+    """One POST of an entity event to a subscription (shown on the account page)."""
+
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="webhook_deliveries"
+    )
+    destination = models.URLField(max_length=1000)
+    event = models.CharField(max_length=40)  # the setting it was sent for, e.g. delete_contact
+    body = models.TextField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.status_code or self.error}"
 
 
 class HookCall(models.Model):

@@ -26,7 +26,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
-from sandbox.amocrm import clock, ratelimit, tokens
+from sandbox.amocrm import clock, ratelimit, tokens, webhooks
 from sandbox.amocrm.models import (
     Account,
     AuthorizationCode,
@@ -41,9 +41,10 @@ from sandbox.amocrm.models import (
     Tag,
     Task,
     TokenPair,
+    UnsortedEntry,
     User,
 )
-from sandbox.amocrm.pipelines import LOST, WON, main_pipeline
+from sandbox.amocrm.pipelines import LOST, WON, main_pipeline, pipeline_get
 
 logger = logging.getLogger(__name__)
 
@@ -633,13 +634,17 @@ def lead_create(
     name: str,
     responsible: User,
     price: int = 0,
+    pipeline_id: int | None = None,
     status_id: int | None = None,
     contacts: Sequence[Contact] = (),
     tag_names: Sequence[str] = (),
     created_by: int = 0,
 ) -> Lead:
-    """A lead in the account's pipeline; ``status_id`` defaults to its first open stage."""
-    pipeline = main_pipeline(account)
+    """A lead in ``pipeline_id`` (default: the main pipeline); ``status_id`` defaults to the
+    pipeline's first open stage."""
+    pipeline = main_pipeline(account) if pipeline_id is None else pipeline_get(account, pipeline_id)
+    if pipeline is None:
+        raise ValueError(f"pipeline {pipeline_id} is not the account's")
     status = status_id if status_id is not None else pipeline.first_open_stage.id
     if status not in {s.id for s in pipeline.stages}:
         raise ValueError(f"status {status} is not a stage of pipeline {pipeline.id}")
@@ -759,3 +764,145 @@ def note_add(
         created_at=now,
         updated_at=now,
     )
+
+
+# --- Changes made "in amoCRM" that send entity webhooks ---------------------------------------
+# Called outside any transaction (page views, API handlers after their atomic block) so the
+# receiver, re-reading the contact through the API, sees the change.
+
+
+def contact_responsible_change(
+    *, contact: Contact, responsible: User, by: User | None = None
+) -> bool:
+    """A manager hands the contact to another user on its card (the account page does this):
+    ``responsible_contact`` and ``update_contact`` hooks. Returns False when nothing changed."""
+    if responsible.account_id != contact.account_id:
+        raise ValueError("The user belongs to another account")
+    old = contact.responsible_user_id
+    if old == responsible.pk:
+        return False
+    author = _default_user(contact.account, by)
+    contact_update(contact=contact, updated_by=author.pk, responsible=responsible)
+    webhooks.contact_events_send(
+        contact.account,
+        [
+            webhooks.contact_responsible_changed(contact, old),
+            webhooks.contact_updated(contact),
+        ],
+    )
+    return True
+
+
+def contact_delete(*, contact: Contact) -> None:
+    """The contact is deleted in amoCRM (its calls and notes go with it): ``delete_contact``."""
+    account, contact_id = contact.account, contact.pk
+    with transaction.atomic():
+        Note.objects.filter(account=account, entity_type="contacts", entity_id=contact_id).delete()
+        contact.delete()
+    webhooks.contact_events_send(account, [webhooks.contact_deleted(contact_id)])
+
+
+# --- Unsorted decisions ---------------------------------------------------------------------
+
+
+def _unsorted_phones(entry: UnsortedEntry) -> list[tuple[str, str]]:
+    contacts = (entry.embedded or {}).get("contacts") or []
+    phones: list[tuple[str, str]] = []
+    for field in (contacts[0].get("custom_fields_values") or []) if contacts else []:
+        if isinstance(field, dict) and field.get("field_code") == "PHONE":
+            for value in field.get("values") or []:
+                if isinstance(value, dict) and value.get("value"):
+                    enum = value.get("enum_code") if value.get("enum_code") in PHONE_ENUMS else None
+                    phones.append((str(value["value"]), enum or "WORK"))
+    caller = str((entry.metadata or {}).get("from") or "")
+    if not phones and caller:
+        phones.append((caller, "WORK"))
+    return phones
+
+
+def unsorted_accept(
+    *, entry: UnsortedEntry, user: User, status_id: int | None = None
+) -> tuple[Lead, Contact | None]:
+    """A manager accepts an Unsorted entry: a contact (from ``_embedded.contacts`` or the SIP
+    caller) and a lead in the entry's pipeline; the call is logged on the lead when the entry
+    asked for it. Raises ValueError for a stage that is not an open stage of the pipeline."""
+    account = entry.account
+    pipeline = pipeline_get(account, entry.pipeline_id or 0) or main_pipeline(account)
+    if status_id is not None:
+        stage = next((s for s in pipeline.stages if s.id == status_id), None)
+        if stage is None or stage.type == 1:
+            raise ValueError(f"status {status_id} is not a stage of pipeline {pipeline.id}")
+    embedded = entry.embedded or {}
+    metadata = entry.metadata or {}
+    lead_data = (embedded.get("leads") or [{}])[0] or {}
+    contact_data = (embedded.get("contacts") or [{}])[0] or {}
+    phones = _unsorted_phones(entry)
+    caller = str(metadata.get("from") or "")
+    with transaction.atomic():
+        contact = None
+        if phones:
+            contact = contact_create(
+                account=account,
+                name=str(contact_data.get("name") or caller or "Контакт"),
+                responsible=user,
+                phones=phones,
+                created_by=user.pk,
+            )
+        lead_tags = [
+            str(t["name"])
+            for t in ((lead_data.get("_embedded") or {}).get("tags") or [])
+            if isinstance(t, dict) and t.get("name")
+        ]
+        lead = lead_create(
+            account=account,
+            name=str(lead_data.get("name") or f"Звонок от {caller}".strip()),
+            responsible=user,
+            price=int(lead_data["price"]) if isinstance(lead_data.get("price"), int) else 0,
+            pipeline_id=pipeline.id,
+            status_id=status_id,
+            contacts=[contact] if contact else [],
+            tag_names=lead_tags,
+            created_by=user.pk,
+        )
+        if metadata.get("is_call_event_needed") and contact is not None:
+            call = Call.objects.create(
+                account=account,
+                contact=contact,
+                lead=lead,
+                direction="inbound",
+                duration=int(metadata.get("duration") or 0),
+                source=entry.source_name,
+                phone=caller,
+                uniq=str(metadata.get("uniq") or ""),
+                link=str(metadata.get("link") or ""),
+                responsible_user_id=user.pk,
+                created_by=user.pk,
+                payload={"unsorted": entry.uid},
+                received_at=clock.now(),
+            )
+            note_add(
+                account=account,
+                entity_type="leads",
+                entity_id=lead.pk,
+                note_type="call_in",
+                params=call_note_params(call),
+                created_by=user.pk,
+                responsible_user_id=user.pk,
+                call=call,
+            )
+        entry.status = UnsortedEntry.Status.ACCEPTED
+        entry.decided_at = clock.now()
+        entry.decided_by = user.pk
+        entry.lead = lead
+        entry.contact = contact
+        entry.save()
+    if contact is not None:
+        webhooks.contact_events_send(account, [webhooks.contact_added(contact)])
+    return lead, contact
+
+
+def unsorted_decline(*, entry: UnsortedEntry, user: User) -> None:
+    entry.status = UnsortedEntry.Status.DECLINED
+    entry.decided_at = clock.now()
+    entry.decided_by = user.pk
+    entry.save(update_fields=["status", "decided_at", "decided_by"])

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, include, path, re_path
 
-from sandbox.amocrm import api, api_crm, views
+from sandbox.amocrm import api, api_crm, api_unsorted, api_webhooks, views
 
 app_name = "sandbox_amocrm"
 
@@ -16,6 +16,26 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("accounts/<int:account_id>/users", views.account_user_add, name="account_user_add"),
     path(
         "accounts/<int:account_id>/contacts", views.account_contact_add, name="account_contact_add"
+    ),
+    path(
+        "accounts/<int:account_id>/contacts/<int:contact_id>/responsible",
+        views.account_contact_responsible,
+        name="account_contact_responsible",
+    ),
+    path(
+        "accounts/<int:account_id>/contacts/<int:contact_id>/delete",
+        views.account_contact_delete,
+        name="account_contact_delete",
+    ),
+    path(
+        "accounts/<int:account_id>/unsorted/<str:uid>/<slug:decision>",
+        views.account_unsorted_decide,
+        name="account_unsorted_decide",
+    ),
+    path(
+        "accounts/<int:account_id>/pipelines",
+        views.account_pipeline_add,
+        name="account_pipeline_add",
     ),
     path(
         "accounts/<int:account_id>/actions/<slug:action>",
@@ -47,6 +67,23 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="api_pipeline_statuses",
     ),
     path("api/v4/leads/unsorted/sip", api.unsorted_sip_view, name="api_unsorted_sip"),
+    path("api/v4/leads/unsorted", api_unsorted.unsorted_list_view, name="api_unsorted"),
+    path(
+        "api/v4/leads/unsorted/<str:uid>",
+        api_unsorted.unsorted_detail_view,
+        name="api_unsorted_entry",
+    ),
+    path(
+        "api/v4/leads/unsorted/<str:uid>/accept",
+        api_unsorted.unsorted_accept_view,
+        name="api_unsorted_accept",
+    ),
+    path(
+        "api/v4/leads/unsorted/<str:uid>/decline",
+        api_unsorted.unsorted_decline_view,
+        name="api_unsorted_decline",
+    ),
+    path("api/v4/webhooks", api_webhooks.webhooks_view, name="api_webhooks"),
     re_path(
         r"^api/v4/(?P<entity>contacts|leads)/notes$",
         api_crm.entity_notes_view,

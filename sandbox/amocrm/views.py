@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -17,10 +18,13 @@ from sandbox.amocrm.forms import (
     AccountCreateForm,
     AuthorizeForm,
     ContactAddForm,
+    ContactResponsibleForm,
     FaultsForm,
+    PipelineAddForm,
     UserAddForm,
 )
-from sandbox.amocrm.models import Account
+from sandbox.amocrm.models import Account, UnsortedEntry
+from sandbox.amocrm.pipelines import pipeline_add, pipelines
 from sandbox.amocrm.problems import oauth_problem
 
 # --- OAuth ----------------------------------------------------------------------------------
@@ -175,7 +179,15 @@ def account_detail(request: HttpRequest, account_id: int) -> HttpResponse:
         "duplicate_uniqs": {u for u, n in uniq_counts.items() if n > 1},
         "tasks": account.tasks.order_by("-id")[:100],
         "events": account.events.select_related("contact").order_by("-id")[:100],
-        "unsorted": account.unsorted.order_by("-id")[:100],
+        "unsorted": account.unsorted.select_related("lead", "contact").order_by("-id")[:100],
+        "leads": account.leads.select_related("responsible_user")
+        .prefetch_related("contacts", "tags")
+        .order_by("-id")[:100],
+        "pipelines": {p.id: p for p in pipelines(account)},
+        "webhooks": account.webhooks.all(),
+        "webhook_deliveries": account.webhook_deliveries.all()[:30],
+        "responsible_form": ContactResponsibleForm(account=account, prefix="responsible"),
+        "pipeline_form": PipelineAddForm(prefix="pipeline"),
         "hook_calls": account.hook_calls.all()[:20],
         "api_requests": account.api_requests.all()[:30],
         "pairs": [
@@ -245,6 +257,70 @@ def account_contact_add(request: HttpRequest, account_id: int) -> HttpResponse:
     else:
         messages.error(request, "Контакт не добавлен: проверьте поля")
     return redirect("sandbox_amocrm:account", account_id=account.pk)
+
+
+@require_POST
+def account_contact_responsible(
+    request: HttpRequest, account_id: int, contact_id: int
+) -> HttpResponse:
+    """Hand a contact to another user, as a manager does on its card: entity webhooks go out."""
+    account = get_object_or_404(Account, pk=account_id)
+    contact = get_object_or_404(account.contacts, pk=contact_id)
+    form = ContactResponsibleForm(request.POST, account=account, prefix="responsible")
+    if form.is_valid():
+        changed = services.contact_responsible_change(
+            contact=contact, responsible=form.cleaned_data["responsible"]
+        )
+        messages.success(request, "Ответственный изменён" if changed else "Без изменений")
+    else:
+        messages.error(request, "Ответственный не изменён: выберите пользователя")
+    return redirect(f"{account_url(account)}#contacts")
+
+
+@require_POST
+def account_contact_delete(request: HttpRequest, account_id: int, contact_id: int) -> HttpResponse:
+    account = get_object_or_404(Account, pk=account_id)
+    contact = get_object_or_404(account.contacts, pk=contact_id)
+    services.contact_delete(contact=contact)
+    messages.success(request, "Контакт удалён")
+    return redirect(f"{account_url(account)}#contacts")
+
+
+@require_POST
+def account_unsorted_decide(
+    request: HttpRequest, account_id: int, uid: str, decision: str
+) -> HttpResponse:
+    """«Принять» / «Отклонить» on an Unsorted entry, as the first admin."""
+    account = get_object_or_404(Account, pk=account_id)
+    entry = get_object_or_404(account.unsorted, uid=uid, status=UnsortedEntry.Status.NEW)
+    admin = account.users.filter(is_admin=True).order_by("id").first()
+    if admin is None or decision not in ("accept", "decline"):
+        return HttpResponse("Неизвестное действие", status=404)
+    if decision == "accept":
+        lead, _contact = services.unsorted_accept(entry=entry, user=admin)
+        messages.success(request, f"Принято: сделка #{lead.pk}")
+    else:
+        services.unsorted_decline(entry=entry, user=admin)
+        messages.success(request, "Отклонено")
+    return redirect(f"{account_url(account)}#unsorted")
+
+
+@require_POST
+def account_pipeline_add(request: HttpRequest, account_id: int) -> HttpResponse:
+    account = get_object_or_404(Account, pk=account_id)
+    form = PipelineAddForm(request.POST, prefix="pipeline")
+    if form.is_valid() and form.stage_names():
+        pipeline = pipeline_add(
+            account=account, name=form.cleaned_data["name"], stage_names=form.stage_names()
+        )
+        messages.success(request, f"Воронка «{pipeline.name}» добавлена")
+    else:
+        messages.error(request, "Воронка не добавлена: нужны название и этапы")
+    return redirect(f"{account_url(account)}#leads")
+
+
+def account_url(account: Account) -> str:
+    return reverse("sandbox_amocrm:account", args=[account.pk])
 
 
 @require_POST

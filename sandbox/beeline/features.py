@@ -17,7 +17,7 @@ from django.db import transaction
 
 from sandbox.beeline import clock
 from sandbox.beeline.errors import PortalError, bad_request, not_found
-from sandbox.beeline.models import Abonent, CfsRule, IcrRoute, Number, Pbx
+from sandbox.beeline.models import Abonent, CfsRule, IcrResult, IcrRoute, Number, Pbx
 
 SUCCESS = "SUCCESS"
 FAULT = "FAULT"
@@ -46,6 +46,28 @@ def _fault(error: PortalError) -> dict[str, Any]:
     return {"status": FAULT, "error": error.as_json()}
 
 
+def _results_log(pbx: Pbx, action: str, results: list[dict[str, Any]]) -> None:
+    """Keep what each item of a bulk ICR write got (for the sandbox page)."""
+    now = clock.now()
+    rows = []
+    for item in results:
+        rule = item.get("rule") or {}
+        error = item.get("error") or {}
+        rows.append(
+            IcrResult(
+                pbx=pbx,
+                action=action,
+                inbound_number=str(rule.get("inboundNumber") or item.get("phoneNumber") or "")[:60],
+                extension=str(rule.get("extension") or "")[:20],
+                status=item.get("status", ""),
+                error_code=str(error.get("errorCode") or "")[:60],
+                description=str(error.get("description") or "")[:300],
+                created_at=now,
+            )
+        )
+    IcrResult.objects.bulk_create(rows)
+
+
 # --- ICR numbers --------------------------------------------------------------------------------
 
 
@@ -70,6 +92,7 @@ def icr_numbers_switch(*, pbx: Pbx, phones: Any, enable: bool) -> list[dict[str,
                 number.save(update_fields=["icr_enabled"])
             item["status"] = SUCCESS
         results.append(item)
+    _results_log(pbx, "numbers " + ("enable" if enable else "disable"), results)
     return results
 
 
@@ -107,6 +130,17 @@ def _echo(raw: Any) -> dict[str, Any]:
 
 def icr_routes(*, pbx: Pbx) -> list[IcrRoute]:
     return list(pbx.icr_routes.all())
+
+
+def icr_routed_abonent(*, pbx: Pbx, via: Number | None, client_national: str) -> Abonent | None:
+    """Whom an inbound call rings first under ICR: the abonent whose extension the caller's
+    rule names, when the call came in on a number with ICR on (else None: normal routing)."""
+    if via is None or not via.icr_enabled:
+        return None
+    route = pbx.icr_routes.filter(inbound_national=client_national).first()
+    if route is None:
+        return None
+    return pbx.abonents.filter(extension=route.extension).first()
 
 
 @transaction.atomic
@@ -150,6 +184,7 @@ def icr_routes_change(*, pbx: Pbx, rules: Any, action: str) -> list[dict[str, An
             current.delete()
             del existing[parsed.national]
         results.append(result | {"status": SUCCESS})
+    _results_log(pbx, f"route {action}", results)
     return results
 
 

@@ -125,6 +125,26 @@ class IcrRoute(models.Model):
         return f"{self.inbound_number} → {self.extension}"
 
 
+class IcrResult(models.Model):
+    """The per-item result of one ICR write (``/icr/route`` or ``/icr/numbers``), as answered:
+    ``SUCCESS``, or ``FAULT`` with Beeline's ``{errorCode, description}``. The page shows them."""
+
+    pbx = models.ForeignKey(Pbx, on_delete=models.CASCADE, related_name="icr_results")
+    action = models.CharField(max_length=20)  # route add/update/delete, numbers enable/disable
+    inbound_number = models.CharField(max_length=60, blank=True)
+    extension = models.CharField(max_length=20, blank=True)
+    status = models.CharField(max_length=8)
+    error_code = models.CharField(max_length=60, blank=True)
+    description = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.inbound_number} {self.status}"
+
+
 class CfsRule(models.Model):
     """A selective forwarding rule of an abonent (``/abonents/{pattern}/cfs``)."""
 

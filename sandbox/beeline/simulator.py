@@ -29,7 +29,7 @@ from django.db import transaction
 from django.db.models import F
 
 from core.phones import phone_parse
-from sandbox.beeline import clock, selectors
+from sandbox.beeline import clock, features, selectors
 from sandbox.beeline.errors import PortalError, bad_request, not_found
 from sandbox.beeline.models import (
     Abonent,
@@ -104,6 +104,10 @@ class SimulatedCall:
     ext_tracking_id: str
     scenario: str
     direction: str
+    # ICR: the extension a rule for the caller sent the call to ("" when no rule applied).
+    routed_extension: str = ""
+    # The abonents' userIds in the order their phones started ringing.
+    ringing_order: list[str] = field(default_factory=list)
     documents: list[str] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
     records: list[Record] = field(default_factory=list)
@@ -256,7 +260,7 @@ def _release(leg: Leg, *, party: str = "remoteRelease", cause: str = "", cdr: st
 
 
 def _group_members(
-    *, pbx: Pbx, via: Number, main: Abonent, group: list[str] | None
+    *, pbx: Pbx, via: Number, main: Abonent, group: list[str] | None, main_first: bool
 ) -> list[Abonent]:
     if group:
         members = []
@@ -267,6 +271,8 @@ def _group_members(
             members.append(abonent)
     else:
         members = list(via.members.all()) or list(pbx.abonents.all())
+    if main_first and main in members:
+        members.remove(main)
     if main not in members:
         members.insert(0, main)
     return members
@@ -282,6 +288,7 @@ def _plan(
     group: list[str] | None,
     talk_ms: int,
     end_ms: int,
+    routed: bool = False,
 ) -> _Plan:
     direction = "INBOUND" if scenario in INBOUND else "OUTBOUND"
     answered = scenario in {
@@ -304,7 +311,7 @@ def _plan(
     if scenario in GROUP:
         if via is None:
             raise bad_request("Для звонка на группу нужен многоканальный номер")
-        members = _group_members(pbx=pbx, via=via, main=main, group=group)
+        members = _group_members(pbx=pbx, via=via, main=main, group=group, main_first=routed)
         for offset, member in enumerate(members):
             leg = _inbound_leg(
                 abonent_or_target=member.user_id,
@@ -549,7 +556,10 @@ def call_simulate(
     ``abonent_phone`` is the abonent's phone, userId or extension; for group scenarios it is
     the member who answers (or the one the statistics row belongs to when nobody does).
     ``via_number``: the company number dialled (multichannel for group scenarios; defaults to
-    the PBX's first multichannel number there). Options: ``duplicate`` POSTs every event
+    the PBX's first multichannel number there). ICR: when that number has ICR on and a rule
+    (``/icr/route``) names an extension for the caller, that extension's abonent rings first
+    (and is the one who answers or misses) whatever ``abonent_phone`` says; the call's
+    ``routed_extension`` tells which. Options: ``duplicate`` POSTs every event
     twice, ``reorder`` delivers each subscription's events in reverse order, ``drop`` delivers
     nothing (the call still lands in records and statistics, for reconciliation).
     ``ended_at``: when the call ended (default: now), to place it earlier in the past.
@@ -571,6 +581,14 @@ def call_simulate(
     if scenario not in INBOUND:
         via = None  # outbound calls do not pass through an incoming number
 
+    routed = (
+        features.icr_routed_abonent(pbx=pbx, via=via, client_national=client_national)
+        if scenario in INBOUND
+        else None
+    )
+    if routed is not None:
+        main = routed
+
     subscriptions_expire_due(pbx=pbx)
     talk_ms = max(1, talk_seconds) * 1000 + 246
     plan = _plan(
@@ -582,9 +600,14 @@ def call_simulate(
         group=group,
         talk_ms=talk_ms,
         end_ms=clock.epoch_ms(ended_at or clock.now()),
+        routed=routed is not None,
     )
     call = SimulatedCall(
-        ext_tracking_id=str(uuid.uuid4()), scenario=scenario, direction=plan.direction
+        ext_tracking_id=str(uuid.uuid4()),
+        scenario=scenario,
+        direction=plan.direction,
+        routed_extension=routed.extension if routed is not None else "",
+        ringing_order=[leg.target_id for leg in sorted(plan.legs, key=lambda g: g.start_ms)],
     )
     _history_write(call=call, pbx=pbx, plan=plan, client_national=client_national)
 

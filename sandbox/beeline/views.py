@@ -66,11 +66,14 @@ def _call_fire(request: HttpRequest, pbx: Pbx, form: CallForm) -> None:
         messages.error(request, error.description)
         return
     statuses = ", ".join(str(d.status_code or d.error) for d in call.deliveries) or "—"
-    messages.success(
-        request,
-        _("Звонок %(id)s: событий %(n)s, ответы: %(statuses)s")
-        % {"id": call.ext_tracking_id, "n": len(call.deliveries), "statuses": statuses},
-    )
+    message = _("Звонок %(id)s: событий %(n)s, ответы: %(statuses)s") % {
+        "id": call.ext_tracking_id,
+        "n": len(call.deliveries),
+        "statuses": statuses,
+    }
+    if call.routed_extension:
+        message += " · " + _("ICR: сначала добавочный %(ext)s") % {"ext": call.routed_extension}
+    messages.success(request, message)
 
 
 def _story_fire(request: HttpRequest, pbx: Pbx, form: StoryForm) -> None:
@@ -140,6 +143,8 @@ def pbx_page(request: HttpRequest, pbx_id: int) -> HttpResponse:
         "records": pbx.records.select_related("abonent").order_by("-id")[:RECENT],
         "statistics": pbx.statistics.select_related("abonent").order_by("-start", "-id")[:RECENT],
         "click_to_calls": pbx.click_to_calls.select_related("abonent")[:RECENT],
+        "icr_routes": pbx.icr_routes.all()[:200],
+        "icr_results": pbx.icr_results.all()[:RECENT],
         "call_form": call_form,
         "story_form": story_form,
         "faults_form": faults_form,

@@ -48,6 +48,12 @@
         }
     });
 
+    // Forms marked data-confirm ask before an irreversible action (rotate a key, revoke links).
+    document.addEventListener("submit", function (event) {
+        var form = event.target.closest("form[data-confirm]");
+        if (form && !window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
+    });
+
     // Forms marked data-unsaved-warning warn before the page is left with unsaved changes.
     var dirty = new Set();
     document.addEventListener("change", function (event) {

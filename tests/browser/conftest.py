@@ -77,3 +77,50 @@ def screenshot(request: pytest.FixtureRequest):
         return path
 
     return take
+
+
+@pytest.fixture
+def emulators(live_server, settings, transactional_db):
+    """Both emulators served by the live server, and our app talking to them over HTTP."""
+    from sandbox.amocrm.services import account_create
+    from sandbox.beeline.services import pbx_create
+
+    settings.PUBLIC_URL = live_server.url
+    settings.AMOCRM_API_BASE_URL = f"{live_server.url}/sandbox/amocrm"
+    settings.BEELINE_API_URL = f"{live_server.url}/sandbox/beeline"
+    settings.PBX_HTTP_RETRY_DELAYS = (0, 0)
+    settings.SANDBOX_BEELINE_RECORD_DELAY = 0  # the recording is ready when the call ends
+    account = account_create(
+        subdomain="journey",
+        name="Рога и копыта",
+        users=[
+            {"name": "Админ Админов", "is_admin": True},
+            {"name": "Иван Петров", "phone": "9161110001"},
+            {"name": "Мария Соколова", "phone": "+7 916 111-00-02"},
+        ],
+    )
+    pbx = pbx_create(
+        name="АТС Рога и копыта",
+        abonents=[
+            {
+                "phone": "9161110001",
+                "first_name": "Иван",
+                "last_name": "Петров",
+                "extension": "201",
+            },
+            {
+                "phone": "9161110002",
+                "first_name": "Мария",
+                "last_name": "Соколова",
+                "extension": "202",
+            },
+            {
+                "phone": "9161110003",
+                "first_name": "Олег",
+                "last_name": "Кузнецов",
+                "extension": "203",
+            },
+        ],
+        numbers=[{"phone": "+74950000001", "multichannel": True}],
+    )
+    return account, pbx
