@@ -132,7 +132,7 @@ class CallDeliveryAdmin(core_admin.TenantAdmin):
 
 
 @admin.register(MissedCall)
-class MissedCallAdmin(admin.ModelAdmin):
+class MissedCallAdmin(core_admin.TenantAdmin):
     """Support reads what call-back tracking decided; the decisions are the code's to make."""
 
     list_display = (
@@ -148,6 +148,12 @@ class MissedCallAdmin(admin.ModelAdmin):
     search_fields = ("phone_national", "=task_id", "organization__name")
     list_select_related = ("organization",)
     date_hierarchy = "missed_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 @admin.register(RoutingRule)
