@@ -28,9 +28,14 @@ import enum
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, overload
+from urllib.parse import urlencode, urlsplit
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import Resolver404, resolve, reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 
 from core.admin_site import staff_2fa_required
@@ -159,6 +164,67 @@ def organization_for_request(request: HttpRequest, organization_id: int) -> Orga
     return organization
 
 
+def _local_path(request: HttpRequest, url: str) -> str:
+    """``url`` as a path on this site, or "" when it points elsewhere."""
+    if not url or not url_has_allowed_host_and_scheme(
+        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return ""
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def login_redirect(request: HttpRequest) -> HttpResponse:
+    """Off to the login page, and back to the page the visitor was on after logging in.
+
+    An HTMX request (a form or filter sent from a cabinet page whose session has expired) gets
+    ``HX-Redirect``: the whole page goes to the login page, instead of the login page being
+    drawn inside the form. The login page then says that the session expired.
+    """
+    htmx = getattr(request, "htmx", None)
+    if htmx:
+        page = _local_path(request, htmx.current_url or "")
+    elif request.method in ("GET", "HEAD"):
+        page = request.get_full_path()
+    else:  # a form sent without JavaScript: back to the page it was on
+        page = _local_path(request, request.headers.get("Referer", ""))
+    query = {"next": page} if page else {}
+    # A session cookie that no longer unlocks anything: the session has expired.
+    if htmx or request.COOKIES.get(settings.SESSION_COOKIE_NAME):
+        query["expired"] = "1"
+    url = reverse("cabinet:login") + (f"?{urlencode(query)}" if query else "")
+    if htmx:
+        response = HttpResponse(status=200)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+def safe_next_path(request: HttpRequest, url: str) -> str:
+    """``url`` if it may be carried through the login form (a cabinet path of this site)."""
+    path = _local_path(request, url)
+    return path if path.startswith("/cabinet/") else ""
+
+
+def safe_next(request: HttpRequest, url: str) -> str:
+    """``url`` if it is a cabinet page this session may open now, else ""."""
+    path = _local_path(request, url)
+    if not path.startswith("/cabinet/"):
+        return ""
+    try:
+        match = resolve(urlsplit(path).path)
+    except Resolver404:
+        return ""
+    if match.namespace != "cabinet" or match.url_name in {"login", "logout", "install"}:
+        return ""
+    org_id = match.kwargs.get("org_id")
+    if org_id is not None and not (
+        org_id in session_organization_ids(request) or user_is_staff(request)
+    ):
+        return ""
+    return path
+
+
 def forbidden(request: HttpRequest, organization: Organization, message: str) -> HttpResponse:
     return render(
         request,
@@ -180,18 +246,18 @@ def organization_required(
 ) -> View | Callable[[View], View]:
     """Decorate a view taking ``(request, organization, ...)`` and routed with ``<int:org_id>``.
 
-    A visitor with nothing unlocked is sent to the login page; otherwise the organization must be
-    unlocked in this session (or the user is staff), or the answer is 404. Support staff without
-    the permission to act for customers get 403 unless ``support_may_read`` (Dashboard,
-    Диагностика). The view, including its template rendering, runs inside the organization's
-    tenant scope.
+    A visitor with nothing unlocked is sent to the login page (and brought back after it);
+    otherwise the organization must be unlocked in this session (or the user is staff), or the
+    answer is 404. Support staff without the permission to act for customers get 403 unless
+    ``support_may_read`` (Dashboard, Диагностика). The view, including its template rendering,
+    runs inside the organization's tenant scope and time zone.
     """
 
     def decorate(view: View) -> View:
         @wraps(view)
         def wrapper(request: HttpRequest, org_id: int, *args: Any, **kwargs: Any) -> HttpResponse:
             if not session_has_access(request):
-                return redirect("cabinet:login")
+                return login_redirect(request)
             organization = organization_for_request(request, org_id)
             request.organization = organization  # type: ignore[attr-defined]
             if request.cabinet_role == Role.SUPPORT and not support_may_read:  # type: ignore[attr-defined]
@@ -203,7 +269,8 @@ def organization_required(
                         "«действовать от имени клиента»."
                     ),
                 )
-            with organization_scope(organization):
+            # Every date and time on the page in the organization's own time zone.
+            with organization_scope(organization), timezone.override(organization.time_zone):
                 return view(request, organization, *args, **kwargs)
 
         return wrapper

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.urls import reverse
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from cabinet import formatting
 from core.models import AuditEntry, Organization
 from core.tenancy import organization_scope
 from crm.errors import AmoError
@@ -56,7 +57,7 @@ class Check:
 
 
 def _when(value: datetime | None) -> str:
-    return formats.date_format(value, "SHORT_DATETIME_FORMAT") if value else "—"
+    return formatting.when(value) if value else "—"
 
 
 def _listed(items: list[str], limit: int = 10) -> str:
@@ -147,6 +148,18 @@ def _amo_connection(amo: AmoHealth, install_url: str) -> Check:
                 "возобновит поддержка Beetel."
             ),
         )
+    if amo.failing_since:
+        return Check(
+            "amo_connection",
+            title,
+            ERROR,
+            _("amoCRM не отвечает с %(since)s: %(reason)s")
+            % {"since": _when(amo.failing_since), "reason": amo.last_failure},
+            _(
+                "Это сбой на стороне amoCRM, настройки менять не нужно. Звонки ждут в очереди и "
+                "уйдут в amoCRM сами, когда он снова ответит. «Проверить» спросит amoCRM сейчас."
+            ),
+        )
     detail = _("Токен действует до %(expires)s, обновлён %(refreshed)s.") % {
         "expires": _when(amo.expires_at),
         "refreshed": _when(amo.refreshed_at),
@@ -183,16 +196,22 @@ def _amo_limits(amo: AmoHealth) -> Check:
             ),
         )
     if amo.rate_limited_24h or amo.errors_24h:
-        return Check(
-            "amo_limits",
-            title,
-            WARNING,
-            detail,
-            _(
-                "Частые 429 значат, что к аккаунту обращаются и другие интеграции: лимит amoCRM "
-                "— 7 запросов в секунду на аккаунт."
-            ),
-        )
+        hints = []
+        if amo.rate_limited_24h:
+            hints.append(
+                _(
+                    "Частые 429 значат, что к аккаунту обращаются и другие интеграции: лимит "
+                    "amoCRM — 7 запросов в секунду на аккаунт."
+                )
+            )
+        if amo.errors_24h:
+            hints.append(
+                _(
+                    "Ошибки — это сбои на стороне amoCRM (ответы 5xx или нет ответа), а не "
+                    "превышение лимита; запросы повторяются автоматически."
+                )
+            )
+        return Check("amo_limits", title, WARNING, detail, " ".join(hints))
     return Check("amo_limits", title, OK, detail)
 
 
@@ -408,8 +427,10 @@ def _beeline_events(pbx: PbxHealth) -> Check:
 
 
 def _undelivered(calls: UndeliveredCalls, journal_url: str) -> Check:
-    """Every call Beeline reported must end in amoCRM, skipped by a setting, or here."""
+    """Every call Beeline reported must end in amoCRM, skipped by a setting, or here: the same
+    rows the journal shows, so a call the journal shows as not delivered is never green here."""
     title = _("Недоставленные звонки")
+    link = _("Журнал недоставленных звонков")
     if not calls.total:
         return Check(
             "undelivered",
@@ -417,19 +438,44 @@ def _undelivered(calls: UndeliveredCalls, journal_url: str) -> Check:
             OK,
             _("Все звонки переданы в amoCRM или пропущены по настройке."),
         )
+    if not calls.problems:
+        return Check(
+            "undelivered",
+            title,
+            WARNING,
+            ngettext(
+                "%(count)s звонок передаётся в amoCRM прямо сейчас.",
+                "Звонков передаётся в amoCRM прямо сейчас: %(count)s.",
+                calls.queued,
+            )
+            % {"count": calls.queued},
+            _("Обновите страницу через минуту."),
+            journal_url,
+            link,
+        )
     detail = _(
-        "С ошибкой: %(failed)s; приостановлены: %(paused)s; ждут дольше 15 минут: %(stale)s "
+        "С ошибкой: %(failed)s; ждут повтора после сбоя: %(retrying)s; приостановлены: "
+        "%(paused)s; ждут дольше 15 минут: %(stale)s; передаются сейчас: %(queued)s "
         "(самый старый с %(oldest)s)."
     ) % {
         "failed": calls.failed,
+        "retrying": calls.retrying,
         "paused": calls.paused,
         "stale": calls.stale,
+        "queued": calls.queued,
         "oldest": _when(calls.oldest_at),
     }
+    if calls.last_error:
+        detail += " " + _("Последняя ошибка: %(error)s") % {"error": calls.last_error}
     if calls.paused:
         hint = _(
             "Передача приостановлена, пока amoCRM не принимает запросы (оплата, блокировка или "
             "отозванный доступ — см. «Подключение к amoCRM»). Потом звонки уйдут сами."
+        )
+    elif calls.retrying and not calls.failed:
+        hint = _(
+            "amoCRM не принял звонки из-за сбоя на своей стороне; повторы идут сами (до суток), "
+            "затем звонок получит кнопку «Повторить» в журнале."
         )
     else:
         hint = _(
@@ -442,7 +488,7 @@ def _undelivered(calls: UndeliveredCalls, journal_url: str) -> Check:
         detail,
         hint,
         journal_url,
-        _("Журнал недоставленных звонков"),
+        link,
     )
 
 

@@ -364,8 +364,39 @@ class BeelineTokenForm(forms.Form):
         label=_("Beeline API Token"),
         max_length=512,
         strip=True,
-        widget=forms.PasswordInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+        # A rejected token comes back in the field: the admin corrects it instead of pasting
+        # again (it is their own token, sent back only to the session that just typed it).
+        widget=forms.PasswordInput(
+            attrs={"autocomplete": "off", "spellcheck": "false"}, render_value=True
+        ),
     )
+
+
+# Russia's zones first, by offset (the product's customers), then every other IANA zone.
+RUSSIAN_TIME_ZONES = [
+    ("Europe/Kaliningrad", _("Калининград (UTC+2)")),
+    ("Europe/Moscow", _("Москва (UTC+3)")),
+    ("Europe/Samara", _("Самара (UTC+4)")),
+    ("Asia/Yekaterinburg", _("Екатеринбург (UTC+5)")),
+    ("Asia/Omsk", _("Омск (UTC+6)")),
+    ("Asia/Novosibirsk", _("Новосибирск (UTC+7)")),
+    ("Asia/Krasnoyarsk", _("Красноярск (UTC+7)")),
+    ("Asia/Irkutsk", _("Иркутск (UTC+8)")),
+    ("Asia/Yakutsk", _("Якутск (UTC+9)")),
+    ("Asia/Vladivostok", _("Владивосток (UTC+10)")),
+    ("Asia/Magadan", _("Магадан (UTC+11)")),
+    ("Asia/Kamchatka", _("Камчатка (UTC+12)")),
+]
+
+
+def _time_zone_choices() -> list[tuple[Any, Any]]:
+    russian = {zone for zone, _label in RUSSIAN_TIME_ZONES}
+    others = sorted(zone for zone in available_timezones() if zone not in russian)
+    return [*RUSSIAN_TIME_ZONES, (_("Другие"), [(zone, zone) for zone in others])]
+
+
+class TimeZoneForm(forms.Form):
+    time_zone = forms.ChoiceField(label=_("Часовой пояс"), choices=_time_zone_choices)
 
 
 class OrganizationDeleteForm(forms.Form):
@@ -493,11 +524,16 @@ OUTCOME_CHOICES = [
 class JournalFilterForm(forms.Form):
     """The journal's filters (GET). Bad values are reported and ignored, never a 500."""
 
+    # type=date inputs take and give ISO dates, whatever the language.
     date_from = forms.DateField(
-        label=_("С"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("С"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     date_to = forms.DateField(
-        label=_("По"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("По"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     direction = forms.ChoiceField(
         label=_("Направление"),
@@ -520,6 +556,13 @@ class JournalFilterForm(forms.Form):
         manager = self.fields["manager"]
         assert isinstance(manager, forms.TypedChoiceField)
         manager.choices = [("", _("Все")), *((str(u.amo_id), u.name) for u in amo_users)]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", _("Дата «По» раньше даты «С»."))
+        return cleaned
 
     def filters(self) -> dict[str, Any]:
         """The valid filters as ``call_journal`` keywords (invalid ones are left out)."""

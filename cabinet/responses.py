@@ -41,8 +41,20 @@ def saved_response(
 
 
 def form_response(
-    request: HttpRequest, *, page: str, fragment: str, context: dict[str, Any]
+    request: HttpRequest,
+    *,
+    page: str,
+    fragment: str,
+    context: dict[str, Any],
+    error: str | None = None,
 ) -> HttpResponse:
-    """Answer an invalid form: the fragment with errors for HTMX, the whole page otherwise."""
-    template = fragment if getattr(request, "htmx", False) else page
-    return render(request, template, context)
+    """Answer an invalid form with 400: the fragment with errors and an error toast for HTMX
+    (htmx swaps 400 answers, see templates/base.html), the whole page otherwise. The page keeps
+    its unsaved-changes warning: nothing was saved."""
+    error = error or _("Не сохранено: исправьте отмеченное.")
+    if getattr(request, "htmx", False):
+        response = render(request, fragment, context, status=400)
+        response["HX-Trigger"] = toast_trigger(error, level="error")
+        return response
+    messages.error(request, error)
+    return render(request, page, context, status=400)

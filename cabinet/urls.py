@@ -19,6 +19,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("cabinet/login", views.login, name="login"),
     path("cabinet/logout", views.logout, name="logout"),
     path("cabinet/organizations", views.organizations, name="organizations"),
+    path("cabinet/organizations/add", views.organization_add, name="organization_add"),
     path(
         "cabinet/organizations/<int:org_id>/switch",
         views.organization_switch,
@@ -29,6 +30,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("cabinet/<int:org_id>/calls/<int:call_id>/retry", views.call_retry, name="call_retry"),
     path("cabinet/<int:org_id>/organization", views.organization_detail, name="organization"),
     path("cabinet/<int:org_id>/organization/numbers", views.numbers_save, name="numbers"),
+    path("cabinet/<int:org_id>/organization/time-zone", views.time_zone_save, name="time_zone"),
     path(
         "cabinet/<int:org_id>/organization/delete",
         views.organization_remove,

@@ -34,6 +34,7 @@ from cabinet.forms import (
     MissedPeriodForm,
     NumberNamesForm,
     OrganizationDeleteForm,
+    TimeZoneForm,
 )
 from cabinet.missed import missed_chart
 from cabinet.responses import form_response, saved_response, toast_trigger
@@ -41,7 +42,11 @@ from cabinet.throttling import login_attempt_allowed
 from cabinet.widget_state import widget_state
 from core.models import Organization
 from core.selectors import organization_by_access_key
-from core.services import organization_access_key_rotate, organization_delete
+from core.services import (
+    organization_access_key_rotate,
+    organization_delete,
+    organization_time_zone_set,
+)
 from crm.errors import AmoError
 from crm.models import AmoUser
 from crm.oauth_state import OAuthStateCookie
@@ -88,7 +93,10 @@ def install_start(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def login(request: HttpRequest) -> HttpResponse:
+    """Log in with an access key; back to ``next`` (the page the session expired on) if this
+    key opens it, else to the organization's Dashboard."""
     form = LoginForm(request.POST if request.method == "POST" else None)
+    next_url = request.POST.get("next") or request.GET.get("next", "")
     if request.method == "POST":
         if not login_attempt_allowed(request):
             return render(request, "cabinet/throttled.html", status=429)
@@ -97,16 +105,26 @@ def login(request: HttpRequest) -> HttpResponse:
             if organization is not None:
                 access.session_unlock(request, organization)
                 logger.info("cabinet login", extra={"organization_id": organization.pk})
-                return redirect("cabinet:dashboard", org_id=organization.pk)
+                target = access.safe_next(request, next_url)
+                return redirect(target or reverse("cabinet:dashboard", args=[organization.pk]))
         # Same answer for a malformed key and an unknown one: nothing to learn from it.
         form.errors.clear()
         form.add_error(None, _("Неверный ключ доступа"))
-    return render(request, "cabinet/login.html", {"form": form})
+    return render(
+        request,
+        "cabinet/login.html",
+        {
+            "form": form,
+            "next": access.safe_next_path(request, next_url),
+            "expired": request.GET.get("expired") == "1" and request.method == "GET",
+        },
+    )
 
 
 @require_POST
 def logout(request: HttpRequest) -> HttpResponse:
     request.session.flush()
+    messages.success(request, _("Вы вышли из личного кабинета."))
     return redirect("cabinet:login")
 
 
@@ -126,7 +144,13 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_GET
 def organizations(request: HttpRequest) -> HttpResponse:
     if not access.session_has_access(request):
-        return redirect("cabinet:login")
+        return access.login_redirect(request)
+    return _organizations_page(request, LoginForm())
+
+
+def _organizations_page(
+    request: HttpRequest, form: LoginForm, *, status: int = 200
+) -> HttpResponse:
     if access.user_is_staff(request):
         listed = list(Organization.objects.order_by("name", "id"))
     else:
@@ -144,10 +168,40 @@ def organizations(request: HttpRequest) -> HttpResponse:
             "organizations": listed,
             "organization": current,
             "current_id": current_id,
-            "form": LoginForm(),
+            "form": form,
             "tab": "organizations",
         },
+        status=status,
     )
+
+
+@require_POST
+def organization_add(request: HttpRequest) -> HttpResponse:
+    """«Добавить организацию»: unlock one more organization in this session by its key."""
+    if not access.session_has_access(request):
+        return access.login_redirect(request)
+    if not login_attempt_allowed(request):
+        return render(request, "cabinet/throttled.html", status=429)
+    form = LoginForm(request.POST)
+    organization = (
+        organization_by_access_key(key=form.cleaned_data["key"]) if form.is_valid() else None
+    )
+    if organization is None:
+        form.errors.clear()
+        form.add_error("key", _("Неверный ключ доступа"))
+        return _organizations_page(request, form, status=400)
+    if organization.pk in access.session_organization_ids(request):
+        access.session_set_current(request, organization.pk)
+        messages.info(
+            request,
+            _("Организация «%(name)s» уже открыта в этом сеансе.") % {"name": organization.name},
+        )
+    else:
+        access.session_unlock(request, organization)
+        messages.success(
+            request, _("Организация «%(name)s» добавлена.") % {"name": organization.name}
+        )
+    return redirect("cabinet:dashboard", org_id=organization.pk)
 
 
 @require_POST
@@ -266,11 +320,14 @@ def _organization_context(
     *,
     delete_form: OrganizationDeleteForm | None = None,
     numbers_form: NumberNamesForm | None = None,
+    time_zone_form: TimeZoneForm | None = None,
 ) -> dict[str, object]:
     pbx = pbx_health(organization=organization)
     return {
         "organization": organization,
         "tab": "organization",
+        "time_zone_form": time_zone_form
+        or TimeZoneForm(initial={"time_zone": organization.time_zone}),
         "delete_form": delete_form or OrganizationDeleteForm(organization=organization),
         "numbers_form": numbers_form or NumberNamesForm(numbers=pbx.numbers),
         "pbx": pbx,
@@ -282,6 +339,31 @@ def _organization_context(
 @access.organization_required
 def organization_detail(request: HttpRequest, organization: Organization) -> HttpResponse:
     return render(request, "cabinet/organization.html", _organization_context(organization))
+
+
+@require_POST
+@access.organization_required
+def time_zone_save(request: HttpRequest, organization: Organization) -> HttpResponse:
+    """The organization's time zone: every date and time of the cabinet is shown in it."""
+    form = TimeZoneForm(request.POST)
+    if not form.is_valid():
+        return form_response(
+            request,
+            page="cabinet/organization.html",
+            fragment="cabinet/organization.html#time-zone-form",
+            context=_organization_context(organization, time_zone_form=form),
+        )
+    organization_time_zone_set(organization=organization, time_zone=form.cleaned_data["time_zone"])
+    access.support_audit(request, organization, "изменён часовой пояс")
+    organization.refresh_from_db()
+    # The page is redrawn whole: every date on it moves to the new zone.
+    target = reverse("cabinet:organization", args=[organization.pk])
+    messages.success(request, _("Сохранено"))
+    if getattr(request, "htmx", False):
+        response = HttpResponse(status=200)
+        response["HX-Redirect"] = target
+        return response
+    return redirect(target)
 
 
 @require_POST
@@ -330,11 +412,14 @@ def organization_remove(request: HttpRequest, organization: Organization) -> Htt
         )
     form = OrganizationDeleteForm(request.POST, organization=organization)
     if not form.is_valid():
-        return render(
+        # The error shows where the admin typed (HTMX swaps the section; without JavaScript the
+        # field has autofocus, so the browser scrolls to it).
+        return form_response(
             request,
-            "cabinet/organization.html",
-            _organization_context(organization, delete_form=form),
-            status=400,
+            page="cabinet/organization.html",
+            fragment="cabinet/organization.html#delete-form",
+            context=_organization_context(organization, delete_form=form),
+            error=_("Данные не удалены: название введено неверно."),
         )
     org_id, name = organization.pk, organization.name
     if access.request_role(request) != access.Role.CUSTOMER:
@@ -345,7 +430,12 @@ def organization_remove(request: HttpRequest, organization: Organization) -> Htt
     organization_delete(organization=organization)
     access.session_forget(request, org_id)
     messages.success(request, _("Данные организации «%(name)s» удалены.") % {"name": name})
-    return redirect(reverse("cabinet:home") if access.session_has_access(request) else "/")
+    target = reverse("cabinet:home") if access.session_has_access(request) else "/"
+    if getattr(request, "htmx", False):
+        response = HttpResponse(status=200)
+        response["HX-Redirect"] = target
+        return response
+    return redirect(target)
 
 
 def _callback_form(organization: Organization, data: Any = None) -> CallbackSettingsForm:
@@ -525,6 +615,7 @@ def keys(request: HttpRequest, organization: Organization) -> HttpResponse:
             page="cabinet/keys.html",
             fragment="cabinet/keys.html#token-form",
             context=context,
+            error=_("Токен не сохранён."),
         )
     return render(request, "cabinet/keys.html", context)
 
@@ -603,6 +694,7 @@ def managers(request: HttpRequest, organization: Organization) -> HttpResponse:
             page="cabinet/managers.html",
             fragment="cabinet/managers.html#managers-form",
             context=_managers_context(organization, form, amo_users),
+            error=_("Не сохранено: исправьте отмеченное."),
         )
     return render(
         request, "cabinet/managers.html", _managers_context(organization, form, amo_users)
@@ -647,12 +739,18 @@ def managers_refresh(request: HttpRequest, organization: Organization) -> HttpRe
 def _managers_context(
     organization: Organization, form: ManagersForm, amo_users: list[AmoUser]
 ) -> dict[str, object]:
+    lines = form.lines()
     return {
         "organization": organization,
         "tab": "managers",
         "form": form,
-        "lines": form.lines(),
+        "lines": lines,
         "amo_users": amo_users,
+        # Numbers never saved whose manager is preselected from the profile phone: leaving the
+        # page without «Сохранить» would drop those choices, so the page warns as if edited.
+        "unsaved_suggestions": any(
+            line.row.mapping is None and line.amo_user_id is not None for line in lines
+        ),
     }
 
 

@@ -8,26 +8,31 @@ On PostgreSQL these are advisory locks (https://www.postgresql.org/docs/current/
 - ``advisory_xact_lock(name)`` is transaction-level: taken inside ``transaction.atomic()`` and
   held until that transaction commits or rolls back.
 
-Other databases (the zero-setup demo's SQLite) have no advisory locks. There the same calls fall
-back to locks held in this process, keyed by the name (and, for the transaction-level one, by
-the transaction: released on commit, or found dead once a rollback discarded it). SQLite runs
-one writer at a time anyway, so this is enough for a demo served by one process; it does not
-exclude other processes.
+SQLite (``make demo``'s default database) has no advisory locks, but it has one writer at a
+time, and every SQLite transaction here begins ``IMMEDIATE`` (``config.settings.base``): the
+transaction that asks for ``advisory_xact_lock`` already holds the database's write lock until
+it ends, across every process — nothing more is needed. ``advisory_lock``, which spans several
+transactions, is a ``flock(2)`` lock on one small file per name beside the database: per open
+file, so two threads exclude each other as two PostgreSQL sessions would; dropped by the kernel
+when its process dies, as PostgreSQL drops a dead connection's locks; re-entrant for the thread
+that holds it, as a PostgreSQL session's are. So the web server, the worker's processes and beat
+exclude each other as they do on PostgreSQL.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
+import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
-
-# How often a waiter of the in-process fallback looks again for holders that rolled back.
-_POLL_SECONDS = 0.05
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DEFAULT_DB_ALIAS, connections
 
 
 def lock_key(name: str) -> int:
@@ -43,12 +48,8 @@ def advisory_lock(name: str, *, wait: bool = True) -> Iterator[bool]:
     key = lock_key(name)
     connection = connections[DEFAULT_DB_ALIAS]
     if connection.vendor != "postgresql":
-        acquired = _process_locks.acquire(key, wait=wait)
-        try:
+        with _file_lock(_sqlite_lock_dir(connection), key, wait=wait) as acquired:
             yield acquired
-        finally:
-            if acquired:
-                _process_locks.release(key)
         return
     with connection.cursor() as cursor:
         cursor.execute(
@@ -75,91 +76,67 @@ def advisory_xact_lock(name: str) -> None:
         raise RuntimeError("advisory_xact_lock needs a transaction (transaction.atomic())")
     key = lock_key(name)
     if connection.vendor != "postgresql":
-        _process_locks.acquire_for_transaction(key, connection)
-        return
+        _sqlite_require_immediate(connection)
+        return  # an IMMEDIATE transaction is already the only writer until it ends
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
-# --- the in-process fallback ------------------------------------------------------------------
+# --- SQLite ----------------------------------------------------------------------------------
 
 
-@dataclass
-class _Holder:
-    thread: int
-    sessions: int = 0  # nested advisory_lock blocks of the holding thread
-    # (connection, release callback) per transaction holding the lock: the callback waits in the
-    # connection's on-commit list until the commit runs it; a rollback discards it.
-    transactions: list[tuple[Any, Callable[[], None]]] = field(default_factory=list)
-
-    def forget_rolled_back(self) -> None:
-        self.transactions = [
-            (conn, release)
-            for conn, release in self.transactions
-            if any(hook[1] is release for hook in conn.run_on_commit)
-        ]
-
-    @property
-    def idle(self) -> bool:
-        return self.sessions == 0 and not self.transactions
+def _sqlite_require_immediate(connection: Any) -> None:
+    if connection.vendor != "sqlite":
+        raise ImproperlyConfigured(f"no advisory locks for {connection.vendor}")
+    options = connection.settings_dict.get("OPTIONS") or {}
+    if str(options.get("transaction_mode", "")).upper() != "IMMEDIATE":
+        raise ImproperlyConfigured(
+            "SQLite needs OPTIONS transaction_mode=IMMEDIATE (config.settings.base sets it): "
+            "without it two transactions can read the same rows before either writes."
+        )
 
 
-class _ProcessLocks:
-    """Re-entrant per thread (as PostgreSQL's locks are per session: one connection per
-    thread in Django)."""
-
-    def __init__(self) -> None:
-        self._changed = threading.Condition()
-        self._holders: dict[int, _Holder] = {}
-
-    def _take(self, key: int, *, wait: bool) -> _Holder | None:
-        me = threading.get_ident()
-        while True:
-            holder = self._holders.get(key)
-            if holder is not None:
-                holder.forget_rolled_back()
-                if holder.idle:
-                    holder = None
-            if holder is None:
-                holder = self._holders[key] = _Holder(thread=me)
-            if holder.thread == me:
-                return holder
-            if not wait:
-                return None
-            self._changed.wait(_POLL_SECONDS)
-
-    def acquire(self, key: int, *, wait: bool) -> bool:
-        with self._changed:
-            holder = self._take(key, wait=wait)
-            if holder is None:
-                return False
-            holder.sessions += 1
-            return True
-
-    def release(self, key: int) -> None:
-        with self._changed:
-            holder = self._holders[key]
-            holder.sessions -= 1
-            self._drop_if_idle(key, holder)
-
-    def acquire_for_transaction(self, key: int, connection: Any) -> None:
-        def release() -> None:
-            with self._changed:
-                holder = self._holders.get(key)
-                if holder is not None:
-                    holder.transactions = [t for t in holder.transactions if t[1] is not release]
-                    self._drop_if_idle(key, holder)
-
-        with self._changed:
-            holder = self._take(key, wait=True)
-            assert holder is not None  # waited for it
-            transaction.on_commit(release, using=connection.alias)
-            holder.transactions.append((connection, release))
-
-    def _drop_if_idle(self, key: int, holder: _Holder) -> None:
-        if holder.idle and self._holders.get(key) is holder:
-            del self._holders[key]
-        self._changed.notify_all()
+def _sqlite_lock_dir(connection: Any) -> Path:
+    """``<database file>.locks/`` beside the database, so every process using it agrees."""
+    if connection.vendor != "sqlite":
+        raise ImproperlyConfigured(f"no advisory locks for {connection.vendor}")
+    name = str(connection.settings_dict.get("NAME") or "")
+    if not name or name == ":memory:" or name.startswith("file:"):
+        # One process only can see such a database: a directory of its own will do.
+        folder = Path(tempfile.gettempdir()) / f"beetel-locks-{os.getpid()}"
+    else:
+        folder = Path(f"{Path(name).resolve()}.locks")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
-_process_locks = _ProcessLocks()
+_held = threading.local()
+
+
+@contextmanager
+def _file_lock(folder: Path, key: int, *, wait: bool) -> Iterator[bool]:
+    """``flock`` on ``folder/<key>.lock``; re-entrant within one thread."""
+    held: dict[tuple[str, int], list[int]] = _held.__dict__.setdefault("locks", {})
+    slot = (str(folder), key)
+    if slot in held:  # this thread holds it already
+        held[slot][1] += 1
+        try:
+            yield True
+        finally:
+            held[slot][1] -= 1
+        return
+    fd = os.open(folder / f"{key & 0xFFFFFFFFFFFFFFFF:016x}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        held[slot] = [fd, 1]
+        try:
+            yield True
+        finally:
+            del held[slot]
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

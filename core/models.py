@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from typing import ClassVar
+from zoneinfo import available_timezones
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from core.fields import EncryptedTextField
 from core.tenancy import TenantModel
+
+DEFAULT_TIME_ZONE = "Europe/Moscow"
+
+
+def _time_zone_valid(value: str) -> None:
+    if value not in available_timezones():
+        raise ValidationError(_("Неизвестный часовой пояс: %(zone)s"), params={"zone": value})
 
 
 class Organization(models.Model):
@@ -30,6 +40,10 @@ class Organization(models.Model):
     )
     status_reason = models.TextField(_("причина статуса"), blank=True)
     installed_at = models.DateTimeField(_("установлена"), null=True, blank=True)
+    # Every date and time the cabinet shows is in this zone (IANA name).
+    time_zone = models.CharField(
+        _("часовой пояс"), max_length=64, default=DEFAULT_TIME_ZONE, validators=[_time_zone_valid]
+    )
     disconnected_at = models.DateTimeField(_("отключена"), null=True, blank=True)
     access_key_hash = models.CharField(max_length=64, unique=True, editable=False)
     access_key_encrypted = EncryptedTextField(editable=False)
@@ -61,8 +75,19 @@ class Organization(models.Model):
         return self.access_key_encrypted
 
     @property
-    def amo_url(self) -> str:
+    def amo_origin(self) -> str:
+        """The account's own address, ``https://<subdomain>.amocrm.ru``: who it is (the widget
+        token's ``iss``), wherever its pages are served."""
         return f"https://{self.amo_host}" if self.amo_host else ""
+
+    @property
+    def amo_url(self) -> str:
+        """The account's web pages (``/contacts/detail/<id>`` …): its own host, or the amoCRM
+        sandbox while AMOCRM_API_BASE_URL sends amoCRM traffic there (demo, tests), which
+        serves the same paths."""
+        if not self.amo_host:
+            return ""
+        return settings.AMOCRM_API_BASE_URL or f"https://{self.amo_host}"
 
 
 class AuditEntry(TenantModel):

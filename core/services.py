@@ -161,6 +161,18 @@ def audit_prune(*, older_than: datetime) -> int:
     return deleted
 
 
+def organization_time_zone_set(*, organization: Organization, time_zone: str) -> None:
+    """The zone the cabinet shows this organization's dates and times in (an IANA name)."""
+    organization.time_zone = time_zone
+    organization.full_clean(validate_unique=False, validate_constraints=False)
+    Organization.objects.filter(pk=organization.pk).update(time_zone=time_zone)
+    audit_record(
+        organization=organization,
+        kind="organization.time_zone",
+        message=f"Часовой пояс: {time_zone}",
+    )
+
+
 def organization_delete(*, organization: Organization) -> None:
     """Delete the organization and, by CASCADE, every row it owns. Irreversible.
 

@@ -482,6 +482,10 @@ class ClientObserver(Protocol):
         """Called for each 429/402/403/transient error (health counters, pausing the account)."""
         ...
 
+    def amo_answered(self) -> None:
+        """Called when amoCRM answered a request (it is reachable again)."""
+        ...
+
 
 class StaticToken:
     """A TokenSource for a token that was just issued (install) and cannot be refreshed."""
@@ -536,7 +540,7 @@ class AmoClient:
         while True:
             self.limiter.acquire()
             try:
-                return _request(
+                answer = _request(
                     method,
                     self.base_url + path,
                     headers={"Authorization": f"Bearer {token}"},
@@ -546,6 +550,9 @@ class AmoClient:
                     accept=accept,
                     forbidden_means_no_rights=forbidden_means_no_rights,
                 )
+                if self.observer is not None:
+                    self.observer.amo_answered()
+                return answer
             except AmoUnauthorized:
                 if refreshed:
                     raise AmoAuthError(

@@ -68,6 +68,10 @@ class AmoAccountState(TenantModel):
     )
     paused_at = models.DateTimeField(_("приостановлено в"), null=True, blank=True)
     paused_detail = models.TextField(_("подробности"), blank=True)
+    # amoCRM answering 5xx or not at all: set by the first such failure, cleared by the next
+    # answer (Диагностика «Подключение к amoCRM» is green only while this is empty).
+    failing_since = models.DateTimeField(_("не отвечает с"), null=True, blank=True)
+    last_failure = models.TextField(_("последний сбой"), blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -93,6 +93,8 @@ class AmoHealth:
     paused_reason: str  # "" | unpaid | banned | revoked
     paused_label: str
     paused_at: datetime | None
+    failing_since: datetime | None  # amoCRM answers 5xx / not at all since then (None: it answers)
+    last_failure: str
     rate_limited_24h: int
     banned_24h: int
     errors_24h: int
@@ -144,6 +146,8 @@ def amo_health(
         if state and state.paused_reason
         else "",
         paused_at=state.paused_at if state else None,
+        failing_since=state.failing_since if state else None,
+        last_failure=state.last_failure if state else "",
         rate_limited_24h=counts["rate_limited"],
         banned_24h=counts["banned"],
         errors_24h=counts["errors"],

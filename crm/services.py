@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 import jwt
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.models import AuditEntry, Organization
@@ -339,6 +341,26 @@ class _HealthObserver:
 
     def __init__(self, organization: Organization) -> None:
         self.organization = organization
+        self._reachable_recorded = False  # one write per client at most while all is well
+
+    def amo_answered(self) -> None:
+        if self._reachable_recorded:
+            return
+        self._reachable_recorded = True
+        with organization_scope(self.organization):
+            AmoAccountState.objects.filter(
+                organization=self.organization, failing_since__isnull=False
+            ).update(failing_since=None, last_failure="")
+
+    def _unreachable(self, error: AmoError) -> None:
+        self._reachable_recorded = False
+        now = timezone.now()
+        with organization_scope(self.organization):
+            state, _ = AmoAccountState.objects.get_or_create(organization=self.organization)
+            AmoAccountState.objects.filter(pk=state.pk).update(
+                failing_since=Coalesce(F("failing_since"), Value(now)),
+                last_failure=error.message[:1000],
+            )
 
     def amo_error(self, error: AmoError) -> None:
         if isinstance(error, AmoUnpaid):
@@ -361,6 +383,7 @@ class _HealthObserver:
                 message=error.message,
             )
         elif error.transient:
+            self._unreachable(error)
             audit_record(
                 organization=self.organization,
                 kind=AUDIT_ERROR,

@@ -9,6 +9,7 @@ app_name = "crm"
 # Mounted at /amocrm/ [contract: docs/architecture.md "Public URLs"].
 urlpatterns: list[URLPattern | URLResolver] = [
     path("oauth/callback", views.oauth_callback, name="oauth_callback"),
+    path("installed", views.install_result, name="install_result"),
     path("disconnect", views.disconnect, name="disconnect"),
     path("widget/status", views_widget.widget_status, name="widget_status"),
     path("widget/call", views_widget.widget_call, name="widget_call"),

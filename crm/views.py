@@ -7,12 +7,17 @@ import json
 import logging
 
 from django.conf import settings
+from django.core import signing
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from core.models import Organization
 from crm import selectors, services
 from crm.errors import AmoInstallError, AmoSignatureInvalid
 from crm.oauth_state import OAuthStateCookie
@@ -24,6 +29,13 @@ from crm.webhooks import (
 )
 
 logger = logging.getLogger(__name__)
+
+# The last install result of this browser, so that the key page survives a reload or the
+# language switch (the callback's own URL carries a code that works only once). A signed cookie,
+# not the session: an anonymous visitor costs no session row (crm/oauth_state.py says why).
+_RESULT_COOKIE = "beetel_install"
+_RESULT_SALT = "crm.install-result"
+_RESULT_MAX_AGE = 60 * 60
 
 
 @never_cache  # the answer shows the access key: Cache-Control: no-store
@@ -42,8 +54,10 @@ def _oauth_callback(request: HttpRequest, pending: OAuthStateCookie) -> HttpResp
         # The admin pressed «Отклонить» on amoCRM's consent page.
         return _install_failed(
             request,
-            "Доступ не был разрешён. Чтобы подключить «Звонок Beeline», установите виджет "
-            "снова и нажмите «Разрешить».",
+            gettext_noop(
+                "Доступ не был разрешён. Чтобы подключить «Звонок Beeline», установите виджет "
+                "снова и нажмите «Разрешить»."
+            ),
         )
     mode = ""
     state = params.get("state", "")
@@ -56,8 +70,10 @@ def _oauth_callback(request: HttpRequest, pending: OAuthStateCookie) -> HttpResp
         if found is None:
             return _install_failed(
                 request,
-                "Ссылка авторизации устарела или открыта в другом браузере. Вернитесь в личный "
-                "кабинет и нажмите «Авторизовать заново» ещё раз.",
+                gettext_noop(
+                    "Ссылка авторизации устарела или открыта в другом браузере. Начните "
+                    "установку заново: «Установить в amoCRM»."
+                ),
             )
         mode = found
     try:
@@ -69,20 +85,86 @@ def _oauth_callback(request: HttpRequest, pending: OAuthStateCookie) -> HttpResp
         )
     except AmoInstallError as exc:
         return _install_failed(request, exc.message)
+    response = _install_done(request, organization, post_message=mode == "post_message")
+    # The access key's generation too: once the key is replaced the old result shows nothing.
+    _remember(
+        request,
+        response,
+        {"organization_id": organization.pk, "generation": organization.access_key_generation},
+    )
+    return response
+
+
+@never_cache  # the answer shows the access key: Cache-Control: no-store
+@require_GET
+def install_result(request: HttpRequest) -> HttpResponse:
+    """The last install result of this browser again (reload, language switch)."""
+    result = _remembered(request)
+    message, org_id, generation = (
+        result.get("message"),
+        result.get("organization_id"),
+        result.get("generation"),
+    )
+    if isinstance(message, str):
+        return _install_failed(request, message, remember=False)
+    organization = (
+        Organization.objects.filter(pk=org_id, access_key_generation=generation).first()
+        if isinstance(org_id, int) and isinstance(generation, int)
+        else None
+    )
+    if organization is None:
+        return redirect("cabinet:landing")
+    return _install_done(request, organization, post_message=False)
+
+
+def _remember(request: HttpRequest, response: HttpResponse, result: dict[str, object]) -> None:
+    response.set_signed_cookie(
+        _RESULT_COOKIE,
+        json.dumps(result, separators=(",", ":")),
+        salt=_RESULT_SALT,
+        max_age=_RESULT_MAX_AGE,
+        httponly=True,
+        secure=request.is_secure(),
+        samesite="Lax",
+    )
+
+
+def _remembered(request: HttpRequest) -> dict[str, object]:
+    try:
+        raw = request.get_signed_cookie(_RESULT_COOKIE, salt=_RESULT_SALT, max_age=_RESULT_MAX_AGE)
+        loaded = json.loads(raw or "")
+    except (KeyError, signing.BadSignature, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _install_done(
+    request: HttpRequest, organization: Organization, *, post_message: bool
+) -> HttpResponse:
     return render(
         request,
         "crm/install_done.html",
         {
             "organization": organization,
             "access_key": organization.access_key,
-            "post_message": mode == "post_message",
+            "post_message": post_message,
             "public_origin": settings.PUBLIC_URL,
+            "language_next": reverse("crm:install_result"),
         },
     )
 
 
-def _install_failed(request: HttpRequest, message: str) -> HttpResponse:
-    return render(request, "crm/install_failed.html", {"message": message}, status=400)
+def _install_failed(request: HttpRequest, message: str, *, remember: bool = True) -> HttpResponse:
+    response = render(
+        request,
+        "crm/install_failed.html",
+        # Messages are kept untranslated and translated here, so the language switch works.
+        {"message": _(message), "language_next": reverse("crm:install_result")},
+        status=400,
+    )
+    if remember:
+        _remember(request, response, {"message": message})
+    return response
 
 
 @csrf_exempt

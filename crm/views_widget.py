@@ -112,7 +112,7 @@ def widget_caller(request: HttpRequest) -> WidgetCaller:
             _("Интеграция отключена: установите виджет «Звонок Beeline» заново."),
         )
     issuer = str(claims.get("iss") or "").strip().lower().rstrip("/")
-    if not organization.amo_host or issuer != organization.amo_url.lower():
+    if not organization.amo_host or issuer != organization.amo_origin.lower():
         raise WidgetAuthFailed(
             401, "token_issuer", _("Токен amoCRM выдан другим аккаунтом amoCRM.")
         )

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -448,6 +448,22 @@ def _clients(organization: Organization) -> tuple[AmoClient, BeelineClient]:
     return amo_client(organization=organization), beeline_client_for(organization)[1]
 
 
+def _sync_recorded(
+    organization: Organization, *, full: bool, sync: Callable[[], SyncResult]
+) -> SyncResult:
+    """Run one sync under the organization's lock and record its outcome for Диагностика: the
+    error too, before it is raised again for the caller to retry."""
+    with _organization_lock(organization.pk):
+        try:
+            result = sync()
+        except Exception as exc:
+            _status_store(organization, full=full, error=_error_text(exc))
+            raise
+    _status_store(organization, full=full)
+    _report(organization, result, full=full)
+    return result
+
+
 def routing_sync_full(*, organization: Organization) -> SyncResult:
     """The full reconciliation: every contact of a mapped manager read from amoCRM, every
     rule of ours compared with Beeline's. With the option off this removes our rules.
@@ -456,24 +472,20 @@ def routing_sync_full(*, organization: Organization) -> SyncResult:
     ones; the error is also stored for Диагностика)."""
     if not routing_enabled(organization=organization):
         return routing_remove_all(organization=organization)
-    with _organization_lock(organization.pk):
-        try:
-            amo, beeline = _clients(organization)
-            managers = _managers(organization)
-            contacts = amo.contacts_by_responsible(sorted(managers))
-            targets = _targets(contacts, managers)
-            _numbers_reconcile(
-                organization=organization, client=beeline, wanted=_wanted_numbers(organization)
-            )
-            result = _rules_reconcile(
-                organization=organization, client=beeline, targets=targets, phones=None
-            )
-        except Exception as exc:
-            _status_store(organization, full=True, error=_error_text(exc))
-            raise
-    _status_store(organization, full=True)
-    _report(organization, result, full=True)
-    return result
+
+    def sync() -> SyncResult:
+        amo, beeline = _clients(organization)
+        managers = _managers(organization)
+        contacts = amo.contacts_by_responsible(sorted(managers))
+        targets = _targets(contacts, managers)
+        _numbers_reconcile(
+            organization=organization, client=beeline, wanted=_wanted_numbers(organization)
+        )
+        return _rules_reconcile(
+            organization=organization, client=beeline, targets=targets, phones=None
+        )
+
+    return _sync_recorded(organization, full=True, sync=sync)
 
 
 def routing_contacts_sync(*, organization: Organization, contact_ids: Sequence[int]) -> SyncResult:
@@ -482,68 +494,58 @@ def routing_contacts_sync(*, organization: Organization, contact_ids: Sequence[i
     contacts had before (our rows) are looked at too. Raises as ``routing_sync_full``."""
     if not routing_enabled(organization=organization):
         return SyncResult()
-    with _organization_lock(organization.pk):
-        try:
-            amo, beeline = _clients(organization)
-            managers = _managers(organization)
-            phones: dict[str, Phone] = {}
-            for contact_id in contact_ids:
-                contact = amo.contact_get(contact_id)
-                for raw in contact.phones if contact else []:
-                    if (phone := phone_parse(raw)) is not None:
-                        phones[phone.national] = phone
-            with organization_scope(organization):
-                for national in RoutingRule.objects.filter(
-                    organization=organization, contact_id__in=list(contact_ids)
-                ).values_list("phone_national", flat=True):
-                    phones.setdefault(national, phone_parse(national) or Phone(national, national))
-            found: dict[int, AmoContact] = {}
-            for national in phones:
-                for contact in amo.contacts_find_by_phone(national):
-                    found[contact.id] = contact
-            targets = {n: t for n, t in _targets(found.values(), managers).items() if n in phones}
-            result = _rules_reconcile(
-                organization=organization, client=beeline, targets=targets, phones=set(phones)
-            )
-        except Exception as exc:
-            _status_store(organization, full=False, error=_error_text(exc))
-            raise
-    _status_store(organization, full=False)
-    _report(organization, result, full=False)
-    return result
+
+    def sync() -> SyncResult:
+        amo, beeline = _clients(organization)
+        managers = _managers(organization)
+        phones: dict[str, Phone] = {}
+        for contact_id in contact_ids:
+            contact = amo.contact_get(contact_id)
+            for raw in contact.phones if contact else []:
+                if (phone := phone_parse(raw)) is not None:
+                    phones[phone.national] = phone
+        with organization_scope(organization):
+            for national in RoutingRule.objects.filter(
+                organization=organization, contact_id__in=list(contact_ids)
+            ).values_list("phone_national", flat=True):
+                phones.setdefault(national, phone_parse(national) or Phone(national, national))
+        found: dict[int, AmoContact] = {}
+        for national in phones:
+            for contact in amo.contacts_find_by_phone(national):
+                found[contact.id] = contact
+        targets = {n: t for n, t in _targets(found.values(), managers).items() if n in phones}
+        return _rules_reconcile(
+            organization=organization, client=beeline, targets=targets, phones=set(phones)
+        )
+
+    return _sync_recorded(organization, full=False, sync=sync)
 
 
 def routing_remove_all(*, organization: Organization) -> SyncResult:
     """The option was switched off: delete the rules Beetel made (and only those) and switch
     ICR off again on the numbers Beetel switched it on for."""
-    result = SyncResult()
     with organization_scope(organization):
         anything = (
             RoutingRule.objects.filter(organization=organization).exists()
             or RoutingNumber.objects.filter(organization=organization).exists()
         )
     if not anything:
+        return SyncResult()
+
+    def sync() -> SyncResult:
+        beeline = beeline_client_for(organization)[1]
+        result = _rules_reconcile(
+            organization=organization, client=beeline, targets={}, phones=None
+        )
+        _numbers_release(
+            organization=organization,
+            client=beeline,
+            keep=set(),
+            enabled={p.national for n in beeline.icr_numbers_list() if (p := phone_parse(n.phone))},
+        )
         return result
-    with _organization_lock(organization.pk):
-        try:
-            beeline = beeline_client_for(organization)[1]
-            result = _rules_reconcile(
-                organization=organization, client=beeline, targets={}, phones=None
-            )
-            _numbers_release(
-                organization=organization,
-                client=beeline,
-                keep=set(),
-                enabled={
-                    p.national for n in beeline.icr_numbers_list() if (p := phone_parse(n.phone))
-                },
-            )
-        except Exception as exc:
-            _status_store(organization, full=False, error=_error_text(exc))
-            raise
-    _status_store(organization, full=False)
-    _report(organization, result, full=False)
-    return result
+
+    return _sync_recorded(organization, full=False, sync=sync)
 
 
 def routing_due_dispatch(*, now: datetime | None = None) -> list[int]:

@@ -429,12 +429,20 @@ class UndeliveredCalls:
 
     failed: int
     paused: int
-    stale: int  # pending or in progress for longer than ``stale_after``
+    retrying: int  # pending after a failed attempt (the journal's «в очереди · <error>»)
+    stale: int  # pending or in progress for longer than ``stale_after`` without an error
+    queued: int  # pending or in progress right now, no error yet (on their way)
     oldest_at: datetime | None  # when the oldest of them reached the pipeline
+    last_error: str = ""  # the latest error among the failed and retrying ones
 
     @property
     def total(self) -> int:
-        return self.failed + self.paused + self.stale
+        """Everything not (yet) in amoCRM: the journal shows each of them as not delivered."""
+        return self.failed + self.paused + self.retrying + self.stale + self.queued
+
+    @property
+    def problems(self) -> int:
+        return self.failed + self.paused + self.retrying + self.stale
 
 
 def calls_undelivered(
@@ -443,22 +451,37 @@ def calls_undelivered(
     now: datetime | None = None,
     stale_after: timedelta = timedelta(minutes=15),
 ) -> UndeliveredCalls:
-    """Failed, paused and long-pending deliveries of the organization (one query). A delivery
-    pending for less than ``stale_after`` is normal traffic, not a problem."""
+    """Every delivery of the organization that is not in amoCRM (nor skipped by a setting),
+    read from the same rows as the journal: failed, paused, retrying after an error, pending too
+    long, and pending right now (two queries)."""
 
     now = now or timezone.now()
-    stale = Q(status__in=["pending", "in_progress"], created_at__lt=now - stale_after)
-    problem = Q(status__in=["failed", "paused"]) | stale
+    open_ = Q(status__in=["pending", "in_progress"])
+    retrying = open_ & ~Q(last_error="")
+    stale = open_ & Q(last_error="", created_at__lt=now - stale_after)
+    queued = open_ & Q(last_error="", created_at__gte=now - stale_after)
     with organization_scope(organization):
-        totals: dict[str, Any] = CallDelivery.objects.filter(organization=organization).aggregate(
+        deliveries = CallDelivery.objects.filter(organization=organization)
+        totals: dict[str, Any] = deliveries.aggregate(
             failed=Count("id", filter=Q(status="failed")),
             paused=Count("id", filter=Q(status="paused")),
+            retrying=Count("id", filter=retrying),
             stale=Count("id", filter=stale),
-            oldest_at=Min("created_at", filter=problem),
+            queued=Count("id", filter=queued),
+            oldest_at=Min("created_at", filter=~Q(status__in=["done", "skipped_by_setting"])),
+        )
+        last_error = (
+            deliveries.filter(Q(status="failed") | retrying)
+            .order_by("-updated_at")
+            .values_list("last_error", flat=True)
+            .first()
         )
     return UndeliveredCalls(
         failed=totals["failed"],
         paused=totals["paused"],
+        retrying=totals["retrying"],
         stale=totals["stale"],
+        queued=totals["queued"],
         oldest_at=totals["oldest_at"],
+        last_error=last_error or "",
     )

@@ -62,6 +62,9 @@ class BeelineNumber(_Model):
     phone: str
     # Not in any confirmed /numbers payload; read if Beeline (or the sandbox) sends it.
     name: str = ""
+    # GUESS: no confirmed payload says whether a number is multichannel; read it when sent
+    # (the sandbox sends it), None when not.
+    multichannel: bool | None = None
 
 
 class SubscriptionGranted(_Model):

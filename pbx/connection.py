@@ -7,8 +7,10 @@ Keyword-only, typed, ``<entity>_<action>`` (docs/architecture.md «Code conventi
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, TypeVar
 
 from django.db import transaction
 from django.utils import timezone
@@ -23,6 +25,9 @@ from pbx.credentials import beeline_client_for, credentials_flag, webhook_secret
 from pbx.errors import BeelineError, BeelineTokenRejected
 from pbx.models import Abonent, BeelineCredentials, PbxNumber
 from pbx.subscriptions import subscription_renew
+
+# The rows a Beeline list sync keeps: found by Beeline's id, stamped with the sync time.
+SyncedRow = TypeVar("SyncedRow", Abonent, PbxNumber)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,30 +116,56 @@ def pbx_sync(*, organization: Organization) -> tuple[int, int]:
     return counts
 
 
+def _upsert_synced(
+    *,
+    organization: Organization,
+    model: type[SyncedRow],
+    key: str,
+    items: Sequence[Any],
+    fill: Callable[[SyncedRow, Any], None],
+    now: datetime,
+) -> set[str]:
+    """Upsert one Beeline list by its id field ``key`` (a repeated id counts once) within the
+    organization; ``fill`` copies an item onto its row. Returns the ids seen, for the caller
+    to decide what happens to the rows Beeline no longer lists."""
+    seen: set[str] = set()
+    existing = {getattr(row, key): row for row in model.objects.all()}
+    for item in items:
+        item_id = getattr(item, key)
+        if item_id in seen:
+            continue
+        seen.add(item_id)
+        row = existing.get(item_id) or model(organization=organization, **{key: item_id})
+        fill(row, item)
+        row.synced_at = now
+        row.save()
+    return seen
+
+
 def _abonents_apply(
     *, organization: Organization, abonents: list[BeelineAbonent], now: datetime
 ) -> int:
     """Upsert by userId; abonents gone from Beeline become inactive (their mappings are kept
     for when they come back, and old calls keep their abonent)."""
-    seen: set[str] = set()
+
+    def fill(abonent: Abonent, item: BeelineAbonent) -> None:
+        abonent.phone = phone_national(item.phone) or item.phone[:20]
+        abonent.first_name = item.first_name[:255]
+        abonent.last_name = item.last_name[:255]
+        abonent.email = item.email[:255]
+        abonent.department = item.department[:255]
+        abonent.extension = item.extension[:32]
+        abonent.active = True
+
     with organization_scope(organization):
-        existing = {a.user_id: a for a in Abonent.objects.all()}
-        for item in abonents:
-            if item.user_id in seen:
-                continue
-            seen.add(item.user_id)
-            abonent = existing.get(item.user_id) or Abonent(
-                organization=organization, user_id=item.user_id
-            )
-            abonent.phone = phone_national(item.phone) or item.phone[:20]
-            abonent.first_name = item.first_name[:255]
-            abonent.last_name = item.last_name[:255]
-            abonent.email = item.email[:255]
-            abonent.department = item.department[:255]
-            abonent.extension = item.extension[:32]
-            abonent.active = True
-            abonent.synced_at = now
-            abonent.save()
+        seen = _upsert_synced(
+            organization=organization,
+            model=Abonent,
+            key="user_id",
+            items=abonents,
+            fill=fill,
+            now=now,
+        )
         Abonent.objects.exclude(user_id__in=seen).filter(active=True).update(active=False)
     return len(seen)
 
@@ -144,22 +175,22 @@ def _numbers_apply(
 ) -> int:
     """Upsert by numberId, delete the ones gone; a name typed in admin survives a sync when
     Beeline sends none."""
-    seen: set[str] = set()
+
+    def fill(number: PbxNumber, item: BeelineNumber) -> None:
+        number.phone = phone_national(item.phone) or item.phone[:20]
+        number.name = item.name[:255] or number.name
+        # Beeline's word only (docs/beeline-api.md §3: /numbers lists the incoming numbers,
+        # multichannel ones among them); None when it does not say.
+        number.is_multichannel = item.multichannel
+
     with organization_scope(organization):
-        existing = {n.number_id: n for n in PbxNumber.objects.all()}
-        for item in numbers:
-            if item.number_id in seen:
-                continue
-            seen.add(item.number_id)
-            number = existing.get(item.number_id) or PbxNumber(
-                organization=organization, number_id=item.number_id
-            )
-            number.phone = phone_national(item.phone) or item.phone[:20]
-            number.name = item.name[:255] or number.name
-            # GUESS (docs/beeline-api.md §3): /numbers lists the company's incoming numbers, which
-            # are the multichannel ones; abonents' own numbers come from /abonents.
-            number.is_multichannel = True
-            number.synced_at = now
-            number.save()
+        seen = _upsert_synced(
+            organization=organization,
+            model=PbxNumber,
+            key="number_id",
+            items=numbers,
+            fill=fill,
+            now=now,
+        )
         PbxNumber.objects.exclude(number_id__in=seen).delete()
     return len(seen)

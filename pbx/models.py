@@ -113,7 +113,9 @@ class PbxNumber(TenantModel):
     number_id = models.CharField(_("numberId"), max_length=255)
     phone = models.CharField(_("номер"), max_length=20, db_index=True)
     name = models.CharField(_("название"), max_length=255, blank=True)
-    is_multichannel = models.BooleanField(_("многоканальный"), default=True)
+    # As Beeline says (None: Beeline did not say — the confirmed /numbers payload has no such
+    # field; the pipeline then treats the number as possibly multichannel, as before).
+    is_multichannel = models.BooleanField(_("многоканальный"), null=True, default=None)
     synced_at = models.DateTimeField(null=True, blank=True)
 
     if TYPE_CHECKING:

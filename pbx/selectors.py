@@ -91,7 +91,9 @@ def pbx_health(*, organization: Organization, now: datetime | None = None) -> Pb
             abonent_count=abonent_rows.count(),
             numbers=numbers,
             abonent_phones_also_multichannel=sorted(
-                n.phone for n in numbers if n.is_multichannel and n.phone in abonent_phones
+                n.phone
+                for n in numbers
+                if n.is_multichannel is not False and n.phone in abonent_phones
             ),
             events_24h=recent.count(),
             event_errors_24h=recent.exclude(error="").count(),

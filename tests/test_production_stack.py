@@ -74,11 +74,12 @@ def test_procfile_release_and_web_serve_the_cabinet_with_its_static_files(tmp_pa
         kinds = {
             ".css": "text/css",
             ".js": "text/javascript",
+            ".svg": "image/svg+xml",  # the favicon
         }
         assert {Path(a).suffix for a in assets} >= {".css", ".js"}, assets
         for asset in assets:
             # Hashed names (cache-busting manifest), served by WhiteNoise from STATIC_ROOT.
-            assert re.search(r"\.[0-9a-f]{12}\.(css|js)$", asset), asset
+            assert re.search(r"\.[0-9a-f]{12}\.(css|js|svg)$", asset), asset
             response = requests.get(f"{base}{asset}", headers=headers, timeout=10)
             assert response.status_code == 200, asset
             assert response.headers["Content-Type"].startswith(kinds[Path(asset).suffix])

@@ -14,12 +14,26 @@ from integration.routing import routing_due_dispatch
 from integration.tests.test_routing import CLIENT, IVAN, MARIA, routing_world_make
 from pbx.models import PbxNumber
 from sandbox.amocrm.models import WebhookSubscription
+from sandbox.beeline.models import Pbx
 from sandbox.beeline.services import call_simulate
+from sandbox.beeline.simulator import SimulatedCall
 from tests.test_pipeline_worker import queued_for_real, start_worker, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 __all__ = ["queued_for_real", "start_worker"]  # fixtures shared with the pipeline worker test
+
+
+def _client_calls(beeline_pbx: Pbx, *, abonent_phone: str) -> SimulatedCall:
+    """The client dials the routed company number; the call is answered and dropped."""
+    return call_simulate(
+        pbx=beeline_pbx,
+        scenario="inbound_answered",
+        abonent_phone=abonent_phone,
+        external_phone=CLIENT,
+        via_number="4950000001",
+        drop=True,
+    )
 
 
 def test_rules_follow_amocrm_through_a_real_worker(
@@ -43,27 +57,13 @@ def test_rules_follow_amocrm_through_a_real_worker(
         options=CallOptions(routing_enabled=True, routing_number_ids=[number.pk]),
     )
     wait_for("the full sync to add Мария's rule", lambda: remote() == {"9031112233": "202"})
-    routed = call_simulate(
-        pbx=beeline_pbx,
-        scenario="inbound_answered",
-        abonent_phone="9161110001",
-        external_phone=CLIENT,
-        via_number="4950000001",
-        drop=True,
-    )
+    routed = _client_calls(beeline_pbx, abonent_phone="9161110001")
     assert routed.routed_extension == "202" and routed.ringing_order[0] == MARIA
 
     page = f"/sandbox/amocrm/accounts/{world.account.pk}/contacts/{contact.pk}"
     Client().post(f"{page}/responsible", {"responsible-responsible": world.ivan.pk})
     wait_for("the hook's sync to move the rule to Иван", lambda: remote() == {"9031112233": "201"})
-    again = call_simulate(
-        pbx=beeline_pbx,
-        scenario="inbound_answered",
-        abonent_phone="9161110002",
-        external_phone=CLIENT,
-        via_number="4950000001",
-        drop=True,
-    )
+    again = _client_calls(beeline_pbx, abonent_phone="9161110002")
     assert again.ringing_order[0] == IVAN
 
     Client().post(f"{page}/delete")

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
 from django import template
 
+from cabinet import formatting
 from integration.callbacks import wait_text
 
 register = template.Library()
+
+
+@register.filter
+def when(value: datetime | date | None) -> str:
+    """Every date and time in the cabinet: ``{{ value|when }}`` (cabinet/formatting.py)."""
+    return formatting.when(value)
 
 
 @register.filter

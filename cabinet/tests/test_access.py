@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlencode
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -63,9 +64,11 @@ def test_outsider_cannot_be_written_to(cabinet: Client, outsider, name, data):
 
 @pytest.mark.parametrize("name", ORGANIZATION_PAGES)
 def test_anonymous_visitor_is_sent_to_login(client: Client, org, name):
-    response = client.get(reverse(name, args=[org.pk]))
+    url = reverse(name, args=[org.pk])
+    response = client.get(url)
     assert response.status_code == 302
-    assert response["Location"] == reverse("cabinet:login")
+    # Back to this page after logging in; nothing said about an expiry (there was no session).
+    assert response["Location"] == f"{reverse('cabinet:login')}?{urlencode({'next': url})}"
 
 
 def test_switching_to_an_outsider_is_404(cabinet: Client, org, outsider):

@@ -12,6 +12,7 @@ from django.test import Client, TestCase
 from django.urls import reverse
 
 from cabinet.testing import call_play, login_with_key
+from cabinet.tests.test_call_settings import ALL_ON
 from core.tenancy import organization_scope
 from integration.models import CallDelivery
 from integration.selectors import call_settings_for
@@ -19,15 +20,8 @@ from pbx.models import Abonent, PbxNumber
 from sandbox.amocrm.pipelines import pipeline_add
 from sandbox.amocrm.services import contact_create, faults_set
 
-SEVEN_ON = {
-    "notify_incoming": "on",
-    "create_contact_incoming": "on",
-    "log_call_incoming": "on",
-    "notify_outgoing": "on",
-    "create_contact_outgoing": "on",
-    "log_call_outgoing": "on",
-    "create_task_missed": "on",
-}
+# The seven settings switched on, as the form posts them.
+SEVEN_ON = ALL_ON
 CLIENT = "+79031112233"
 
 

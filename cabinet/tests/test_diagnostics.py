@@ -114,7 +114,7 @@ def test_undelivered_calls_are_listed_with_a_link_to_them(cabinet: Client, org, 
     page = cabinet.get(url).content.decode()
 
     assert _statuses(page)["undelivered"] == "error"
-    assert "С ошибкой: 2; приостановлены: 0" in page
+    assert "С ошибкой: 2;" in page and "приостановлены: 0" in page
     link = reverse("cabinet:dashboard", args=[org.pk]) + "?outcome=undelivered#journal"
     assert f'href="{link}"' in page
     journal = cabinet.get(link.split("#")[0]).content.decode()
@@ -133,7 +133,10 @@ def test_calls_waiting_too_long_are_a_warning(cabinet: Client, org):
     with organization_scope(org):
         CallDelivery.objects.update(status="pending", last_error="")
     url = reverse("cabinet:diagnostics", args=[org.pk])
-    assert _statuses(cabinet.get(url).content.decode())["undelivered"] == "ok"  # just arrived
+    # Just arrived: on their way, not yet in amoCRM — so not green, but not a problem either.
+    page = cabinet.get(url).content.decode()
+    assert _statuses(page)["undelivered"] == "warning"
+    assert "Звонков передаётся в amoCRM прямо сейчас: 2." in page
 
     with organization_scope(org):
         CallDelivery.objects.update(created_at=timezone.now() - timedelta(hours=1))
@@ -178,3 +181,44 @@ def test_a_pbx_without_abonents_is_an_error_with_the_fix(cabinet: Client, org, s
     page = cabinet.get(reverse("cabinet:diagnostics", args=[org.pk])).content.decode()
     assert _statuses(page)["abonents"] == "error"
     assert "Добавить сотрудников" in page
+
+
+def test_amocrm_answering_503_is_not_green_anywhere(
+    installed_cabinet: Client, set_up_org, amo_account, beeline_pbx, outsider, settings
+):
+    """Issue: a red 503 banner beside «Подключение к amoCRM ✓» and «Недоставленные звонки ✓»
+    while the journal shows the calls waiting with «HTTP 503»; the hint spoke of 429s."""
+    from cabinet.testing import call_play
+    from sandbox.amocrm.services import faults_set
+
+    settings.PIPELINE_RETRY_BASE_SECONDS = 3600  # the retry stays in the future during the test
+    url = reverse("cabinet:diagnostics", args=[set_up_org.pk])
+    assert _statuses(installed_cabinet.get(url).content.decode())["amo_connection"] == "ok"
+
+    faults_set(account=amo_account, down=True)
+    call_play(beeline_pbx, scenario="inbound_answered", external_phone="+79031110011")
+
+    journal = installed_cabinet.get(reverse("cabinet:dashboard", args=[set_up_org.pk]))
+    assert "HTTP 503" in journal.content.decode()
+    page = installed_cabinet.get(url).content.decode()
+    statuses = _statuses(page)
+    assert statuses["amo_connection"] == "error"
+    assert statuses["undelivered"] == "warning"
+    assert "amoCRM не отвечает с" in page and "HTTP 503" in page
+    assert "ждут повтора после сбоя: 1" in page
+    assert "сбой на стороне amoCRM" in page
+    assert "Частые 429" not in page  # no 429 happened: the hint must not speak of them
+    assert "Всё работает" not in page
+    # «Проверить» asks amoCRM again: still down, still red.
+    checked = installed_cabinet.post(reverse("cabinet:diagnostics_check", args=[set_up_org.pk]))
+    assert _statuses(checked.content.decode())["amo_connection"] == "error"
+
+    # amoCRM answers again: «Проверить» sees it, and the check turns green.
+    faults_set(account=amo_account, down=False)
+    checked = installed_cabinet.post(reverse("cabinet:diagnostics_check", args=[set_up_org.pk]))
+    assert _statuses(checked.content.decode())["amo_connection"] == "ok"
+    # The outsider's state was never touched.
+    from crm.models import AmoAccountState
+
+    with organization_scope(outsider):
+        assert not AmoAccountState.objects.filter(failing_since__isnull=False).exists()

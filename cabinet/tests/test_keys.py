@@ -38,9 +38,14 @@ def test_rejected_token_shows_beelines_reason_next_to_the_field(cabinet: Client,
     url = reverse("cabinet:keys", args=[org.pk])
     response = cabinet.post(url, {"token": "not-a-real-token"}, HTTP_HX_REQUEST="true")
 
-    assert response.status_code == 200
-    assert "HX-Trigger" not in response
+    assert response.status_code == 400  # swapped by htmx (templates/base.html)
+    assert json.loads(response["HX-Trigger"])["toast"] == {
+        "message": "Токен не сохранён.",
+        "level": "error",
+    }
     body = response.content.decode()
+    # What was pasted stays in the field to be corrected.
+    assert 'value="not-a-real-token"' in body
     # The emulator's description for a bad token, shown as Beeline gave it.
     assert "Неверный или отсутствующий токен API" in body
     assert not pbx_health(organization=org).token_saved
@@ -49,7 +54,7 @@ def test_rejected_token_shows_beelines_reason_next_to_the_field(cabinet: Client,
 def test_rejected_token_without_javascript_renders_the_page(cabinet: Client, org, beeline_pbx):
     url = reverse("cabinet:keys", args=[org.pk])
     response = cabinet.post(url, {"token": "not-a-real-token"})
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "<html" in response.content.decode()
     assert 'role="alert"' in response.content.decode()
 

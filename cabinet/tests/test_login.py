@@ -152,7 +152,11 @@ def test_logout_forgets_everything(cabinet: Client, org):
     assert response.status_code == 302
     assert SESSION_ORGANIZATIONS not in cabinet.session
     page = cabinet.get(reverse("cabinet:call_settings", args=[org.pk]))
-    assert page.status_code == 302 and page["Location"] == LOGIN
+    assert page.status_code == 302 and page["Location"].startswith(LOGIN + "?next=")
+    assert "expired" not in page["Location"]  # logging out is not an expiry
+    # ... and the login page says so.
+    login_page = cabinet.get(LOGIN).content.decode()
+    assert "Вы вышли из личного кабинета." in login_page
 
 
 def test_logout_is_post_only(cabinet: Client, org):

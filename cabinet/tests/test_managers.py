@@ -130,7 +130,7 @@ def test_one_manager_on_two_numbers_is_refused(installed_cabinet: Client, ready_
         reverse("cabinet:managers", args=[ready_org.pk]),
         _form_data({first.pk: (True, ivan), second.pk: (True, ivan)}),
     )
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert response.content.decode().count("Этот менеджер уже выбран для другого номера.") == 2
     with organization_scope(ready_org):
         assert not ManagerMapping.objects.exists()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
@@ -10,11 +11,18 @@ from core.tenancy import scopes_disabled
 from integration.models import CallSettings
 
 
-def test_shows_the_amocrm_account(cabinet: Client, org):
+def test_shows_the_amocrm_account(cabinet: Client, org, settings):
+    settings.AMOCRM_API_BASE_URL = ""  # production: amoCRM itself
     page = cabinet.get(reverse("cabinet:organization", args=[org.pk])).content.decode()
     assert org.name in page
     assert f'href="https://{org.amo_host}"' in page
     assert str(org.amo_account_id) in page
+
+
+def test_amocrm_links_go_to_the_sandbox_while_it_stands_in_for_amocrm(cabinet: Client, org):
+    page = cabinet.get(reverse("cabinet:organization", args=[org.pk])).content.decode()
+    assert f'href="{settings.AMOCRM_API_BASE_URL}"' in page
+    assert f'href="https://{org.amo_host}"' not in page
 
 
 def test_delete_needs_the_typed_name(cabinet: Client, org):
@@ -143,3 +151,37 @@ def test_widget_status_says_what_is_known(cabinet: Client, org, installed_cabine
     assert 'badge-ok">Установлен<' in page
     assert "Соединение установлено" in page  # how to check it in amoCRM
     assert "не записываются" in page  # and what Beetel cannot know
+
+
+def test_number_types_follow_beeline_and_unnamed_numbers_add_no_digit_tag(
+    installed_cabinet: Client, connected_org, beeline_pbx, amo_account, outsider
+):
+    """Issue: every number was labelled «многоканальный» although Beeline said «нет», and new
+    contacts got a tag of bare digits («4950000001») until the number was named."""
+    import re
+
+    from cabinet.testing import call_play
+
+    numbers = _numbers(connected_org)
+    assert numbers["4950000001"].is_multichannel is True
+    assert numbers["4950000002"].is_multichannel is False
+    page = installed_cabinet.get(
+        reverse("cabinet:organization", args=[connected_org.pk])
+    ).content.decode()
+    types = re.findall(r'data-label="Тип">\s*([^<]+?)\s*</td>', page)
+    assert types == ["многоканальный", "входящий, не многоканальный"]
+
+    # The multichannel number has no name yet: the new contact gets only BeelineConnector.
+    call_play(
+        beeline_pbx,
+        scenario="inbound_group_answered",
+        abonent_phone="9161110002",
+        external_phone="+79034445577",
+    )
+    contact = amo_account.contacts.get()
+    assert [tag.name for tag in contact.tags.all()] == ["BeelineConnector"]
+    # The journal names the line by its number meanwhile.
+    journal = installed_cabinet.get(
+        reverse("cabinet:dashboard", args=[connected_org.pk])
+    ).content.decode()
+    assert "через «4950000001»" in journal

@@ -112,6 +112,8 @@ def _load(
 
 def _finished_call(call: PbxCall, leg_abonent_ids: list[int]) -> rules.FinishedCall:
     number = call.number
+    # A company number is a line ringing a group unless Beeline said it is not multichannel.
+    through_line = number is not None and number.is_multichannel is not False
     return rules.FinishedCall(
         ext_tracking_id=call.ext_tracking_id,
         inbound=call.direction == PbxCall.Direction.IN,
@@ -119,7 +121,7 @@ def _finished_call(call: PbxCall, leg_abonent_ids: list[int]) -> rules.FinishedC
         phone=phone_parse(call.external_phone or call.external_phone_national),
         abonent_id=call.abonent_id,
         leg_abonent_ids=tuple(leg_abonent_ids),
-        multichannel_name=number.display_name if number and number.is_multichannel else None,
+        multichannel_name=number.name if number is not None and through_line else None,
         recovered=call.recovered,
         talk_seconds=int(call.talk_seconds or 0),
         started_at=call.started_at,

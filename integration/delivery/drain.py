@@ -1,9 +1,9 @@
 """Draining an organization's queue: one drain per organization at a time, bounded in time.
 
-Single-flight across processes: a PostgreSQL session advisory lock per organization (a killed
-worker's connection closes and the lock goes with it). A drain that finds the lock taken marks
-the organization dirty in Redis and leaves; the holder drains again before it stops, so no
-hand-off waits for the next sweep.
+Single-flight across processes: a session lock per organization (``core.locks``: a PostgreSQL
+session advisory lock, on the demo's SQLite a ``flock`` file; a killed worker's lock goes with
+it). A drain that finds the lock taken marks the organization dirty in Redis and leaves; the
+holder drains again before it stops, so no hand-off waits for the next sweep.
 """
 
 from __future__ import annotations

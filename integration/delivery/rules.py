@@ -65,7 +65,9 @@ class FinishedCall:
     phone: Phone | None  # the client's number; None when hidden or not a number
     abonent_id: int | None = None  # the responsible abonent (who answered, or was rung)
     leg_abonent_ids: tuple[int, ...] = ()  # every abonent the call rang, in order
-    multichannel_name: str | None = None  # set when it came through a multichannel number
+    # Set when it came through a multichannel number: the name the admin typed for it on
+    # «Организация» ("" while unnamed; Beeline's API has no names).
+    multichannel_name: str | None = None
     recovered: bool = False  # rebuilt from Beeline's statistics
     talk_seconds: int = 0
     started_at: datetime | None = None
@@ -144,7 +146,8 @@ def plan(call: FinishedCall, settings: CallSettings, managers: Mapping[int, Mana
     elif group:
         task_user = None
     tags = [TAG]
-    if call.inbound and call.multichannel_name is not None:
+    # An unnamed number adds no tag: a tag of bare digits would stay on the contact for good.
+    if call.inbound and call.multichannel_name:
         tags.append(call.multichannel_name)
     create_contact = (
         settings.create_contact_incoming if call.inbound else settings.create_contact_outgoing

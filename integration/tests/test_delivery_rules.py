@@ -151,6 +151,14 @@ def test_group_call_through_multichannel_number_is_tagged_inbound_only():
     assert outbound.tags == ("BeelineConnector",) and outbound.group
 
 
+def test_unnamed_multichannel_number_is_a_group_call_without_a_digit_tag():
+    """Until the admin names the number on «Организация» a new contact gets no tag of bare
+    digits (it would stay on the contact for good)."""
+    plan = rules.plan(finished(multichannel_name=""), switches(), MANAGERS)
+
+    assert plan.tags == ("BeelineConnector",) and plan.group
+
+
 def test_group_missed_call_task_goes_to_the_responsible_manager():
     call = finished(answered=False, abonent_id=BORIS, leg_abonent_ids=(ANNA, BORIS))
 

@@ -10,9 +10,11 @@ emulator does not implement is refused with 400 naming it (``sandbox.amocrm.quer
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -36,6 +38,7 @@ from sandbox.amocrm.query import (
 )
 from sandbox.amocrm.rest import (
     array_body,
+    filtered_page,
     is_int,
     json_body,
     object_body,
@@ -56,6 +59,68 @@ def no_query(request: HttpRequest) -> HttpResponse | None:
     except QueryProblem as problem:
         return problem.response()
     return None
+
+
+EntityView = Callable[[HttpRequest, ApiContext], HttpResponse]
+EntityUpdate = Callable[..., HttpResponse]
+
+
+def collection(
+    request: HttpRequest,
+    ctx: ApiContext,
+    *,
+    listing: EntityView,
+    add: EntityView,
+    update: EntityUpdate | None = None,
+) -> HttpResponse:
+    """An entity collection of API v4: GET lists, POST adds, PATCH updates a batch. Writes take
+    no query parameter; ``update`` is left out where the endpoint allows no PATCH."""
+    if request.method == "GET":
+        return listing(request, ctx)
+    refused = no_query(request)
+    if refused is not None:
+        return refused
+    if request.method == "POST" or update is None:
+        return add(request, ctx)
+    items, error = array_body(request)
+    if error is not None:
+        return error
+    return update(request, ctx, items, single=False)
+
+
+def update_one(
+    request: HttpRequest, ctx: ApiContext, update: EntityUpdate, entity_id: int
+) -> HttpResponse:
+    """PATCH of one entity by id: the batch update with that one item, answered unwrapped."""
+    refused = no_query(request)
+    if refused is not None:
+        return refused
+    item, error = object_body(request)
+    if error is not None:
+        return error
+    return update(request, ctx, [{**item, "id": entity_id}], single=True)
+
+
+def one_with(
+    request: HttpRequest,
+    rows: QuerySet[Any],
+    entity_id: int,
+    *,
+    allowed_with: set[str],
+    render: Callable[[HttpRequest, Any, set[str]], dict[str, Any]],
+) -> HttpResponse:
+    """GET of one entity by id with its ``with=`` parts; amoCRM answers a missing entity
+    with 204 (GUESS)."""
+    query = ListQuery.of(request)
+    try:
+        with_ = query.take_with(allowed_with)
+        query.finish()
+    except QueryProblem as problem:
+        return problem.response()
+    entity = rows.filter(pk=entity_id).first()
+    if entity is None:
+        return no_content()
+    return hal_response(render(request, entity, with_))
 
 
 # --- account and users ----------------------------------------------------------------------
@@ -290,14 +355,14 @@ def _contacts_list(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
     try:
         with_ = query.take_with(_CONTACT_WITH)
         rows = selectors.contacts_search(account=ctx.account, query=query.take_text("query"))
-        rows = query.apply_filters(rows, CONTACT_FILTERS)
-        rows = query.apply_order(rows.order_by("id"), _ORDER_FIELDS)
     except QueryProblem as problem:
         return problem.response()
-    return paginated(
+    return filtered_page(
         request,
         query,
         rows=rows.prefetch_related("tags", "leads"),
+        filters=CONTACT_FILTERS,
+        order=_ORDER_FIELDS,
         path="/api/v4/contacts",
         key="contacts",
         render=lambda c: _contact_json(request, c, with_),
@@ -306,39 +371,22 @@ def _contacts_list(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
 
 @amocrm_api("GET", "POST", "PATCH")
 def contacts_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
-    if request.method == "GET":
-        return _contacts_list(request, ctx)
-    refused = no_query(request)
-    if refused is not None:
-        return refused
-    if request.method == "POST":
-        return _contacts_add(request, ctx)
-    items, error = array_body(request)
-    if error is not None:
-        return error
-    return _contacts_update(request, ctx, items, single=False)
+    return collection(
+        request, ctx, listing=_contacts_list, add=_contacts_add, update=_contacts_update
+    )
 
 
 @amocrm_api("GET", "PATCH")
 def contact_detail_view(request: HttpRequest, ctx: ApiContext, contact_id: int) -> HttpResponse:
     if request.method == "PATCH":
-        refused = no_query(request)
-        if refused is not None:
-            return refused
-        item, error = object_body(request)
-        if error is not None:
-            return error
-        return _contacts_update(request, ctx, [{**item, "id": contact_id}], single=True)
-    query = ListQuery.of(request)
-    try:
-        with_ = query.take_with(_CONTACT_WITH)
-        query.finish()
-    except QueryProblem as problem:
-        return problem.response()
-    contact = ctx.account.contacts.filter(pk=contact_id).first()
-    if contact is None:
-        return no_content()  # amoCRM answers a missing entity by id with 204 (GUESS)
-    return hal_response(_contact_json(request, contact, with_))
+        return update_one(request, ctx, _contacts_update, contact_id)
+    return one_with(
+        request,
+        ctx.account.contacts.all(),
+        contact_id,
+        allowed_with=_CONTACT_WITH,
+        render=_contact_json,
+    )
 
 
 _FIELD_ENUMS = {"PHONE": services.PHONE_ENUMS, "EMAIL": services.EMAIL_ENUMS}

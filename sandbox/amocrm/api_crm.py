@@ -15,7 +15,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from sandbox.amocrm import services
-from sandbox.amocrm.api import no_query, unknown_keys
+from sandbox.amocrm.api import collection, no_query, one_with, unknown_keys, update_one
 from sandbox.amocrm.gate import ApiContext, amocrm_api
 from sandbox.amocrm.models import Lead, Note, Task
 from sandbox.amocrm.pipelines import Pipeline, main_pipeline, pipeline_get, pipelines
@@ -41,9 +41,8 @@ from sandbox.amocrm.query import (
 )
 from sandbox.amocrm.rest import (
     array_body,
+    filtered_page,
     is_int,
-    object_body,
-    paginated,
     request_id_of,
     self_link,
     ts,
@@ -217,18 +216,18 @@ def _leads_list(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
     query = ListQuery.of(request)
     try:
         with_ = query.take_with(_LEAD_WITH)
-        rows = ctx.account.leads.all()
         text = query.take_text("query").strip()
-        if text:
-            rows = rows.filter(name__icontains=text)
-        rows = query.apply_filters(rows, LEAD_FILTERS)
-        rows = query.apply_order(rows.order_by("id"), _LEAD_ORDER)
     except QueryProblem as problem:
         return problem.response()
-    return paginated(
+    rows = ctx.account.leads.prefetch_related("tags", "contacts")
+    if text:
+        rows = rows.filter(name__icontains=text)
+    return filtered_page(
         request,
         query,
-        rows=rows.prefetch_related("tags", "contacts"),
+        rows=rows,
+        filters=LEAD_FILTERS,
+        order=_LEAD_ORDER,
         path="/api/v4/leads",
         key="leads",
         render=lambda lead: _lead_json(request, lead, with_),
@@ -356,26 +355,14 @@ def _leads_add(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
 
 @amocrm_api("GET", "POST")
 def leads_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
-    if request.method == "GET":
-        return _leads_list(request, ctx)
-    refused = no_query(request)
-    if refused is not None:
-        return refused
-    return _leads_add(request, ctx)
+    return collection(request, ctx, listing=_leads_list, add=_leads_add)
 
 
 @amocrm_api("GET")
 def lead_detail_view(request: HttpRequest, ctx: ApiContext, lead_id: int) -> HttpResponse:
-    query = ListQuery.of(request)
-    try:
-        with_ = query.take_with(_LEAD_WITH)
-        query.finish()
-    except QueryProblem as problem:
-        return problem.response()
-    lead = ctx.account.leads.filter(pk=lead_id).first()
-    if lead is None:
-        return no_content()  # as for a contact (GUESS)
-    return hal_response(_lead_json(request, lead, with_))
+    return one_with(
+        request, ctx.account.leads.all(), lead_id, allowed_with=_LEAD_WITH, render=_lead_json
+    )
 
 
 # --- notes -----------------------------------------------------------------------------------
@@ -419,16 +406,13 @@ def _notes_list(
     rows = ctx.account.notes.filter(entity_type=entity)
     if entity_id is not None:
         rows = rows.filter(entity_id=entity_id)
-    try:
-        rows = query.apply_filters(rows, filters)
-        rows = query.apply_order(rows.order_by("id"), _NOTE_ORDER)
-    except QueryProblem as problem:
-        return problem.response()
     path = f"/api/v4/{entity}/notes" if entity_id is None else f"/api/v4/{entity}/{entity_id}/notes"
-    return paginated(
+    return filtered_page(
         request,
         query,
         rows=rows,
+        filters=filters,
+        order=_NOTE_ORDER,
         path=path,
         key="notes",
         render=lambda n: _note_json(request, n),
@@ -643,15 +627,12 @@ def _tasks_list(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
             return QueryProblem(
                 ("filter", "entity_id"), "needs filter[entity_type] too", "NotBlank"
             ).response()
-    try:
-        rows = query.apply_filters(ctx.account.tasks.all(), TASK_FILTERS)
-        rows = query.apply_order(rows.order_by("id"), _TASK_ORDER)
-    except QueryProblem as problem:
-        return problem.response()
-    return paginated(
+    return filtered_page(
         request,
         query,
-        rows=rows,
+        rows=ctx.account.tasks.all(),
+        filters=TASK_FILTERS,
+        order=_TASK_ORDER,
         path="/api/v4/tasks",
         key="tasks",
         render=lambda t: _task_json(request, t),
@@ -840,29 +821,16 @@ def _tasks_update(
 
 @amocrm_api("GET", "POST", "PATCH")
 def tasks_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
-    if request.method == "GET":
-        return _tasks_list(request, ctx)
-    refused = no_query(request)
-    if refused is not None:
-        return refused
-    if request.method == "POST":
-        return _tasks_add(request, ctx)
-    items, error = array_body(request)
-    if error is not None:
-        return error
-    return _tasks_update(request, ctx, items, single=False)
+    return collection(request, ctx, listing=_tasks_list, add=_tasks_add, update=_tasks_update)
 
 
 @amocrm_api("GET", "PATCH")
 def task_detail_view(request: HttpRequest, ctx: ApiContext, task_id: int) -> HttpResponse:
+    if request.method == "PATCH":
+        return update_one(request, ctx, _tasks_update, task_id)
     refused = no_query(request)
     if refused is not None:
         return refused
-    if request.method == "PATCH":
-        item, error = object_body(request)
-        if error is not None:
-            return error
-        return _tasks_update(request, ctx, [{**item, "id": task_id}], single=True)
     task = ctx.account.tasks.filter(pk=task_id).first()
     if task is None:
         return no_content()  # as for a contact (GUESS)

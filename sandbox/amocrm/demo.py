@@ -14,7 +14,8 @@ DEMO_MANAGER_PHONES = ("9161110001", "9161110002", "9161110003")
 
 def demo_seed() -> Account:
     """Create the demo account once (idempotent): an admin, three managers whose «Телефон моб.»
-    are DEMO_MANAGER_PHONES, and one user with no phone."""
+    are DEMO_MANAGER_PHONES — the same people as the demo PBX's abonents — and Анна Смирнова,
+    who is in the PBX too but has no phone in her amoCRM profile (Диагностика shows it)."""
     with transaction.atomic():
         existing = Account.objects.filter(subdomain=DEMO_SUBDOMAIN).first()
         if existing is not None:
@@ -30,26 +31,26 @@ def demo_seed() -> Account:
                     "is_admin": True,
                 },
                 {
-                    "name": "Анна Петрова",
-                    "email": "anna@demo.example",
+                    "name": "Иван Петров",
+                    "email": "petrov@demo.example",
                     "phone": DEMO_MANAGER_PHONES[0],
                     "is_admin": False,
                 },
                 {
-                    "name": "Борис Смирнов",
-                    "email": "boris@demo.example",
+                    "name": "Мария Соколова",
+                    "email": "sokolova@demo.example",
                     "phone": DEMO_MANAGER_PHONES[1],
                     "is_admin": False,
                 },
                 {
-                    "name": "Вера Кузнецова",
-                    "email": "vera@demo.example",
+                    "name": "Олег Кузнецов",
+                    "email": "kuznetsov@demo.example",
                     "phone": DEMO_MANAGER_PHONES[2],
                     "is_admin": False,
                 },
                 {
-                    "name": "Глеб Без Телефона",
-                    "email": "gleb@demo.example",
+                    "name": "Анна Смирнова",
+                    "email": "smirnova@demo.example",
                     "phone": None,
                     "is_admin": False,
                 },

@@ -102,13 +102,16 @@ class AuthorizeForm(forms.Form):
         required=False,
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, account_id: int | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         choices = []
         for user in User.objects.select_related("account").order_by("account_id", "id"):
             role = "администратор" if user.is_admin else "пользователь"
             label = f"{user.account.name} ({user.account.host}) — {user.name}, {role}"
             choices.append((f"{user.account_id}:{user.pk}", label))
+            # Installing from an account's page: that account's first administrator.
+            if account_id == user.account_id and user.is_admin and not self.initial.get("grant"):
+                self.initial["grant"] = f"{user.account_id}:{user.pk}"
         self.fields["grant"].choices = choices  # type: ignore[attr-defined]
 
     def chosen(self) -> tuple[Account, User]:

@@ -19,7 +19,7 @@ from sandbox.amocrm.problems import (
     problem_response,
     validation_problem,
 )
-from sandbox.amocrm.query import ListQuery, QueryProblem
+from sandbox.amocrm.query import FilterApply, ListQuery, QueryProblem
 
 MAX_LIMIT = 250
 DEFAULT_LIMIT = 50
@@ -133,3 +133,24 @@ def paginated(
         body["_total_items"] = rows.count()
     body["_embedded"] = {key: [render(r) for r in window[:limit]]}
     return hal_response(body)
+
+
+def filtered_page(
+    request: HttpRequest,
+    query: ListQuery,
+    *,
+    rows: QuerySet[Any],
+    filters: dict[str, FilterApply],
+    order: dict[str, str],
+    path: str,
+    key: str,
+    render: Callable[[Any], dict[str, Any]],
+) -> HttpResponse:
+    """A list endpoint's answer: ``rows`` narrowed by ``filter[...]``, sorted by ``order[...]``
+    (by id when none is asked) and paginated; a refused parameter is answered with its problem."""
+    try:
+        rows = query.apply_filters(rows, filters)
+        rows = query.apply_order(rows.order_by("id"), order)
+    except QueryProblem as problem:
+        return problem.response()
+    return paginated(request, query, rows=rows, path=path, key=key, render=render)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import URLPattern, URLResolver, include, path, re_path
 
 from sandbox.amocrm import api, api_crm, api_unsorted, api_webhooks, views
+from sandbox.amocrm.widget_host.views import contact_page
 
 app_name = "sandbox_amocrm"
 
@@ -12,6 +13,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     # Pages
     path("", views.index, name="index"),
     path("accounts/<int:account_id>/", views.account_detail, name="account"),
+    # The contact card at amoCRM's own path, with the widget loaded as amoCRM loads it.
+    path("contacts/detail/<int:contact_id>", contact_page, name="contact"),
     path("accounts/<int:account_id>/faults", views.account_faults, name="account_faults"),
     path("accounts/<int:account_id>/users", views.account_user_add, name="account_user_add"),
     path(

@@ -41,6 +41,11 @@ def oauth_authorize(request: HttpRequest) -> HttpResponse:
     client_id = param("client_id")
     state = param("state")
     mode = param("mode", "popup")
+    # From the account's «Установить» (amoCRM's own widget install): that account is chosen and
+    # the redirect carries from_widget=1 and no state, as amoCRM's install does.
+    account_param = param("account")
+    account_id = int(account_param) if account_param.isdigit() else None
+    from_widget = param("from_widget") == "1"
     integration = services.integration_get()
     if client_id != integration.client_id:
         return render(
@@ -51,13 +56,12 @@ def oauth_authorize(request: HttpRequest) -> HttpResponse:
         )
     if mode not in OAUTH_MODES:
         mode = "popup"
-    form = AuthorizeForm(request.POST or None)
+    form = AuthorizeForm(request.POST or None, account_id=account_id)
     error = ""
     if request.method == "POST":
         if "deny" in request.POST:
-            return _oauth_finish(
-                request, integration.redirect_uri, mode, {"error": "access_denied", "state": state}
-            )
+            denied = {"error": "access_denied", "state": state}
+            return _oauth_finish(request, integration.redirect_uri, mode, denied)
         if form.is_valid():
             if not form.cleaned_data["consent"]:
                 error = "Подтвердите согласие на передачу данных аккаунта на сторонний сервер"
@@ -70,6 +74,9 @@ def oauth_authorize(request: HttpRequest) -> HttpResponse:
                     "state": state,
                     "client_id": integration.client_id,
                 }
+                if from_widget:
+                    result["from_widget"] = "1"
+                result = {key: value for key, value in result.items() if value}
                 return _oauth_finish(request, integration.redirect_uri, mode, result)
     return render(
         request,
@@ -81,6 +88,8 @@ def oauth_authorize(request: HttpRequest) -> HttpResponse:
             "client_id": client_id,
             "state": state,
             "mode": mode,
+            "account_id": account_id or "",
+            "from_widget": from_widget,
         },
     )
 

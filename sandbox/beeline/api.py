@@ -159,8 +159,13 @@ def abonent_call(request: HttpRequest, pbx: Pbx, pattern: str) -> HttpResponse:
     return JsonResponse(request_row.ext_tracking_id, safe=False)
 
 
-def _number_json(number: Any) -> dict[str, str]:
-    return {"numberId": number.number_id, "phone": number.phone}
+def _number_json(number: Any) -> dict[str, Any]:
+    # "multichannel" is not in any confirmed payload (GUESS); clients ignore unknown fields.
+    return {
+        "numberId": number.number_id,
+        "phone": number.phone,
+        "multichannel": bool(number.multichannel),
+    }
 
 
 @portal_api(("GET",))

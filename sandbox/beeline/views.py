@@ -20,6 +20,10 @@ from sandbox.beeline.models import Pbx
 RECENT = 50
 
 
+def _remembered_key(pbx: Pbx) -> str:
+    return f"sandbox_beeline_call_{pbx.pk}"
+
+
 @require_http_methods(["GET", "POST"])
 def index(request: HttpRequest) -> HttpResponse:
     form = PbxCreateForm(request.POST or None)
@@ -101,12 +105,15 @@ def _story_fire(request: HttpRequest, pbx: Pbx, form: StoryForm) -> None:
 def pbx_page(request: HttpRequest, pbx_id: int) -> HttpResponse:
     pbx = get_object_or_404(Pbx, pk=pbx_id)
     action = request.POST.get("action", "")
-    call_form = CallForm(request.POST if action == "call" else None, pbx=pbx)
+    # The form keeps the last call's choices (scenario, abonent, number…) for the next one.
+    remembered = request.session.get(_remembered_key(pbx)) or None
+    call_form = CallForm(request.POST if action == "call" else None, pbx=pbx, initial=remembered)
     story_form = StoryForm(request.POST if action == "story" else None, pbx=pbx)
     faults_form = FaultsForm(
         request.POST if action == "faults" else None, initial=_faults_initial(pbx)
     )
     if action == "call" and call_form.is_valid():
+        request.session[_remembered_key(pbx)] = call_form.cleaned_data
         _call_fire(request, pbx, call_form)
         return redirect("sandbox_beeline:pbx", pbx_id=pbx.pk)
     if action == "story" and story_form.is_valid():

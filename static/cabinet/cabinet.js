@@ -54,24 +54,54 @@
         if (form && !window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
     });
 
-    // Forms marked data-unsaved-warning warn before the page is left with unsaved changes.
+    // Forms marked data-unsaved-warning warn before the page is left with unsaved changes. A
+    // form stays "unsaved" until the server accepted it: a refused save (400) keeps the warning.
+    // data-unsaved-on-load: the form arrives with choices not saved yet (suggested managers).
     var dirty = new Set();
+    function formKey(form) { return form.id || form; }
+    function markLoaded(root) {
+        (root || document).querySelectorAll("form[data-unsaved-on-load]").forEach(function (form) {
+            dirty.add(formKey(form));
+        });
+    }
+    document.addEventListener("DOMContentLoaded", function () { markLoaded(document); });
+    document.body.addEventListener("htmx:load", function (event) { markLoaded(event.target); });
     document.addEventListener("change", function (event) {
         var form = event.target.closest("form[data-unsaved-warning]");
-        if (form) { dirty.add(form.id || form); }
+        if (form) { dirty.add(formKey(form)); }
     });
     document.addEventListener("submit", function (event) {
+        // An HTMX form's submit is taken over by htmx (defaultPrevented): wait for its answer.
         var form = event.target.closest("form[data-unsaved-warning]");
-        if (form) { dirty.delete(form.id || form); }
+        if (form && !event.defaultPrevented) { dirty.delete(formKey(form)); }
     });
-    document.body.addEventListener("htmx:beforeRequest", function (event) {
-        var form = event.detail.elt.closest && event.detail.elt.closest("form[data-unsaved-warning]");
-        if (form) { dirty.delete(form.id || form); }
+    // beforeSwap, not afterRequest: after an outerHTML swap the sending form is detached and
+    // its events no longer reach the body.
+    document.body.addEventListener("htmx:beforeSwap", function (event) {
+        var detail = event.detail;
+        var elt = (detail.requestConfig && detail.requestConfig.elt) || detail.elt;
+        var form = elt && elt.closest && elt.closest("form[data-unsaved-warning]");
+        var xhr = detail.xhr;
+        if (form && xhr && xhr.status >= 200 && xhr.status < 300) { dirty.delete(formKey(form)); }
+    });
+    // The server sends the page elsewhere (expired session: HX-Redirect to the login page).
+    document.body.addEventListener("htmx:beforeOnLoad", function (event) {
+        var xhr = event.detail.xhr;
+        if (xhr && xhr.getResponseHeader("HX-Redirect")) { dirty.clear(); }
     });
     window.addEventListener("beforeunload", function (event) {
         if (dirty.size) {
             event.preventDefault();
             event.returnValue = "";
         }
+    });
+
+    // «Предложено по телефону…» belongs to the suggested manager only: hide it once another
+    // one is picked by hand (and show it again if the suggestion is picked back).
+    document.addEventListener("change", function (event) {
+        var select = event.target;
+        if (!select.matches || !select.matches("select[name]")) { return; }
+        var hint = document.querySelector('[data-suggestion-for="' + select.name + '"]');
+        if (hint) { hint.hidden = select.value !== hint.getAttribute("data-suggested"); }
     });
 })();

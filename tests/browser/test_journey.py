@@ -61,7 +61,7 @@ def _simulate(page, pbx, *, scenario: str, abonent: str, phone: str, via: str = 
     ).to_be_visible()
 
 
-def test_install_to_green_diagnostics(page, emulators, outsider, screenshot):
+def test_install_to_green_diagnostics(page, emulators, outsider, screenshot, live_server):
     from playwright.sync_api import expect
 
     account, pbx = emulators
@@ -86,10 +86,8 @@ def test_install_to_green_diagnostics(page, emulators, outsider, screenshot):
     organization = Organization.objects.get(amo_account_id=account.pk)
     assert organization.access_key == key
 
-    # 3. Log in with the key.
-    page.get_by_role("link", name="Войти в личный кабинет").click()
-    page.get_by_label("Ключ доступа").fill(key)
-    page.get_by_role("button", name="Войти").click()
+    # 3. «Войти в личный кабинет» on the key page: straight into the cabinet.
+    page.get_by_role("button", name="Войти в личный кабинет").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
 
     # 4. «Настройки ключей»: paste the Beeline token → «Сохранено» in the corner.
@@ -152,8 +150,10 @@ def test_install_to_green_diagnostics(page, emulators, outsider, screenshot):
     expect(inbound.locator("audio")).to_have_count(0)
     for row in (inbound, outbound):
         expect(row).to_contain_text("в amoCRM")
+        # amoCRM's traffic goes to the sandbox here, so its contact cards are the sandbox's.
         expect(row.get_by_role("link", name="Контакт в amoCRM")).to_have_attribute(
-            "href", re.compile(r"^https://journey\.amocrm\.ru/contacts/detail/\d+$")
+            "href",
+            re.compile(rf"^{re.escape(live_server.url)}/sandbox/amocrm/contacts/detail/\d+$"),
         )
     recording = page.request.get(outbound.locator("audio").get_attribute("src"))
     assert recording.status == 200 and recording.headers["content-type"].startswith("audio/")
@@ -165,6 +165,14 @@ def test_install_to_green_diagnostics(page, emulators, outsider, screenshot):
 
     # 10. The sandbox amoCRM account as the settings say: two calls, two tagged contacts
     #     (the inbound one also tagged with the number's name), no task.
+    # The journal's «Контакт в amoCRM» opens the contact card, where the widget says
+    # «Соединение установлено» (the manual's check, step 9).
+    contact_url = outbound.get_by_role("link", name="Контакт в amoCRM").get_attribute("href")
+    page.goto(contact_url)
+    expect(page.get_by_text("Соединение установлено")).to_be_visible(timeout=15_000)
+    expect(page.get_by_text("Рабочий телефон: 9161110002")).to_be_visible()
+    screenshot(page, "06b-contact-card-widget")
+
     page.goto(f"/sandbox/amocrm/accounts/{account.pk}/")
     expect(page.locator("#calls tbody tr")).to_have_count(2)
     contacts = page.locator("#contacts tbody tr")

@@ -130,3 +130,68 @@ def test_demo_seed_is_idempotent_with_the_manager_phones(db):
     assert sum(u.is_admin for u in users) == 1
     assert sorted(u.phone for u in users if u.phone) == sorted(DEMO_MANAGER_PHONES)
     assert any(not u.phone and not u.is_admin for u in users)
+
+
+def test_account_page_install_leads_to_the_key_page(client, amocrm_account, settings):
+    """«Установить» on the account page → consent with this account chosen → «Разрешить» →
+    our redirect URI in the browser (from_widget, no state) → the access key."""
+    import re
+    from html import unescape
+
+    from core.models import Organization
+
+    page = client.get(f"/sandbox/amocrm/accounts/{amocrm_account.pk}/").content.decode()
+    install = unescape(re.search(r'data-testid="install"\s+href="([^"]+)"', page).group(1))
+    consent = client.get(install).content.decode()
+    admin = amocrm_account.users.get(is_admin=True)
+    grant = f"{amocrm_account.pk}:{admin.pk}"
+    assert f'<option value="{grant}" selected' in consent
+
+    answer = client.post(
+        install,
+        {
+            "client_id": settings.AMOCRM_CLIENT_ID,
+            "mode": "popup",
+            "account": amocrm_account.pk,
+            "from_widget": "1",
+            "grant": grant,
+            "consent": "on",
+            "allow": "",
+        },
+    )
+    assert answer.status_code == 302
+    redirect = answer["Location"]
+    assert redirect.startswith(f"{settings.PUBLIC_URL}/amocrm/oauth/callback?")
+    assert "from_widget=1" in redirect and "state=" not in redirect
+
+    key_page = client.get(redirect.removeprefix(settings.PUBLIC_URL))
+    assert key_page.status_code == 200
+    organization = Organization.objects.get(amo_account_id=amocrm_account.pk)
+    assert organization.access_key in key_page.content.decode()
+
+
+def test_widget_host_without_parameters_lets_you_choose(client, amocrm_account):
+    response = client.get("/sandbox/amocrm/widget-host/")
+    body = response.content.decode()
+    assert response.status_code == 200  # not Django's debug 404
+    for user in amocrm_account.users.all():
+        assert f"?account={amocrm_account.pk}&amp;user={user.pk}" in body
+    bad = client.get("/sandbox/amocrm/widget-host/?account=abc&user=1")
+    assert bad.status_code == 400 and "?account=" in bad.content.decode()
+
+
+def test_contact_card_with_the_widget_at_amocrms_own_path(client, amocrm_account, manager):
+    contact = contact_create(
+        account=amocrm_account,
+        name="Клиент Журнала",
+        responsible=manager,
+        phones=[("+79161234567", "WORK")],
+        tag_names=["BeelineConnector"],
+    )
+    page = client.get(f"/sandbox/amocrm/contacts/detail/{contact.pk}")
+    body = page.content.decode()
+    assert page.status_code == 200
+    assert "Клиент Журнала" in body and "+79161234567" in body and "BeelineConnector" in body
+    assert f'"id": {manager.pk}' in body  # seen by the responsible user, with the widget
+    assert "/sandbox/amocrm/widget-host/script.js" in body
+    assert client.get("/sandbox/amocrm/contacts/detail/999999").status_code == 404

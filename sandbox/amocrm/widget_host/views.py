@@ -19,6 +19,7 @@ import jwt
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from crm.widget_bundle import widget_file
@@ -66,30 +67,95 @@ def disposable_token(*, account_id: int, user_id: int, subdomain: str, **overrid
     return jwt.encode(claims, settings.AMOCRM_CLIENT_SECRET, algorithm="HS256")
 
 
+def _optional_int(request: HttpRequest, name: str) -> int | None:
+    raw = request.GET.get(name, "")
+    return int(raw) if raw.isdigit() else None
+
+
 @require_GET
 def host_page(request: HttpRequest) -> HttpResponse:
-    """``?account=<amo account id>&user=<amo user id>[&area=ccard][&lang=ru]``."""
-    account_id = _int_param(request, "account")
-    user_id = _int_param(request, "user")
+    """``?account=<amo account id>&user=<amo user id>[&area=ccard][&lang=ru]``; without them,
+    a page to choose the account and the user (not an error: people arrive here by link)."""
+    account_id = _optional_int(request, "account")
+    user_id = _optional_int(request, "user")
+    if account_id is None or user_id is None:
+        status = 400 if request.GET.get("account") or request.GET.get("user") else 200
+        return _chooser(request, account_id, status=status)
+    return _card(request, account_id=account_id, user_id=user_id)
+
+
+def contact_page(request: HttpRequest, contact_id: int) -> HttpResponse:
+    """amoCRM's contact card (``/contacts/detail/<id>``, as amoCRM's own URL) with the widget,
+    seen by ``?user=`` or by the contact's responsible user."""
+    from sandbox.amocrm.models import Contact
+
+    contact = (
+        Contact.objects.select_related("account", "responsible_user")
+        .prefetch_related("phones", "tags")
+        .filter(pk=contact_id)
+        .first()
+    )
+    if contact is None:
+        return render(
+            request,
+            "sandbox_widget_host/choose.html",
+            {"accounts": _accounts(), "error": f"Контакта {contact_id} нет в песочнице amoCRM."},
+            status=404,
+        )
+    user_id = _optional_int(request, "user") or contact.responsible_user_id
+    return _card(request, account_id=contact.account_id, user_id=user_id, contact=contact)
+
+
+def _accounts() -> list[Any]:
+    try:
+        from sandbox.amocrm.models import Account
+    except ImportError:
+        return []
+    return list(Account.objects.prefetch_related("users").order_by("id"))
+
+
+def _chooser(request: HttpRequest, account_id: int | None, *, status: int) -> HttpResponse:
+    accounts = _accounts()
+    if account_id is not None:
+        accounts = [a for a in accounts if a.pk == account_id] or accounts
+    error = "Укажите числовые ?account= и ?user=." if status == 400 else ""
+    return render(
+        request,
+        "sandbox_widget_host/choose.html",
+        {"accounts": accounts, "error": error},
+        status=status,
+    )
+
+
+def _card(
+    request: HttpRequest, *, account_id: int, user_id: int, contact: Any = None
+) -> HttpResponse:
     subdomain, account_name, users = _sandbox_account(account_id)
     area = request.GET.get("area", "ccard")
     lang = "en" if request.GET.get("lang") == "en" else "ru"
     langs = json.loads(widget_file(f"i18n/{lang}.json"))
+    query = f"account={account_id}&user={user_id}"
     context = {
         "account_id": account_id,
         "account_name": account_name,
         "user_id": user_id,
         "user_name": users.get(user_id, f"User {user_id}"),
+        "users": users,
+        "contact": contact,
         "host_config": {
             "account": {"id": account_id, "subdomain": subdomain, "name": account_name},
             "user": {"id": user_id, "name": users.get(user_id, "")},
             "area": area,
             "lang": lang,
             "langs": langs,
-            "tokenUrl": f"token?account={account_id}&user={user_id}",
-            "scriptUrl": "script.js",
+            "tokenUrl": f"{reverse('sandbox_amocrm:sandbox_widget_host_token')}?{query}",
+            "scriptUrl": reverse("sandbox_amocrm:sandbox_widget_host_script"),
         },
-        "card_phones": ["+7 (916) 555-44-33", "8 916 777 66 55"],
+        "card_phones": (
+            [phone.value for phone in contact.phones.all()]
+            if contact is not None
+            else ["+7 (916) 555-44-33", "8 916 777 66 55"]
+        ),
     }
     return render(request, "sandbox_widget_host/page.html", context)
 

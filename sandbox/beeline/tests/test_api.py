@@ -95,9 +95,11 @@ def test_recording_service_state_is_a_bare_string(portal):
 def test_numbers_list_incoming_numbers(portal):
     response = portal.get("/numbers")
     assert response.status_code == 200
+    # numberId and phone are Beeline's confirmed fields; "multichannel" is the emulator's
+    # GUESS of how the portal's «Многоканальные номера» would show (the product reads it when sent).
     assert response.json() == [
-        {"numberId": "4950000001@mpbx.ip.beeline.ru", "phone": "4950000001"},
-        {"numberId": "4950000002@mpbx.ip.beeline.ru", "phone": "4950000002"},
+        {"numberId": "4950000001@mpbx.ip.beeline.ru", "phone": "4950000001", "multichannel": True},
+        {"numberId": "4950000002@mpbx.ip.beeline.ru", "phone": "4950000002", "multichannel": False},
     ]
     assert portal.get("/numbers/4950000002").json()["phone"] == "4950000002"
 

@@ -158,3 +158,22 @@ def test_terminate_button_sends_the_event(client, beeline_pbx, event_sink):
 
 def test_unknown_pbx_is_404(client, db):
     assert client.get(reverse("sandbox_beeline:pbx", args=[999])).status_code == 404
+
+
+def test_the_call_form_keeps_the_last_calls_choices(client, beeline_pbx, sandbox_http):
+    url = reverse("sandbox_beeline:pbx", args=[beeline_pbx.pk])
+    client.post(
+        url,
+        {
+            "action": "call",
+            "scenario": "outbound_busy",
+            "abonent": "9161110002",
+            "external_phone": "+79037778899",
+            "via_number": "",
+            "talk_seconds": 12,
+        },
+    )
+    page = client.get(url).content.decode()
+    assert '<option value="outbound_busy" selected>' in page
+    assert '<option value="9161110002" selected>' in page
+    assert 'value="+79037778899"' in page

@@ -2,8 +2,9 @@
 
 It migrates (SQLite unless DATABASE_URL says otherwise), seeds the demo amoCRM account and the
 demo Beeline PBX, then runs as child processes: the web server (threaded: the portal calls the
-sandbox over HTTP on the same server), and — when Redis answers at REDIS_URL — a Celery worker
-and beat; without Redis, tasks run in-process (CELERY_TASK_ALWAYS_EAGER). Ctrl-C stops all.
+sandbox over HTTP on the same server), a Celery worker and beat. Redis at REDIS_URL is needed
+(the Celery broker, and the amoCRM request pacing every process shares): without it the demo
+stops at once and says how to start one. Ctrl-C stops all.
 
 PUBLIC_URL, AMOCRM_API_BASE_URL and BEELINE_API_URL are derived from DEMO_HOST/DEMO_PORT; when
 the settings this process started with disagree, it restarts itself once with the right ones.
@@ -12,6 +13,7 @@ the settings this process started with disagree, it restarts itself once with th
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,7 +23,7 @@ import time
 from pathlib import Path
 from types import FrameType
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.management import call_command
@@ -30,10 +32,6 @@ from django.core.management.base import BaseCommand, CommandError
 from core.redis import redis_client
 
 _REEXEC_FLAG = "BEETEL_DEMO_CONFIGURED"
-# SQLite for several processes/threads: wait for locks, take write locks up front, WAL readers.
-_SQLITE_OPTIONS = "?timeout=20&transaction_mode=IMMEDIATE&init_command=" + quote(
-    "PRAGMA journal_mode=WAL"
-)
 
 
 def _redis_reachable(url: str) -> bool:
@@ -62,7 +60,8 @@ class Command(BaseCommand):
             PYTHONUNBUFFERED="1",
         )
         if not env.get("DATABASE_URL"):
-            env["DATABASE_URL"] = f"sqlite:///{settings.BASE_DIR / 'db.sqlite3'}{_SQLITE_OPTIONS}"
+            # SQLite options (IMMEDIATE transactions, WAL, busy timeout): config.settings.base.
+            env["DATABASE_URL"] = f"sqlite:///{settings.BASE_DIR / 'db.sqlite3'}"
         return env
 
     def _configured(self, env: dict[str, str]) -> bool:
@@ -78,8 +77,17 @@ class Command(BaseCommand):
         host = os.environ.get("DEMO_HOST", "127.0.0.1")
         port = os.environ.get("DEMO_PORT", "8000")
         env = self._demo_env(host, port)
-        redis_ok = _redis_reachable(env.get("REDIS_URL") or settings.REDIS_URL)
-        env["CELERY_TASK_ALWAYS_EAGER"] = "false" if redis_ok else "true"
+        redis_url = env.get("REDIS_URL") or settings.REDIS_URL
+        if not _redis_reachable(redis_url):
+            # Calls cannot go through without it (Celery's broker, the amoCRM rate limiter):
+            # say so now rather than serve pages on which nothing works.
+            raise CommandError(
+                f"Redis is not reachable at {redis_url}. The demo needs it (Celery broker, amoCRM "
+                "rate limiter). Start one — `apt-get install redis-server`, or "
+                "`docker run -p 6379:6379 redis` — or point REDIS_URL at yours, then run "
+                "`make demo` again."
+            )
+        env["CELERY_TASK_ALWAYS_EAGER"] = "false"
         if not self._configured(env):
             if os.environ.get(_REEXEC_FLAG) == "1":
                 raise CommandError(
@@ -92,49 +100,37 @@ class Command(BaseCommand):
             os.execve(sys.executable, [sys.executable, manage, "demo"], env)
 
         self._prepare()
-        token = self._seed()
-        self._announce(env, redis_ok=redis_ok, token=token)
-        self._run(env, host=host, port=port, redis_ok=redis_ok)
+        account_page, pbx_page, token = self._seed()
+        self._announce(env, token=token, account_page=account_page, pbx_page=pbx_page)
+        self._run(env, host=host, port=port)
 
     def _prepare(self) -> None:
         engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
         self.stdout.write(f"Database: {engine} — applying migrations…")
         call_command("migrate", interactive=False, verbosity=0)
 
-    def _seed(self) -> str:
-        try:
-            from sandbox.amocrm.demo import demo_seed as amocrm_demo_seed
-        except ImportError:
-            self.stdout.write(
-                self.style.WARNING(
-                    "amoCRM sandbox: sandbox.amocrm.demo.demo_seed does not exist yet — "
-                    "no demo amoCRM account was created."
-                )
-            )
-        else:
-            try:
-                account = amocrm_demo_seed()
-                self.stdout.write(f"amoCRM sandbox: demo account «{account}» is ready.")
-            except Exception as exc:  # a half-built sibling sandbox must not stop the demo
-                self.stdout.write(self.style.ERROR(f"amoCRM sandbox: seeding failed: {exc!r}"))
+    def _seed(self) -> tuple[str, str, str]:
+        """Seed both sandboxes; returns (amoCRM account page, Beeline PBX page, Beeline token)."""
+        from django.urls import reverse
 
+        from sandbox.amocrm.demo import demo_seed as amocrm_demo_seed
         from sandbox.beeline.demo import demo_seed as beeline_demo_seed
 
+        account = amocrm_demo_seed()
+        self.stdout.write(f"amoCRM sandbox: demo account «{account}» is ready.")
         pbx = beeline_demo_seed()
         self.stdout.write(f"Beeline sandbox: demo PBX «{pbx.name}» is ready.")
-        return pbx.token
+        return (
+            reverse("sandbox_amocrm:account", args=[account.pk]),
+            reverse("sandbox_beeline:pbx", args=[pbx.pk]),
+            pbx.token,
+        )
 
-    def _announce(self, env: dict[str, str], *, redis_ok: bool, token: str) -> None:
+    def _announce(
+        self, env: dict[str, str], *, token: str, account_page: str, pbx_page: str
+    ) -> None:
         public = env["PUBLIC_URL"]
-        if redis_ok:
-            mode = "Celery: worker (queues events, crm, default) and beat, broker " + (
-                env.get("REDIS_URL") or settings.REDIS_URL
-            )
-        else:
-            mode = (
-                "Celery: Redis is NOT reachable — tasks run in-process in the web server "
-                "(CELERY_TASK_ALWAYS_EAGER); no worker, no beat (periodic jobs do not run)."
-            )
+        broker = env.get("REDIS_URL") or settings.REDIS_URL
         self.stdout.write(
             self.style.SUCCESS("\nBeetel demo is starting.\n")
             + f"  Cabinet:          {public}/cabinet/login\n"
@@ -144,21 +140,24 @@ class Command(BaseCommand):
             + f"  Admin:            {public}/admin/\n"
             + f"  Health:           {public}/healthz\n"
             + f"  Beeline token:    {token}\n"
-            + f"  {mode}\n\n"
-            + "Next steps:\n"
-            + "  1. Open the amoCRM sandbox, demo account page, and install the widget\n"
-            + "     («Установить» → «Разрешить»): note «Ваш ключ доступа».\n"
-            + "  2. Log into the cabinet with that key.\n"
-            + "  3. «Настройки ключей»: paste the Beeline token above into «Beeline API Token»,\n"
+            + f"  Celery: worker (queues events, crm, default) and beat, broker {broker}\n\n"
+            + "The customer journey (README, «Demo»):\n"
+            + f"  1. {public}{account_page} → «Установить» → tick the consent → «Разрешить»:\n"
+            + "     the page shows «Ваш ключ доступа» (copy it) → «Войти в личный кабинет».\n"
+            + "  2. «Настройки ключей»: paste the Beeline token above, «Сохранить».\n"
+            + "  3. «Менеджеры»: «Загрузить менеджеров amoCRM» (suggested by profile phones),\n"
             + "     «Сохранить».\n"
-            + "  4. «Менеджеры»: map 9161110001..3 to the amoCRM managers, «Сохранить».\n"
+            + "  4. «Организация»: name 4950000001 (e.g. «Отдел продаж»): the contacts' tag.\n"
             + "  5. «Настройки звонков»: choose the switches, «Сохранить».\n"
-            + "  6. Beeline sandbox → «Демо-АТС»: fire calls and watch them arrive in amoCRM.\n"
+            + f"  6. {public}{pbx_page} → «Позвонить»: the call appears in the Dashboard's\n"
+            + "     journal and on the amoCRM sandbox account page within seconds.\n"
+            + "  7. Journal → «Контакт в amoCRM»: the contact card with the widget shows\n"
+            + "     «Соединение установлено» bottom-right.\n"
             + "Press Ctrl-C to stop everything.\n"
         )
         self.stdout.flush()
 
-    def _run(self, env: dict[str, str], *, host: str, port: str, redis_ok: bool) -> None:
+    def _run(self, env: dict[str, str], *, host: str, port: str) -> None:
         python = sys.executable
         manage = str(Path(settings.BASE_DIR) / "manage.py")
         commands: dict[str, list[str]] = {
@@ -166,15 +165,14 @@ class Command(BaseCommand):
             "web": [python, manage, "runserver", f"{host}:{port}", "--noreload"],
         }
         schedule_dir = tempfile.mkdtemp(prefix="beetel-beat-")
-        if redis_ok:
-            celery = [python, "-m", "celery", "-A", "config.celery_app"]
-            commands["worker"] = [
-                *celery, "worker", "-Q", "events,crm,default", "-l", "info", "-c", "2",
-                "--without-gossip", "--without-mingle",
-            ]  # fmt: skip
-            commands["beat"] = [
-                *celery, "beat", "-l", "info", "-s", str(Path(schedule_dir) / "schedule"),
-            ]  # fmt: skip
+        celery = [python, "-m", "celery", "-A", "config.celery_app"]
+        commands["worker"] = [
+            *celery, "worker", "-Q", "events,crm,default", "-l", "info", "-c", "2",
+            "--without-gossip", "--without-mingle",
+        ]  # fmt: skip
+        commands["beat"] = [
+            *celery, "beat", "-l", "info", "-s", str(Path(schedule_dir) / "schedule"),
+        ]  # fmt: skip
         children: dict[str, subprocess.Popen[bytes]] = {}
         stopping = False
 
@@ -195,6 +193,7 @@ class Command(BaseCommand):
                 time.sleep(0.3)
         finally:
             self._stop(children)
+            shutil.rmtree(schedule_dir, ignore_errors=True)  # beat's schedule file
 
     def _stop(self, children: dict[str, subprocess.Popen[bytes]]) -> None:
         for child in children.values():
