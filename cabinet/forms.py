@@ -259,10 +259,6 @@ class CallbackSettingsForm(forms.Form):
         empty_value=None,
         help_text=_("Пользователь amoCRM, которому уведомление о просрочке приходит тоже."),
     )
-    time_zone = forms.ChoiceField(
-        label=_("Часовой пояс"),
-        help_text=_("В этом часовом поясе считаются рабочие часы и отчёт «Пропущенные»."),
-    )
 
     def __init__(
         self,
@@ -277,9 +273,6 @@ class CallbackSettingsForm(forms.Form):
         supervisor = self.fields["supervisor"]
         assert isinstance(supervisor, forms.TypedChoiceField)
         supervisor.choices = [("", _("Нет")), *((str(u.amo_id), u.name) for u in amo_users)]
-        zone = self.fields["time_zone"]
-        assert isinstance(zone, forms.ChoiceField)
-        zone.choices = [(name, name) for name in sorted(available_timezones())]
         for index in range(7):
             self.fields[f"day_{index}_on"] = forms.BooleanField(required=False)
             self.fields[f"day_{index}_start"] = forms.TimeField(
@@ -296,7 +289,6 @@ class CallbackSettingsForm(forms.Form):
             "target_minutes": settings.target_minutes,
             "notify_overdue": settings.notify_overdue,
             "supervisor": settings.supervisor_amo_user_id,
-            "time_zone": settings.time_zone,
         }
         for index, hours in enumerate(settings.working_hours):
             initial[f"day_{index}_on"] = hours is not None
@@ -343,7 +335,6 @@ class CallbackSettingsForm(forms.Form):
             "target_minutes": data["target_minutes"],
             "notify_overdue": data["notify_overdue"],
             "supervisor_amo_user_id": data["supervisor"],
-            "time_zone": data["time_zone"],
             "working_hours": data["working_hours"],
         }
 

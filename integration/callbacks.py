@@ -37,7 +37,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.locks import advisory_xact_lock
-from core.models import AuditEntry, Organization
+from core.models import DEFAULT_TIME_ZONE, AuditEntry, Organization
 from core.services import audit_record
 from core.task_queue import task_enqueue
 from core.tenancy import organization_scope, scopes_disabled
@@ -71,25 +71,37 @@ COMPLETIONS_PER_RUN = 100
 
 
 def callback_settings_for(*, organization: Organization | int) -> CallbackSettings:
-    """The organization's call-back settings (the defaults, unsaved, until first saved)."""
+    """The organization's call-back settings (the defaults, unsaved, until first saved), with
+    the organization loaded: its time zone is the SLA's."""
     org_id = organization if isinstance(organization, int) else organization.pk
     with organization_scope(org_id):
-        found = CallbackSettings.objects.filter(organization_id=org_id).first()
-    return found or CallbackSettings(organization_id=org_id)
+        found = (
+            CallbackSettings.objects.filter(organization_id=org_id)
+            .select_related("organization")
+            .first()
+        )
+    if found is not None:
+        return found
+    if isinstance(organization, int):
+        organization = Organization.objects.get(pk=organization)
+    return CallbackSettings(organization=organization)
 
 
 def working_hours_of(settings: CallbackSettings) -> WorkingHours:
-    """The schedule to count the SLA in; a stored schedule that no longer parses (an unknown
-    time zone after a tzdata change) falls back to the defaults rather than stopping calls."""
+    """The schedule to count the SLA in, in the organization's time zone («Организация»). A
+    stored schedule or zone that no longer parses (a zone gone from tzdata) falls back to the
+    defaults rather than stopping calls."""
+    zone = settings.organization.time_zone
     try:
-        return WorkingHours.of(time_zone=settings.time_zone, working_hours=settings.working_hours)
+        return WorkingHours.of(time_zone=zone, working_hours=settings.working_hours)
     except WorkingHoursInvalid:
         logger.warning(
             "callback working hours invalid, defaults used",
             extra={"organization_id": settings.organization_id},
         )
-        default = CallbackSettings()
-        return WorkingHours.of(time_zone=default.time_zone, working_hours=default.working_hours)
+        return WorkingHours.of(
+            time_zone=DEFAULT_TIME_ZONE, working_hours=CallbackSettings().working_hours
+        )
 
 
 CALLBACK_SETTING_FIELDS = (
@@ -97,7 +109,6 @@ CALLBACK_SETTING_FIELDS = (
     "target_minutes",
     "notify_overdue",
     "supervisor_amo_user_id",
-    "time_zone",
     "working_hours",
 )
 
@@ -105,9 +116,9 @@ CALLBACK_SETTING_FIELDS = (
 def callback_settings_update(
     *, organization: Organization, values: dict[str, Any]
 ) -> CallbackSettings:
-    """Save «Перезвон пропущенных». Unknown names raise ValueError; so does a schedule or time
-    zone that does not parse (the form checks both first). New deadlines follow the new
-    settings; missed calls already recorded keep theirs."""
+    """Save «Перезвон пропущенных». Unknown names raise ValueError; so does a schedule that does
+    not parse (the form checks it first). New deadlines follow the new settings; missed calls
+    already recorded keep theirs."""
     unknown = set(values) - set(CALLBACK_SETTING_FIELDS)
     if unknown:
         raise ValueError(f"unknown call-back settings: {sorted(unknown)}")
@@ -120,7 +131,7 @@ def callback_settings_update(
         }
         for name, value in changed.items():
             setattr(settings, name, value)
-        WorkingHours.of(time_zone=settings.time_zone, working_hours=settings.working_hours)
+        WorkingHours.of(time_zone=DEFAULT_TIME_ZONE, working_hours=settings.working_hours)
         try:
             settings.full_clean(exclude=["organization"])
         except ValidationError as exc:

@@ -230,7 +230,8 @@ def working_hours_default() -> list[list[str] | None]:
 
 class CallbackSettings(TenantModel):
     """«Перезвон пропущенных» on «Настройки звонков»: what counts as a call-back, the target
-    time to call back (the SLA) and when the team works (docs/callbacks.md)."""
+    time to call back (the SLA) and when the team works, in the organization's time zone
+    (docs/callbacks.md)."""
 
     objects: ClassVar[models.Manager[CallbackSettings]]
 
@@ -249,7 +250,6 @@ class CallbackSettings(TenantModel):
     supervisor_amo_user_id = models.BigIntegerField(
         _("Руководитель (amoCRM ID)"), null=True, blank=True
     )
-    time_zone = models.CharField(_("Часовой пояс"), max_length=64, default="Europe/Moscow")
     # Seven entries, Monday first: ["HH:MM", "HH:MM"] or null for a day off.
     working_hours = models.JSONField(_("Рабочие часы"), default=working_hours_default)
     updated_at = models.DateTimeField(auto_now=True)

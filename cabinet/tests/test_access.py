@@ -16,7 +16,6 @@ from integration.selectors import call_settings_for
 # Every organization endpoint that writes, with a body that would change something.
 CALLBACK_FORM = {
     "target_minutes": "5",
-    "time_zone": "Asia/Omsk",
     "day_6_on": "on",
     "day_6_start": "10:00",
     "day_6_end": "11:00",

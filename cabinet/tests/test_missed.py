@@ -422,7 +422,6 @@ CALLBACK_FORM = {
     "count_unanswered_attempts": "on",
     "target_minutes": "30",
     "notify_overdue": "on",
-    "time_zone": "Asia/Yekaterinburg",
     **{f"day_{i}_on": "on" for i in range(6)},
     **{f"day_{i}_start": "08:30" for i in range(7)},
     **{f"day_{i}_end": "20:00" for i in range(7)},
@@ -438,14 +437,14 @@ def test_call_settings_page_has_the_call_back_form_with_a_line_each(cabinet: Cli
         "Срок перезвона, рабочих минут",
         "Уведомлять о просроченном перезвоне",
         "Руководитель",
-        "Часовой пояс",
         "Рабочие часы",
+        "Время — по часовому поясу организации: Europe/Moscow",
         "Понедельник",
         "Воскресенье",
     ):
         assert text in form, text
     assert form.count('class="hint"') >= 6  # one explanation per setting
-    assert 'value="15"' in form and '<option value="Europe/Moscow" selected>' in form
+    assert 'value="15"' in form
 
 
 def test_saving_the_call_back_settings(installed_cabinet: Client, connected_org, outsider):
@@ -458,7 +457,7 @@ def test_saving_the_call_back_settings(installed_cabinet: Client, connected_org,
     assert "Сохранено" in response.content.decode()
     saved = callback_settings_for(organization=installed_org)
     assert saved.count_unanswered_attempts and saved.notify_overdue
-    assert (saved.target_minutes, saved.time_zone) == (30, "Asia/Yekaterinburg")
+    assert saved.target_minutes == 30
     assert saved.supervisor_amo_user_id == boss
     assert saved.working_hours == [["08:30", "20:00"]] * 6 + [None]
     assert callback_settings_for(organization=outsider).target_minutes == 15
@@ -478,7 +477,6 @@ def test_saving_the_call_back_settings(installed_cabinet: Client, connected_org,
         ({f"day_{i}_on": "" for i in range(7)}, "Отметьте хотя бы один рабочий день"),
         ({"target_minutes": "0"}, "больше либо равно 1"),
         ({"target_minutes": "many"}, "Введите целое число"),
-        ({"time_zone": "Mars/Olympus"}, "Выберите корректный вариант"),
         ({"supervisor": "424242"}, "Выберите корректный вариант"),  # not this account's user
     ],
 )

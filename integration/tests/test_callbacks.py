@@ -12,6 +12,7 @@ import pytest
 from django.test import TestCase
 from django.utils import timezone
 
+from core.services import organization_time_zone_set
 from core.tenancy import organization_scope
 from integration.callbacks import (
     callback_call_finalized,
@@ -428,3 +429,15 @@ def test_a_call_with_the_client_going_on_postpones_the_notice(world, outsider):
     with organization_scope(world.organization):
         PbxCall.objects.filter(pk=ours.pk).update(started_at=now - timedelta(hours=3))
     assert notify(world, now) == 1  # a call "going on" for hours lost its last events
+
+
+def test_the_deadline_and_the_notice_follow_the_organizations_time_zone(world):
+    """The SLA counts in the organization's time zone («Организация»): Friday 17:50 in Moscow is
+    already Saturday night in Vladivostok, so the clock starts there on Monday morning."""
+    organization_time_zone_set(organization=world.organization, time_zone="Asia/Vladivostok")
+    world.simulate(scenario="inbound_missed", external_phone=CLIENT, ended_at=FRIDAY_EVENING)
+    [missed] = misses(world)
+    vladivostok = ZoneInfo("Asia/Vladivostok")
+    assert missed.due_at == datetime(2026, 3, 9, 9, 15, tzinfo=vladivostok)
+    assert notify(world, datetime(2026, 3, 9, 9, 14, tzinfo=vladivostok)) == 0
+    assert notify(world, datetime(2026, 3, 9, 9, 16, tzinfo=vladivostok)) == 1
