@@ -1,11 +1,13 @@
 """What the Dashboard draws: the counters for today / 7 / 30 days and the per-day chart.
 
 The chart is an inline SVG computed here (no chart library, no external service): one stacked
-bar per day, answered calls at the bottom, missed ones on top.
+bar per day, answered calls at the bottom, missed ones on top. ``stacked_chart`` draws the
+«Пропущенные» tab's chart too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -35,12 +37,16 @@ class Period:
 
 
 @dataclass(frozen=True, slots=True)
+class Segment:
+    css: str  # the class that colours it
+    y: float
+    height: float
+
+
+@dataclass(frozen=True, slots=True)
 class Bar:
     x: int
-    answered_y: float
-    answered_height: float
-    missed_y: float
-    missed_height: float
+    segments: list[Segment]  # bottom first
     title: str
     label: str  # day of month under every 5th bar and the last one, else ""
 
@@ -54,6 +60,53 @@ class Chart:
     baseline: int
     peak: int
     description: str
+
+
+def stacked_chart(
+    *,
+    dates: list[date],
+    stacks: Mapping[date, Sequence[int]],
+    classes: Sequence[str],
+    title: Callable[[date, Sequence[int]], str],
+    description: str,
+) -> Chart:
+    """One stacked bar per date (the «Dashboard» and «Пропущенные» charts, drawn by
+    cabinet/_bar_chart.html): ``stacks[day]`` are the counts of each segment, bottom first,
+    coloured by ``classes``; a day without an entry is an empty bar."""
+    empty = tuple(0 for _ in classes)
+    peak = max((sum(stacks.get(d, empty)) for d in dates), default=0)
+    scale = CHART_HEIGHT / peak if peak else 0.0
+    bars = []
+    for index, day in enumerate(dates):
+        counts = stacks.get(day, empty)
+        top = float(CHART_HEIGHT)
+        segments = []
+        for css, count in zip(classes, counts, strict=True):
+            height = count * scale
+            top -= height
+            segments.append(Segment(css=css, y=round(top, 2), height=round(height, 2)))
+        bars.append(
+            Bar(
+                x=index * CHART_BAR,
+                segments=segments,
+                title=title(day, counts),
+                label=str(day.day) if index % 5 == 0 or index == len(dates) - 1 else "",
+            )
+        )
+    return Chart(
+        bars=bars,
+        width=len(dates) * CHART_BAR,
+        height=CHART_HEIGHT + CHART_LABELS,
+        bar_width=CHART_BAR - 4,
+        baseline=CHART_HEIGHT,
+        peak=peak,
+        description=description,
+    )
+
+
+def chart_days(*, today: date, span: int = 30) -> list[date]:
+    """The ``span`` days ending ``today``, oldest first."""
+    return [today - timedelta(days=offset) for offset in range(span - 1, -1, -1)]
 
 
 def _period_start(days: int, today: date) -> datetime:
@@ -84,45 +137,22 @@ def dashboard_periods(*, organization: Organization, today: date | None = None) 
 
 def dashboard_chart(*, days: list[CallDay], today: date, span: int = 30) -> Chart:
     """Stacked bars for the ``span`` days ending ``today``; days without calls are empty."""
-    by_day = {entry.day: entry for entry in days}
-    dates = [today - timedelta(days=offset) for offset in range(span - 1, -1, -1)]
-    peak = max((by_day[d].answered + by_day[d].missed for d in dates if d in by_day), default=0)
-    scale = CHART_HEIGHT / peak if peak else 0.0
-    bars = []
-    for index, day in enumerate(dates):
-        entry = by_day.get(day)
-        answered = entry.answered if entry else 0
-        missed = entry.missed if entry else 0
-        answered_height = answered * scale
-        missed_height = missed * scale
-        answered_y = CHART_HEIGHT - answered_height
-        title = _("%(day)s: отвечено %(answered)s, пропущено %(missed)s") % {
+    dates = chart_days(today=today, span=span)
+    stacks = {entry.day: (entry.answered, entry.missed) for entry in days}
+    total = sum(sum(stacks.get(d, (0, 0))) for d in dates)
+
+    def title(day: date, counts: Sequence[int]) -> str:
+        return _("%(day)s: отвечено %(answered)s, пропущено %(missed)s") % {
             "day": formats.date_format(day, "SHORT_DATE_FORMAT"),
-            "answered": answered,
-            "missed": missed,
+            "answered": counts[0],
+            "missed": counts[1],
         }
-        bars.append(
-            Bar(
-                x=index * CHART_BAR,
-                answered_y=round(answered_y, 2),
-                answered_height=round(answered_height, 2),
-                missed_y=round(answered_y - missed_height, 2),
-                missed_height=round(missed_height, 2),
-                title=title,
-                label=str(day.day) if index % 5 == 0 or index == span - 1 else "",
-            )
-        )
-    total = sum(by_day[d].answered + by_day[d].missed for d in dates if d in by_day)
-    description = _("Звонки по дням за %(span)s дней: всего %(total)s.") % {
-        "span": span,
-        "total": total,
-    }
-    return Chart(
-        bars=bars,
-        width=span * CHART_BAR,
-        height=CHART_HEIGHT + CHART_LABELS,
-        bar_width=CHART_BAR - 4,
-        baseline=CHART_HEIGHT,
-        peak=peak,
-        description=description,
+
+    return stacked_chart(
+        dates=dates,
+        stacks=stacks,
+        classes=("chart-answered", "chart-missed"),
+        title=title,
+        description=_("Звонки по дням за %(span)s дней: всего %(total)s.")
+        % {"span": span, "total": total},
     )

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.models import Organization
 from integration.call_options import CallOptions
-from integration.models import CallSettings
+from integration.models import CallbackSettings, CallSettings
 from integration.services import ManagerMappingInput
 
 if TYPE_CHECKING:
@@ -198,6 +198,156 @@ class CallOptionsForm(forms.Form):
             lead_pipeline_id=pipeline_id,
             lead_status_id=status_id,
         )
+
+
+# --- «Настройки звонков»: call-back tracking (docs/callbacks.md) ---------------------------------
+
+WEEKDAYS = [
+    _("Понедельник"),
+    _("Вторник"),
+    _("Среда"),
+    _("Четверг"),
+    _("Пятница"),
+    _("Суббота"),
+    _("Воскресенье"),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkdayFields:
+    """One row of the working-hours table."""
+
+    name: str
+    on: forms.BoundField
+    start: forms.BoundField
+    end: forms.BoundField
+    errors: list[str]
+
+
+class CallbackSettingsForm(forms.Form):
+    """«Перезвон пропущенных»: what counts as a call-back, the SLA, working hours."""
+
+    count_unanswered_attempts = forms.BooleanField(
+        label=_("Считать перезвоном и неотвеченный исходящий"),
+        required=False,
+        help_text=_(
+            "Включено — пропущенный закрыт, как только менеджер набрал клиента, даже если тот не "
+            "ответил. Выключено — только состоявшийся разговор."
+        ),
+    )
+    target_minutes = forms.IntegerField(
+        label=_("Срок перезвона, рабочих минут"),
+        min_value=1,
+        max_value=7 * 24 * 60,
+        help_text=_(
+            "Сколько рабочих минут есть у менеджера, чтобы перезвонить; к этому сроку ставится "
+            "задача «Перезвонить»."
+        ),
+    )
+    notify_overdue = forms.BooleanField(
+        label=_("Уведомлять о просроченном перезвоне"),
+        required=False,
+        help_text=_(
+            "Не перезвонили в срок — ответственный менеджер (и руководитель) получает одно "
+            "уведомление в amoCRM, только в рабочее время."
+        ),
+    )
+    supervisor = forms.TypedChoiceField(
+        label=_("Руководитель"),
+        required=False,
+        coerce=int,
+        empty_value=None,
+        help_text=_("Пользователь amoCRM, которому уведомление о просрочке приходит тоже."),
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        amo_users: list[AmoUser],
+        settings: CallbackSettings | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if settings is not None:
+            kwargs.setdefault("initial", self.initial_from(settings))
+        super().__init__(*args, **kwargs)
+        supervisor = self.fields["supervisor"]
+        assert isinstance(supervisor, forms.TypedChoiceField)
+        supervisor.choices = [("", _("Нет")), *((str(u.amo_id), u.name) for u in amo_users)]
+        for index in range(7):
+            self.fields[f"day_{index}_on"] = forms.BooleanField(required=False)
+            self.fields[f"day_{index}_start"] = forms.TimeField(
+                required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+            )
+            self.fields[f"day_{index}_end"] = forms.TimeField(
+                required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+            )
+
+    @staticmethod
+    def initial_from(settings: CallbackSettings) -> dict[str, Any]:
+        initial: dict[str, Any] = {
+            "count_unanswered_attempts": settings.count_unanswered_attempts,
+            "target_minutes": settings.target_minutes,
+            "notify_overdue": settings.notify_overdue,
+            "supervisor": settings.supervisor_amo_user_id,
+        }
+        for index, hours in enumerate(settings.working_hours):
+            initial[f"day_{index}_on"] = hours is not None
+            initial[f"day_{index}_start"] = hours[0] if hours else "09:00"
+            initial[f"day_{index}_end"] = hours[1] if hours else "18:00"
+        return initial
+
+    def workdays(self) -> list[WorkdayFields]:
+        return [
+            WorkdayFields(
+                name=str(WEEKDAYS[index]),
+                on=self[f"day_{index}_on"],
+                start=self[f"day_{index}_start"],
+                end=self[f"day_{index}_end"],
+                errors=[str(e) for e in self.errors.get(f"day_{index}_on", [])],
+            )
+            for index in range(7)
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        hours: list[list[str] | None] = []
+        for index in range(7):
+            start, end = cleaned.get(f"day_{index}_start"), cleaned.get(f"day_{index}_end")
+            if not cleaned.get(f"day_{index}_on"):
+                hours.append(None)
+            elif start is None or end is None or start >= end:
+                self.add_error(
+                    f"day_{index}_on", _("Укажите время начала и окончания: начало раньше конца.")
+                )
+                hours.append(None)
+            else:
+                hours.append([start.strftime("%H:%M"), end.strftime("%H:%M")])
+        if all(day is None for day in hours) and not self.errors:
+            self.add_error(None, _("Отметьте хотя бы один рабочий день."))
+        cleaned["working_hours"] = hours
+        return cleaned
+
+    def values(self) -> dict[str, Any]:
+        """What ``callback_settings_update`` takes."""
+        data = self.cleaned_data
+        return {
+            "count_unanswered_attempts": data["count_unanswered_attempts"],
+            "target_minutes": data["target_minutes"],
+            "notify_overdue": data["notify_overdue"],
+            "supervisor_amo_user_id": data["supervisor"],
+            "working_hours": data["working_hours"],
+        }
+
+
+class MissedPeriodForm(forms.Form):
+    """The period of «Пропущенные» (GET ``days``): today, 7 or 30 days."""
+
+    days = forms.TypedChoiceField(
+        choices=[("1", "1"), ("7", "7"), ("30", "30")], coerce=int, required=False
+    )
+
+    def period(self) -> int:
+        return self.cleaned_data.get("days") or 7
 
 
 class BeelineTokenForm(forms.Form):

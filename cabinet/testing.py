@@ -22,6 +22,7 @@ from sandbox.beeline.services import SimulatedCall
 # Every organization page of the cabinet, by URL name (each takes the organization id).
 ORGANIZATION_PAGES = [
     "cabinet:dashboard",
+    "cabinet:missed",
     "cabinet:diagnostics",
     "cabinet:organization",
     "cabinet:managers",

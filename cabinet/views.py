@@ -8,9 +8,10 @@ inside its tenant scope. Views stay thin: reads go through selectors, writes thr
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -24,15 +25,18 @@ from cabinet.dashboard import dashboard_chart, dashboard_periods
 from cabinet.diagnostics import diagnostic_checks, diagnostics_refresh
 from cabinet.forms import (
     BeelineTokenForm,
+    CallbackSettingsForm,
     CallOptionsForm,
     CallSettingsForm,
     JournalFilterForm,
     LoginForm,
     ManagersForm,
+    MissedPeriodForm,
     NumberNamesForm,
     OrganizationDeleteForm,
     TimeZoneForm,
 )
+from cabinet.missed import missed_chart
 from cabinet.responses import form_response, saved_response, toast_trigger
 from cabinet.throttling import login_attempt_allowed
 from cabinet.widget_state import widget_state
@@ -49,6 +53,8 @@ from crm.oauth_state import OAuthStateCookie
 from crm.selectors import amo_authorize_url, amo_connected, amo_pipelines_for, amo_users_for
 from crm.services import amo_pipelines_refresh, amo_users_refresh
 from integration.call_options import CallOptionsInvalid, call_options_update
+from integration.callback_report import REPORT_PERIODS, callback_report
+from integration.callbacks import callback_settings_for, callback_settings_update
 from integration.delivery.operations import delivery_retry
 from integration.routing import routing_mapping_changed
 from integration.selectors import call_journal, call_settings_for, manager_rows_for
@@ -250,6 +256,28 @@ def dashboard(request: HttpRequest, organization: Organization) -> HttpResponse:
     return render(request, "cabinet/dashboard.html", context)
 
 
+@require_GET
+@access.organization_required(support_may_read=True)
+def missed(request: HttpRequest, organization: Organization) -> HttpResponse:
+    """«Пропущенные»: how fast missed calls are returned, for today / 7 / 30 days."""
+    form = MissedPeriodForm(request.GET or None)
+    if form.is_bound and not form.is_valid():
+        return HttpResponseBadRequest(_("Неизвестный период: выберите «Сегодня», 7 или 30 дней."))
+    days = form.period() if form.is_bound else 7
+    report = callback_report(organization=organization, days=days)
+    return render(
+        request,
+        "cabinet/missed.html",
+        {
+            "organization": organization,
+            "tab": "missed",
+            "report": report,
+            "periods": REPORT_PERIODS,
+            "chart": missed_chart(series=report.series, today=report.today),
+        },
+    )
+
+
 @require_POST
 @access.organization_required
 def call_retry(request: HttpRequest, organization: Organization, call_id: int) -> HttpResponse:
@@ -410,6 +438,14 @@ def organization_remove(request: HttpRequest, organization: Organization) -> Htt
     return redirect(target)
 
 
+def _callback_form(organization: Organization, data: Any = None) -> CallbackSettingsForm:
+    return CallbackSettingsForm(
+        data,
+        amo_users=list(amo_users_for(organization=organization)),
+        settings=callback_settings_for(organization=organization),
+    )
+
+
 def _options_form(
     organization: Organization, data: QueryDict | None = None, *, settings: object = None
 ) -> CallOptionsForm:
@@ -429,6 +465,7 @@ def _call_settings_context(
         "tab": "call_settings",
         "form": form,
         "options_form": options_form,
+        "callback_form": _callback_form(organization),
         "pipelines_loaded": bool(options_form.pipelines),
         # Loaded by themselves on the first visit, when amoCRM can be asked at all.
         "pipelines_autoload": not options_form.pipelines
@@ -511,6 +548,39 @@ def call_settings_pipelines(request: HttpRequest, organization: Organization) ->
     )
     response["HX-Trigger"] = toast_trigger(done)
     return response
+
+
+@require_POST
+@access.organization_required
+def callback_settings(request: HttpRequest, organization: Organization) -> HttpResponse:
+    """«Перезвон пропущенных» on «Настройки звонков» (its own form and Save button)."""
+    form = _callback_form(organization, request.POST)
+    page = reverse("cabinet:call_settings", args=[organization.pk])
+    instance = call_settings_for(organization=organization)
+    context = _call_settings_context(
+        organization,
+        CallSettingsForm(instance=instance),
+        _options_form(organization, settings=instance),
+    )
+    context["callback_form"] = form
+    if not form.is_valid():
+        response = form_response(
+            request,
+            page="cabinet/call_settings.html",
+            fragment="cabinet/call_settings.html#callback-form",
+            context=context,
+        )
+        response.status_code = 400
+        return response
+    callback_settings_update(organization=organization, values=form.values())
+    access.support_audit(request, organization, "изменён «Перезвон пропущенных»")
+    context["callback_form"] = _callback_form(organization)
+    return saved_response(
+        request,
+        fragment="cabinet/call_settings.html#callback-form",
+        context=context,
+        redirect_to=page + "#callback-form",
+    )
 
 
 # --- «Настройки ключей» -----------------------------------------------------------------------

@@ -134,6 +134,14 @@ class AmoTask(_Model):
     complete_till: int | None = None
     entity_id: int | None = None
     entity_type: str | None = None
+    responsible_user_id: int | None = None
+    is_completed: bool = False
+    # ``{"text": "…"}`` once completed with a result; amoCRM sends ``[]`` when there is none.
+    result: dict[str, Any] | list[Any] | None = None
+
+    @property
+    def result_text(self) -> str:
+        return str(self.result.get("text") or "") if isinstance(self.result, dict) else ""
 
 
 class AmoStatus(_Model):
@@ -249,6 +257,28 @@ class TaskDraft:
     def to_api(self, request_id: str) -> dict[str, Any]:
         body = {k: v for k, v in _fields(self).items() if v is not None}
         body["request_id"] = request_id
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class TaskUpdate:
+    """A ``PATCH /api/v4/tasks/{id}`` body (docs/amocrm-api.md §6). None fields are not sent."""
+
+    text: str | None = None
+    complete_till: int | None = None
+    is_completed: bool | None = None
+    result_text: str | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        body: dict[str, Any] = {}
+        if self.text is not None:
+            body["text"] = self.text
+        if self.complete_till is not None:
+            body["complete_till"] = self.complete_till
+        if self.is_completed is not None:
+            body["is_completed"] = self.is_completed
+        if self.result_text is not None:
+            body["result"] = {"text": self.result_text}
         return body
 
 
@@ -739,6 +769,20 @@ class AmoClient:
         return [
             AmoTask.model_validate(raw) for raw in self._pages("/api/v4/tasks", "tasks", params)
         ]
+
+    # Reference: https://www.amocrm.ru/developers/content/crm_platform/tasks-api (GET /tasks/{id})
+    def task_get(self, task_id: int) -> AmoTask | None:
+        """One task, or None when amoCRM no longer has it (deleted: 204 or 404)."""
+        data = self._call("GET", f"/api/v4/tasks/{int(task_id)}", accept=frozenset({404}))
+        if not data or data.get("status") == 404:
+            return None
+        return AmoTask.model_validate(data)
+
+    # Reference: https://www.amocrm.ru/developers/content/crm_platform/tasks-api (PATCH)
+    def task_update(self, task_id: int, update: TaskUpdate) -> None:
+        """Change one task (text, due time) or complete it with a result. Idempotent: the same
+        PATCH twice leaves the task as once."""
+        self._call("PATCH", f"/api/v4/tasks/{int(task_id)}", json=update.to_api())
 
     # Reference: https://www.amocrm.ru/developers/content/crm_platform/unsorted-api (sip)
     def unsorted_sip_add(self, items: Sequence[dict[str, Any]]) -> list[str]:

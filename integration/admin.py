@@ -8,7 +8,14 @@ from django.utils.translation import gettext_lazy as _
 from core import admin as core_admin
 from core.models import Organization
 from integration.delivery.operations import delivery_retry
-from integration.models import CallDelivery, CallSettings, ManagerMapping, RoutingRule
+from integration.models import (
+    CallbackSettings,
+    CallDelivery,
+    CallSettings,
+    ManagerMapping,
+    MissedCall,
+    RoutingRule,
+)
 
 
 class CallSettingsInline(admin.StackedInline):
@@ -19,13 +26,19 @@ class CallSettingsInline(admin.StackedInline):
     exclude = ("routing_numbers",)
 
 
+class CallbackSettingsInline(admin.StackedInline):
+    model = CallbackSettings
+    can_delete = False
+    extra = 0
+
+
 # core registers the organization admin; the join adds the call settings to its page.
 admin.site.unregister(Organization)
 
 
 @admin.register(Organization)
 class OrganizationAdmin(core_admin.OrganizationAdmin):
-    inlines = (CallSettingsInline,)
+    inlines = (CallSettingsInline, CallbackSettingsInline)
     actions = (*core_admin.OrganizationAdmin.actions, "revoke_recording_links")
 
     @admin.action(
@@ -116,6 +129,31 @@ class CallDeliveryAdmin(core_admin.TenantAdmin):
                     f"повтор передачи звонка #{delivery.pbx_call_id} в amoCRM",
                 )
         self.message_user(request, _("Поставлено в очередь: %(n)s") % {"n": retried})
+
+
+@admin.register(MissedCall)
+class MissedCallAdmin(core_admin.TenantAdmin):
+    """Support reads what call-back tracking decided; the decisions are the code's to make."""
+
+    list_display = (
+        "missed_at",
+        "organization",
+        "phone_national",
+        "returned_at",
+        "wait_seconds",
+        "task_state",
+        "sla_notified_at",
+    )
+    list_filter = ("task_state", "returned_by_client", "organization")
+    search_fields = ("phone_national", "=task_id", "organization__name")
+    list_select_related = ("organization",)
+    date_hierarchy = "missed_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 @admin.register(RoutingRule)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -49,9 +50,6 @@ class CallSettings(TenantModel):
         "create_contact_outgoing",
         "log_call_outgoing",
         "create_task_missed",
-    )
-    missed_task_delay_minutes = models.PositiveIntegerField(
-        _("срок задачи «перезвонить», минут"), default=60
     )
     # Beyond the manual (docs/architecture.md «Options beyond the manual»): off by default.
     routing_enabled = models.BooleanField(_("Звонок ответственному"), default=False)
@@ -225,6 +223,151 @@ class RingNotice(TenantModel):
 
     def __str__(self) -> str:
         return f"RingNotice<{self.pbx_call_id}→{self.amo_user_id}>"
+
+
+def working_hours_default() -> list[list[str] | None]:
+    """Monday to Friday 09:00–18:00; Saturday and Sunday off (index 0 is Monday)."""
+    return [["09:00", "18:00"]] * 5 + [None, None]
+
+
+class CallbackSettings(TenantModel):
+    """«Перезвон пропущенных» on «Настройки звонков»: what counts as a call-back, the target
+    time to call back (the SLA) and when the team works, in the organization's time zone
+    (docs/callbacks.md)."""
+
+    objects: ClassVar[models.Manager[CallbackSettings]]
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="callback_settings"
+    )
+    count_unanswered_attempts = models.BooleanField(
+        _("Считать перезвоном и неотвеченный исходящий"), default=False
+    )
+    target_minutes = models.PositiveIntegerField(
+        _("Срок перезвона, рабочих минут"),
+        default=15,
+        validators=[MinValueValidator(1), MaxValueValidator(7 * 24 * 60)],
+    )
+    notify_overdue = models.BooleanField(_("Уведомлять о просроченном перезвоне"), default=True)
+    supervisor_amo_user_id = models.BigIntegerField(
+        _("Руководитель (amoCRM ID)"), null=True, blank=True
+    )
+    # Seven entries, Monday first: ["HH:MM", "HH:MM"] or null for a day off.
+    working_hours = models.JSONField(_("Рабочие часы"), default=working_hours_default)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("настройки перезвона")
+        verbose_name_plural = _("настройки перезвона")
+
+    def __str__(self) -> str:
+        return f"CallbackSettings<{self.organization_id}>"
+
+
+class MissedCall(TenantModel):
+    """One missed inbound call and what became of it: returned (when, by whom, by which call,
+    after how long), its «Перезвонить» task in amoCRM, and the SLA notification.
+
+    One row per PBX call (the unique ``pbx_call`` makes recording it idempotent); the return is
+    written with conditional UPDATEs, so duplicates and reordering cannot change the outcome
+    (integration/callbacks.py).
+    """
+
+    class TaskState(models.TextChoices):
+        NONE = "", _("нет задачи")
+        OPEN = "open", _("открыта")
+        COMPLETING = "completing", _("закрывается")
+        COMPLETED = "completed", _("закрыта: перезвонили")
+        CLOSED_IN_AMO = "closed_in_amo", _("закрыта в amoCRM")
+
+    objects: ClassVar[models.Manager[MissedCall]]
+
+    pbx_call = models.OneToOneField(
+        "pbx.PbxCall", on_delete=models.CASCADE, related_name="missed_call"
+    )
+    phone_national = models.CharField(_("телефон клиента"), max_length=20)
+    missed_at = models.DateTimeField(_("пропущен"))
+    due_at = models.DateTimeField(_("перезвонить до"))
+    abonent = models.ForeignKey(
+        "pbx.Abonent",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("кому звонили"),
+    )
+    number = models.ForeignKey(
+        "pbx.PbxNumber",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("многоканальный номер"),
+    )
+    manager_amo_user_id = models.BigIntegerField(_("ответственный amoCRM"), null=True, blank=True)
+    returned_at = models.DateTimeField(_("перезвонили"), null=True, blank=True)
+    returning_call = models.ForeignKey(
+        "pbx.PbxCall",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("звонок-перезвон"),
+    )
+    returned_by = models.ForeignKey(
+        "pbx.Abonent",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("кто перезвонил"),
+    )
+    returned_by_client = models.BooleanField(_("клиент позвонил сам"), default=False)
+    returned_answered = models.BooleanField(_("разговор состоялся"), default=False)
+    wait_seconds = models.PositiveIntegerField(_("ожидание, с"), null=True, blank=True)
+    task_id = models.BigIntegerField(_("задача amoCRM"), null=True, blank=True)
+    task_state = models.CharField(
+        _("задача"), max_length=16, choices=TaskState.choices, blank=True, default=""
+    )
+    task_result_text = models.TextField(_("результат задачи"), blank=True)
+    task_closed_at = models.DateTimeField(null=True, blank=True)
+    sla_notified_at = models.DateTimeField(_("уведомление о просрочке"), null=True, blank=True)
+    sla_notified_users = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("пропущенный звонок")
+        verbose_name_plural = _("пропущенные звонки")
+        ordering = ["-missed_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(returned_at__isnull=True) | models.Q(wait_seconds__isnull=False),
+                name="integ_missed_returned_has_wait",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["organization", "phone_national", "missed_at"],
+                name="integ_missed_phone_idx",
+            ),
+            models.Index(fields=["organization", "missed_at"], name="integ_missed_recent_idx"),
+            models.Index(
+                fields=["due_at"],
+                condition=models.Q(returned_at__isnull=True, sla_notified_at__isnull=True),
+                name="integ_missed_sla_due_idx",
+            ),
+            models.Index(
+                fields=["organization"],
+                condition=models.Q(
+                    returned_at__isnull=False, task_state__in=["open", "completing"]
+                ),
+                name="integ_missed_to_complete_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        state = "returned" if self.returned_at else "waiting"
+        return f"MissedCall<{self.pbx_call_id}:{self.phone_national}:{state}>"
 
 
 class RoutingRule(TenantModel):

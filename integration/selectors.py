@@ -17,7 +17,7 @@ from core.phones import phone_national
 from core.tenancy import organization_scope
 from crm.models import AmoUser
 from crm.selectors import amo_users_for
-from integration.models import CallDelivery, CallSettings, ManagerMapping
+from integration.models import CallDelivery, CallSettings, ManagerMapping, MissedCall
 from pbx.models import Abonent, PbxCall
 from pbx.selectors import abonents_for, call_recording_url
 
@@ -139,6 +139,39 @@ JOURNAL_DELIVERY_FILTERS = {
 
 
 @dataclass(frozen=True, slots=True)
+class CallbackState:
+    """What became of a missed inbound call (its journal row shows it)."""
+
+    state: str  # returned / returned_by_client / waiting / overdue / closed_in_amo
+    wait_seconds: int  # until returned, or until now
+    by: str  # who called back (abonent name), "" if unknown
+    late: bool  # returned after the SLA deadline, or still waiting past it
+
+    @property
+    def returned(self) -> bool:
+        return self.state in ("returned", "returned_by_client")
+
+
+def callback_state(missed: MissedCall | None, *, now: datetime) -> CallbackState | None:
+    if missed is None:
+        return None
+    if missed.returned_at is not None:
+        by = missed.returned_by
+        return CallbackState(
+            state="returned_by_client" if missed.returned_by_client else "returned",
+            wait_seconds=int(missed.wait_seconds or 0),
+            by=(by.full_name or by.phone) if by else "",
+            late=missed.returned_at > missed.due_at,
+        )
+    waited = max(0, int((now - missed.missed_at).total_seconds()))
+    if missed.task_state == MissedCall.TaskState.CLOSED_IN_AMO:
+        state = "closed_in_amo"
+    else:
+        state = "overdue" if now > missed.due_at else "waiting"
+    return CallbackState(state=state, wait_seconds=waited, by="", late=now > missed.due_at)
+
+
+@dataclass(frozen=True, slots=True)
 class JournalRow:
     """One call of «Журнал звонков» with its outcome in amoCRM."""
 
@@ -163,6 +196,7 @@ class JournalRow:
     flags: list[str]
     contact_url: str  # the amoCRM contact card, "" when none
     can_retry: bool
+    callback: CallbackState | None  # missed inbound calls only
     # Where the call landed in amoCRM: "contact", "lead" (the contact's only open lead, or
     # the lead made for a new client), "unsorted" («Неразобранное»), "" (not logged).
     landed: str = ""
@@ -219,7 +253,7 @@ def call_journal(
     ``number``: digits contained in the client's number or the line number. ``call_id``: one
     PbxCall (the cabinet redraws a single row after «Повторить»).
     """
-
+    now = timezone.now()
     per_page = max(1, min(per_page, 200))
     page = max(1, page)
     with organization_scope(organization):
@@ -253,9 +287,9 @@ def call_journal(
                 )
         total = qs.order_by()[: JOURNAL_COUNT_CAP + 1].count()
         calls = list(
-            qs.select_related("abonent", "number", "delivery").order_by("-started_at", "-id")[
-                (page - 1) * per_page : page * per_page + 1
-            ]
+            qs.select_related(
+                "abonent", "number", "delivery", "missed_call", "missed_call__returned_by"
+            ).order_by("-started_at", "-id")[(page - 1) * per_page : page * per_page + 1]
         )
         more = len(calls) > per_page
         calls = calls[:per_page]
@@ -299,6 +333,7 @@ def call_journal(
                     else ""
                 ),
                 can_retry=bool(delivery and delivery.status in ("failed", "paused")),
+                callback=callback_state(_missed(call), now=now),
                 landed=_landed(delivery),
                 lead_url=(
                     f"{organization.amo_url}/leads/detail/{delivery.call_entity_id}"
@@ -322,6 +357,14 @@ def call_journal(
 
 def _local_midnight(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def _missed(call: Any) -> MissedCall | None:
+    try:
+        missed: MissedCall = call.missed_call
+    except MissedCall.DoesNotExist:
+        return None
+    return missed
 
 
 def _landed(delivery: CallDelivery | None) -> str:

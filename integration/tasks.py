@@ -1,5 +1,5 @@
-"""Celery entry points of call delivery and the ringing pop-up (queue "crm", see
-CELERY_TASK_ROUTES; the pop-up goes to "events"). Each takes ids and calls one service.
+"""Celery entry points of call delivery, call-back tracking and the ringing pop-up (queue "crm",
+see CELERY_TASK_ROUTES; the pop-up goes to "events"). Each takes ids and calls one service.
 
 The names keep their ``pipeline_`` prefix: the beat schedule and the routes refer to them.
 """
@@ -14,6 +14,8 @@ from core.models import Organization
 from core.tenancy import OrganizationTask
 from core.transport import TransportError
 from integration import routing
+from integration.callbacks import callback_sla_notify as callback_sla_notify_service
+from integration.callbacks import callbacks_due_dispatch
 from integration.delivery.drain import deliveries_drain
 from integration.delivery.queue import (
     deliveries_due_dispatch,
@@ -110,3 +112,20 @@ def routing_contacts_sync(self: Any, organization_id: int, contact_ids: list[int
 def routing_sync_due() -> int:
     """Beat: the periodic full reconciliation of every organization with routing on."""
     return len(routing.routing_due_dispatch())
+
+
+# --- call-back tracking (docs/callbacks.md) -----------------------------------------------------
+
+
+@shared_task(acks_late=True)
+def callbacks_due() -> int:
+    """Beat: SLA checks for organizations with overdue missed calls, drains for those with
+    tasks of returned calls still open."""
+    overdue, completing = callbacks_due_dispatch()
+    return len(overdue) + len(completing)
+
+
+@shared_task(base=OrganizationTask, acks_late=True, soft_time_limit=120, time_limit=150)
+def callback_sla_notify(organization_id: int) -> int:
+    """One amoCRM notification per missed call past its SLA (during working hours only)."""
+    return callback_sla_notify_service(organization_id=organization_id)

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from django import template
 
 from cabinet import formatting
+from integration.callbacks import wait_text
 
 register = template.Library()
 
@@ -25,3 +26,11 @@ def duration(seconds: int | None) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+@register.filter
+def wait(seconds: float | None) -> str:
+    """A wait as people say it: «12 мин», «1 ч 5 мин»; «—» for none."""
+    if seconds is None:
+        return "—"
+    return wait_text(int(seconds))

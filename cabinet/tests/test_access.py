@@ -14,8 +14,15 @@ from cabinet.testing import ORGANIZATION_PAGES
 from integration.selectors import call_settings_for
 
 # Every organization endpoint that writes, with a body that would change something.
+CALLBACK_FORM = {
+    "target_minutes": "5",
+    "day_6_on": "on",
+    "day_6_start": "10:00",
+    "day_6_end": "11:00",
+}
 ORGANIZATION_WRITES = [
     ("cabinet:call_settings", {}),
+    ("cabinet:callback_settings", CALLBACK_FORM),
     ("cabinet:organization_delete", {"confirmation": "Outsider Ltd"}),
     ("cabinet:keys", {"token": "stolen-token"}),
     ("cabinet:managers", {}),
@@ -102,6 +109,7 @@ CSRF_WRITES = [
     ("cabinet:logout", False, {}),
     ("cabinet:organization_switch", True, {}),
     ("cabinet:call_settings", True, {}),  # every switch off
+    ("cabinet:callback_settings", True, CALLBACK_FORM),
     ("cabinet:organization_delete", True, {"confirmation": "{name}"}),
     ("cabinet:numbers", True, {}),
     ("cabinet:keys", True, {"token": "some-token"}),

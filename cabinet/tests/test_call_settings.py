@@ -33,8 +33,9 @@ def test_page_lists_the_seven_switches_in_order_with_consequences(cabinet: Clien
     assert positions == sorted(positions)
     assert "не записывается в amoCRM" in page  # setting 2 off
     assert "личных звонков сотрудников" in page  # setting 5 captures personal calls
-    assert page.count('type="checkbox"') == 7 + 3  # the seven, then the three options
-    assert page.count("checked") == 7  # the seven on by default, the options off
+    switches = page.split('id="callback-form"')[0]  # the call-back form follows them
+    assert switches.count('type="checkbox"') == 7 + 3  # the seven, then the three options
+    assert switches.count("checked") == 7  # the seven on by default, the options off
     assert "Сохранить" in page
 
 

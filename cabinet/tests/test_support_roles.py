@@ -18,7 +18,7 @@ from core.tenancy import organization_scope, scopes_disabled
 from integration.models import CallDelivery
 from integration.selectors import call_settings_for
 
-READABLE = ["cabinet:dashboard", "cabinet:diagnostics"]
+READABLE = ["cabinet:dashboard", "cabinet:missed", "cabinet:diagnostics"]
 ACTING_ONLY = [name for name in ORGANIZATION_PAGES if name not in READABLE]
 PASSWORD = "correct-horse-battery-staple-42"
 

@@ -216,6 +216,7 @@ CELERY_TASK_ROUTES = {
     # The ringing pop-up must not wait behind amoCRM batches on the crm queue.
     "integration.tasks.pipeline_ring_notify": {"queue": "events"},
     "integration.tasks.pipeline_*": {"queue": "crm"},
+    "integration.tasks.callback*": {"queue": "crm"},
 }
 CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_TASK_TIME_LIMIT = 90
@@ -291,6 +292,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "amo-disconnects-confirm-due": {
         "task": "crm.tasks.amo_disconnects_confirm_due",
         "schedule": crontab(minute="*/10"),
+    },
+    # Call-back tracking: SLA notifications (working hours only) and tasks left to complete.
+    "callbacks-due": {
+        "task": "integration.tasks.callbacks_due",
+        "schedule": 60.0,
     },
 }
 

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from core.locks import advisory_lock
 from core.redis import redis_client
+from integration.callbacks import callback_completions_run
 from integration.delivery.batch import deliver_batch
 from integration.delivery.queue import deliveries_claim
 
@@ -62,6 +63,10 @@ def deliveries_drain(
                 retry = deliver_batch(organization_id=organization_id, delivery_ids=ids)
                 if retry is not None and (result.retry_in is None or retry < result.retry_in):
                     result.retry_in = retry
+            # Last, once the queue is empty: complete the tasks of returned missed calls.
+            retry = callback_completions_run(organization_id=organization_id)
+            if retry is not None and (result.retry_in is None or retry < result.retry_in):
+                result.retry_in = retry
         # Released first, then checked: a drain that found the lock taken set the flag before
         # trying, so either we see it here or it got the lock after our release.
         if not redis_client().get(dirty):

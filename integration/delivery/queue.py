@@ -28,6 +28,7 @@ from core.services import audit_record
 from core.task_queue import task_enqueue
 from core.tenancy import organization_scope, scopes_disabled
 from crm.selectors import amo_access_healthy
+from integration.callbacks import callback_call_finalized
 from integration.models import CallDelivery, RingNotice
 from pbx.models import PbxCall
 
@@ -108,6 +109,8 @@ def delivery_enqueue(
     """Create the call's delivery (once, whatever the number of hand-offs) and queue a drain
     of its organization after commit."""
     now = now or timezone.now()
+    # Call-back tracking first: a call with a delivery row has always been seen by it.
+    callback_call_finalized(organization_id=organization_id, call_id=call_id)
     with organization_scope(organization_id):
         sent_at = (
             RingNotice.objects.filter(pbx_call_id=call_id, sent_at__isnull=False)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.utils.translation import gettext as _
@@ -107,7 +107,6 @@ class Plan:
     tags: tuple[str, ...]  # of a new contact
     flags: tuple[str, ...]  # for Диагностика
     task_owner_candidates: frozenset[int] = frozenset()  # every mapped, enabled manager
-    task_delay_minutes: int = 60
     skip_reason: str = ""  # non-empty: nothing goes to amoCRM, and this is why
     # Options: an unknown inbound caller to «Неразобранное» (in this pipeline, None = the main
     # one); a lead (in this pipeline and stage) for a client whose contact we create.
@@ -175,7 +174,6 @@ def plan(call: FinishedCall, settings: CallSettings, managers: Mapping[int, Mana
         task_owner_candidates=frozenset(
             m.amo_user_id for m in enabled.values() if m.amo_user_id is not None
         ),
-        task_delay_minutes=settings.missed_task_delay_minutes,
         skip_reason=skip_reason,
         unsorted=unsorted,
         unsorted_pipeline_id=settings.unsorted_pipeline_id,
@@ -256,19 +254,23 @@ def call_draft(call: FinishedCall, plan: Plan) -> CallDraft:
     )
 
 
-def task_due(plan: Plan, *, now: datetime) -> int:
-    """When the missed-call task is due (Unix time): the delay after the task step first runs."""
-    return int((now + timedelta(minutes=plan.task_delay_minutes)).timestamp())
+def missed_task_text(phone_e164: str) -> str:
+    """The missed-call task's text, «Перезвонить на номер +7…» (call-back tracking adds how many
+    calls were missed when there were several, docs/callbacks.md)."""
+    return _("Перезвонить на номер %(phone)s") % {"phone": phone_e164}
 
 
 def task_text(plan: Plan) -> str:
-    return _("Перезвонить на номер %(phone)s") % {"phone": plan.phone.e164 if plan.phone else ""}
+    return missed_task_text(plan.phone.e164 if plan.phone else "")
 
 
-def task_draft(plan: Plan, *, contact_id: int | None, due: int, user: int | None) -> TaskDraft:
-    """The missed-call task «Перезвонить на номер +7…» on the contact (type 1, a call)."""
+def task_draft(
+    plan: Plan, *, contact_id: int | None, due: int, user: int | None, text: str | None = None
+) -> TaskDraft:
+    """The missed-call task «Перезвонить на номер +7…» on the contact (type 1, a call), due at
+    ``due`` (Unix time: the call-back SLA's deadline)."""
     return TaskDraft(
-        text=task_text(plan),
+        text=text or task_text(plan),
         complete_till=due,
         entity_id=contact_id,
         entity_type="contacts",

@@ -3,17 +3,18 @@ new client, call log, missed-call task.
 
 Each step takes the batch's active items and carries out their plans (``rules``), batched where
 amoCRM accepts arrays (≤ 50 per request). Contacts go through crm's one contact service; calls
-and tasks through the one exactly-once protocol (``posting``); the Unsorted entry and the lead
-follow the same protocol by hand (their remote ids are not call/task ids). A step raises the
-AmoError of a whole-request failure; a problem of one item is left on the item (``error`` /
-``transient``).
+through the one exactly-once protocol (``posting``); tasks by the same protocol, grouped per
+client number as call-back tracking decides (``integration/callbacks.py``); the Unsorted entry
+and the lead follow the same protocol by hand (their remote ids are not call/task ids). A step
+raises the AmoError of a whole-request failure; a problem of one item is left on the item
+(``error`` / ``transient``).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
 
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.models import AuditEntry, Organization
@@ -21,6 +22,7 @@ from core.services import audit_record
 from crm.client import AmoClient, ItemResult
 from crm.contacts import ContactRequest, ContactResult, contacts_resolve
 from crm.errors import AmoError, AmoPermanentError
+from integration.callbacks import callback_tasks_attach, callback_tasks_prepare
 from integration.delivery import rules
 from integration.delivery.posting import Posting, ambiguous, entity_not_found, post_exactly_once
 from integration.delivery.work import Work, flush, mark, settle, store
@@ -294,55 +296,105 @@ def call_log_step(organization: Organization, client: AmoClient, work: list[Work
 # --- 3. the missed-call task --------------------------------------------------------------------
 
 
-def _task_due_stored(items: list[Work]) -> None:
-    # Stored before the POST: the "already posted?" lookup matches on text and due time.
-    now = timezone.now()
-    for w in items:
-        if w.delivery.task_complete_till is None:
-            store(w.delivery, task_complete_till=rules.task_due(w.plan, now=now))
-
-
 def _task_posted(client: AmoClient, w: Work) -> int | None:
-    assert w.delivery.contact_id is not None
-    text, due = rules.task_text(w.plan), w.delivery.task_complete_till
+    # A task POST without a clear answer: our task on the contact, by its text and due time.
+    assert w.delivery.contact_id is not None and w.plan.phone is not None
+    base, due = rules.missed_task_text(w.plan.phone.e164), w.delivery.task_complete_till
     return next(
         (
             t.id
             for t in client.tasks_for_contact(w.delivery.contact_id)
-            if t.text == text and t.complete_till == due
+            if t.text.startswith(base) and t.complete_till == due
         ),
         None,
     )
 
 
-def _tasks_post(client: AmoClient, items: list[Work]) -> list[ItemResult]:
-    drafts = [
-        rules.task_draft(
-            w.plan,
-            contact_id=w.delivery.contact_id,
-            due=int(w.delivery.task_complete_till or 0),
-            user=w.task_user,
-        )
-        for w in items
-    ]
-    # amoCRM accepts or refuses the whole batch of tasks (a refusal raises).
-    return [ItemResult(request_id=str(i), id=id_) for i, id_ in enumerate(client.tasks_add(drafts))]
-
-
-MISSED_CALL_TASK = Posting(
-    state_field="task_state",
-    id_field="task_id",
-    wanted=lambda w: w.plan.create_task,
-    find_posted=_task_posted,
-    post=_tasks_post,
-    refused=lambda reason: _("amoCRM не принял задачу: %(e)s") % {"e": reason},
-    prepare=_task_due_stored,
-)
+def _tasks_attach(organization: Organization, items: list[Work], task_id: int) -> None:
+    callback_tasks_attach(
+        organization=organization,
+        call_ids=[w.delivery.pbx_call_id for w in items],
+        task_id=task_id,
+        responsible_user_id=items[0].task_user,
+    )
 
 
 def missed_call_task_step(organization: Organization, client: AmoClient, work: list[Work]) -> None:
-    """``POST /api/v4/tasks`` «Перезвонить на номер …» for missed inbound calls (setting 7)."""
-    post_exactly_once(organization, client, work, MISSED_CALL_TASK)
+    """«Перезвонить» for missed inbound calls (setting 7), as call-back tracking decides
+    (docs/callbacks.md): the number's open task is updated (``PATCH``), or one task is posted per
+    number, due at the SLA deadline. Posting follows the exactly-once protocol of ``posting``:
+    ``posting`` committed before the POST, looked up in amoCRM when met again."""
+    for w in work:
+        if not w.plan.create_task and w.delivery.task_state == Step.NONE:
+            store(w.delivery, task_state=Step.NOT_NEEDED)
+    todo = [
+        w
+        for w in work
+        if w.plan.create_task
+        and w.plan.phone is not None
+        and w.delivery.task_state in (Step.NONE, Step.POSTING)
+    ]
+    for w in todo:
+        if w.delivery.task_state == Step.POSTING and w.delivery.contact_id is not None:
+            task_id = _task_posted(client, w)
+            if task_id is not None:
+                store(w.delivery, task_state=Step.DONE, task_id=task_id)
+                _tasks_attach(organization, [w], task_id)
+    todo = [w for w in todo if w.delivery.task_state != Step.DONE]
+    flush([w.delivery for w in work])
+    if not todo:
+        return
+    plans = callback_tasks_prepare(
+        organization=organization,
+        client=client,
+        calls=[(w.delivery.pbx_call_id, w.plan.phone.e164) for w in todo if w.plan.phone],
+    )
+    by_number: dict[str, list[Work]] = defaultdict(list)
+    for w in todo:
+        task = plans[w.delivery.pbx_call_id]
+        if task.task_id is not None:  # the number's open task, updated
+            store(
+                w.delivery,
+                task_state=Step.DONE,
+                task_id=task.task_id,
+                task_complete_till=task.complete_till,
+            )
+            callback_tasks_attach(
+                organization=organization,
+                call_ids=[w.delivery.pbx_call_id],
+                task_id=task.task_id,
+                responsible_user_id=None,
+            )
+        else:
+            store(w.delivery, task_complete_till=task.complete_till)
+            assert w.plan.phone is not None
+            by_number[w.plan.phone.national].append(w)
+    flush([w.delivery for w in work])
+    if not by_number:
+        return
+    groups = list(by_number.values())
+    drafts = [
+        rules.task_draft(
+            group[0].plan,
+            contact_id=group[0].delivery.contact_id,
+            due=plans[group[0].delivery.pbx_call_id].complete_till,
+            user=group[0].task_user,
+            text=plans[group[0].delivery.pbx_call_id].text,
+        )
+        for group in groups
+    ]
+    posting = [w for group in groups for w in group]
+    mark(posting, task_state=Step.POSTING)
+    try:
+        ids = client.tasks_add(drafts)  # amoCRM takes or refuses the whole batch
+    except AmoError as exc:
+        if not ambiguous(exc):
+            mark(posting, task_state=Step.NONE)
+        raise
+    for group, task_id in zip(groups, ids, strict=True):
+        for w in group:
+            store(w.delivery, task_state=Step.DONE, task_id=task_id)
+        _tasks_attach(organization, group, task_id)
 
 
 STEPS = (contacts_step, unsorted_step, lead_step, call_log_step, missed_call_task_step)

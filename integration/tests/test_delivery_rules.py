@@ -239,16 +239,15 @@ def test_only_an_answered_call_links_its_recording():
     assert rules.call_draft(call, rules.plan(call, switches(), MANAGERS)).link is None
 
 
-@pytest.mark.parametrize("minutes", [60, 15])
-def test_the_missed_call_task(minutes):
-    plan = rules.plan(
-        finished(answered=False), switches(missed_task_delay_minutes=minutes), MANAGERS
-    )
+def test_the_missed_call_task():
+    plan = rules.plan(finished(answered=False), switches(), MANAGERS)
+    due = int(STARTED.timestamp()) + 900  # the call-back SLA's deadline (docs/callbacks.md)
 
-    due = rules.task_due(plan, now=STARTED)
     draft = rules.task_draft(plan, contact_id=7, due=due, user=plan.task_user)
-
-    assert due == int(STARTED.timestamp()) + minutes * 60
     assert draft.text == "Перезвонить на номер +79031112233" == rules.task_text(plan)
+    assert draft.complete_till == due
     assert (draft.entity_type, draft.entity_id, draft.task_type_id) == ("contacts", 7, 1)
     assert draft.responsible_user_id == ANNA_USER
+    # Several missed calls of the number: call-back tracking gives the text.
+    counted = rules.task_draft(plan, contact_id=7, due=due, user=None, text="… (2)")
+    assert counted.text == "… (2)"

@@ -4,9 +4,8 @@ CallDelivery → the amoCRM emulator. Assertions are on what amoCRM ends up hold
 from __future__ import annotations
 
 import pytest
-from django.utils import timezone
 
-from core.tenancy import organization_scope
+from integration.callbacks import callback_settings_update
 from integration.models import CallDelivery, CallSettings
 from sandbox.amocrm.services import contact_create
 
@@ -127,19 +126,19 @@ def test_call_status_and_result_follow_the_outcome(world, scenario, status, resu
     assert (call.call_status, call.call_result) == (status, result)
 
 
-@pytest.mark.parametrize("minutes", [None, 15])
-def test_missed_call_task_is_due_after_the_configured_delay(world, minutes):
+@pytest.mark.parametrize("minutes", [None, 45])
+def test_missed_call_task_is_due_when_the_call_back_target_runs_out(world, minutes):
+    """The task's due time is the call-back SLA's deadline (docs/callbacks.md); with working
+    hours around the clock that is the missed call's start plus the target."""
+    values = {"working_hours": [None] * 7}
     if minutes is not None:
-        with organization_scope(world.organization):
-            CallSettings.objects.filter(organization=world.organization).update(
-                missed_task_delay_minutes=minutes
-            )
-    before = timezone.now().timestamp()
-    world.simulate(scenario="inbound_missed", external_phone=CLIENT)
-    after = timezone.now().timestamp()
-    delay = 60 * (60 if minutes is None else minutes)  # default: one hour
+        values["target_minutes"] = minutes
+    callback_settings_update(organization=world.organization, values=values)
+    sim = world.simulate(scenario="inbound_missed", external_phone=CLIENT)
+    started = world.call(sim.ext_tracking_id).started_at
+    target = 60 * (15 if minutes is None else minutes)  # default: 15 minutes
     task = world.account.tasks.get()
-    assert before + delay - 1 <= task.complete_till <= after + delay + 1
+    assert task.complete_till == int(started.timestamp() + target)
 
 
 def test_a_backlog_queues_one_drain_until_it_starts(monkeypatch):

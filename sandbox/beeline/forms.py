@@ -6,7 +6,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from sandbox.beeline.models import Pbx
-from sandbox.beeline.simulator import SCENARIOS
+from sandbox.beeline.simulator import SCENARIOS, STORIES
 
 DEFAULT_ABONENTS = "9161110001 Иван Петров 201\n9161110002 Мария Соколова 202\n"
 DEFAULT_NUMBERS = "4950000001 Отдел продаж *\n4950000002 Основной\n"
@@ -105,6 +105,24 @@ class CallForm(forms.Form):
         cast(forms.ChoiceField, self.fields["via_number"]).choices = [
             ("", _("— напрямую —")),
             *numbers,
+        ]
+
+
+class StoryForm(forms.Form):
+    """Several calls of one client minutes apart (call-back tracking, docs/callbacks.md)."""
+
+    story = forms.ChoiceField(label=_("История"), choices=list(STORIES.items()))
+    abonent = forms.ChoiceField(label=_("Абонент"))
+    external_phone = forms.CharField(
+        label=_("Номер клиента"), max_length=20, initial="+79031234567"
+    )
+    minutes = forms.IntegerField(label=_("Через, минут"), min_value=1, max_value=10080, initial=12)
+    talk_seconds = forms.IntegerField(label=_("Разговор, с"), min_value=1, initial=151)
+
+    def __init__(self, *args: Any, pbx: Pbx, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["abonent"]).choices = [
+            (a.phone, f"{a.phone} — {a}") for a in pbx.abonents.all()
         ]
 
 

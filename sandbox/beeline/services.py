@@ -21,15 +21,18 @@ from sandbox.beeline.errors import PortalError, bad_request, not_found
 from sandbox.beeline.models import Abonent, ClickToCall, Number, Pbx, Subscription
 from sandbox.beeline.simulator import (
     SCENARIOS,
+    STORIES,
     Delivery,
     SimulatedCall,
     call_simulate,
+    story_simulate,
     subscription_terminate,
     subscriptions_expire_due,
 )
 
 __all__ = [
     "SCENARIOS",
+    "STORIES",
     "Delivery",
     "SimulatedCall",
     "abonent_add",
@@ -38,6 +41,7 @@ __all__ = [
     "faults_set",
     "number_add",
     "pbx_create",
+    "story_simulate",
     "subscription_create",
     "subscription_delete",
     "subscription_terminate",

@@ -549,6 +549,7 @@ def call_simulate(
     reorder: bool = False,
     drop: bool = False,
     talk_seconds: int = 30,
+    ended_at: datetime | None = None,
 ) -> SimulatedCall:
     """Play one call on the PBX: events to every covering subscription, record, statistics.
 
@@ -561,6 +562,7 @@ def call_simulate(
     ``routed_extension`` tells which. Options: ``duplicate`` POSTs every event
     twice, ``reorder`` delivers each subscription's events in reverse order, ``drop`` delivers
     nothing (the call still lands in records and statistics, for reconciliation).
+    ``ended_at``: when the call ended (default: now), to place it earlier in the past.
     Raises PortalError for an unknown scenario, abonent or number, or a malformed phone.
     """
     if scenario not in SCENARIOS:
@@ -597,7 +599,7 @@ def call_simulate(
         via=via,
         group=group,
         talk_ms=talk_ms,
-        end_ms=clock.epoch_ms(clock.now()),
+        end_ms=clock.epoch_ms(ended_at or clock.now()),
         routed=routed is not None,
     )
     call = SimulatedCall(
@@ -624,6 +626,57 @@ def call_simulate(
             for _ in range(2 if duplicate else 1):
                 call.deliveries.append(_post(pbx=pbx, subscription=subscription, doc=doc))
     return call
+
+
+# Call-back stories: several calls of one client, spread over minutes (docs/callbacks.md).
+STORIES: dict[str, str] = {
+    "missed_then_called_back": "Пропущен, через N минут перезвонили",
+    "missed_twice_then_client_calls": "Пропущен дважды, через N минут клиент позвонил сам",
+}
+
+
+def story_simulate(
+    *,
+    pbx: Pbx,
+    story: str,
+    abonent_phone: str,
+    external_phone: str,
+    minutes: int = 12,
+    talk_seconds: int = 151,
+    duplicate: bool = False,
+    reorder: bool = False,
+) -> list[SimulatedCall]:
+    """Play a client's calls ``minutes`` apart, the last one ending now.
+
+    ``missed_then_called_back``: an inbound call to ``abonent_phone`` is missed; ``minutes``
+    later the abonent calls the client back and they talk ``talk_seconds``.
+    ``missed_twice_then_client_calls``: two missed inbound calls (the second halfway), then
+    the client calls again and the abonent answers. Raises PortalError as ``call_simulate``.
+    """
+    if story not in STORIES:
+        raise bad_request(f"Неизвестный сценарий: {story}")
+    if not 0 < minutes <= 7 * 24 * 60:
+        raise bad_request("Минуты: от 1 до 10080")
+    now = clock.now()
+    start = now - timedelta(minutes=minutes)
+    if story == "missed_then_called_back":
+        plan = [("inbound_missed", start), ("outbound_answered", now)]
+    else:
+        halfway = start + timedelta(minutes=minutes / 2)
+        plan = [("inbound_missed", start), ("inbound_missed", halfway), ("inbound_answered", now)]
+    return [
+        call_simulate(
+            pbx=pbx,
+            scenario=scenario,
+            abonent_phone=abonent_phone,
+            external_phone=external_phone,
+            duplicate=duplicate,
+            reorder=reorder,
+            talk_seconds=talk_seconds,
+            ended_at=ended_at,
+        )
+        for scenario, ended_at in plan
+    ]
 
 
 def _moment(ms: int) -> datetime:
@@ -675,10 +728,12 @@ def _history_write(*, call: SimulatedCall, pbx: Pbx, plan: _Plan, client_nationa
 
 __all__ = [
     "SCENARIOS",
+    "STORIES",
     "Delivery",
     "PortalError",
     "SimulatedCall",
     "call_simulate",
+    "story_simulate",
     "subscription_terminate",
     "subscriptions_expire_due",
 ]

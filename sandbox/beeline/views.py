@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from sandbox.beeline import api, clock, services
 from sandbox.beeline.errors import PortalError
-from sandbox.beeline.forms import CallForm, FaultsForm, PbxCreateForm
+from sandbox.beeline.forms import CallForm, FaultsForm, PbxCreateForm, StoryForm
 from sandbox.beeline.models import Pbx
 
 RECENT = 50
@@ -80,6 +80,27 @@ def _call_fire(request: HttpRequest, pbx: Pbx, form: CallForm) -> None:
     messages.success(request, message)
 
 
+def _story_fire(request: HttpRequest, pbx: Pbx, form: StoryForm) -> None:
+    data = form.cleaned_data
+    try:
+        calls = services.story_simulate(
+            pbx=pbx,
+            story=data["story"],
+            abonent_phone=data["abonent"],
+            external_phone=data["external_phone"],
+            minutes=data["minutes"],
+            talk_seconds=data["talk_seconds"],
+        )
+    except PortalError as error:
+        messages.error(request, error.description)
+        return
+    messages.success(
+        request,
+        _("Сыграно звонков: %(n)s (%(ids)s)")
+        % {"n": len(calls), "ids": ", ".join(c.ext_tracking_id for c in calls)},
+    )
+
+
 @require_http_methods(["GET", "POST"])
 def pbx_page(request: HttpRequest, pbx_id: int) -> HttpResponse:
     pbx = get_object_or_404(Pbx, pk=pbx_id)
@@ -87,12 +108,16 @@ def pbx_page(request: HttpRequest, pbx_id: int) -> HttpResponse:
     # The form keeps the last call's choices (scenario, abonent, number…) for the next one.
     remembered = request.session.get(_remembered_key(pbx)) or None
     call_form = CallForm(request.POST if action == "call" else None, pbx=pbx, initial=remembered)
+    story_form = StoryForm(request.POST if action == "story" else None, pbx=pbx)
     faults_form = FaultsForm(
         request.POST if action == "faults" else None, initial=_faults_initial(pbx)
     )
     if action == "call" and call_form.is_valid():
         request.session[_remembered_key(pbx)] = call_form.cleaned_data
         _call_fire(request, pbx, call_form)
+        return redirect("sandbox_beeline:pbx", pbx_id=pbx.pk)
+    if action == "story" and story_form.is_valid():
+        _story_fire(request, pbx, story_form)
         return redirect("sandbox_beeline:pbx", pbx_id=pbx.pk)
     if action == "faults" and faults_form.is_valid():
         services.faults_set(pbx=pbx, **faults_form.cleaned_data)
@@ -128,6 +153,7 @@ def pbx_page(request: HttpRequest, pbx_id: int) -> HttpResponse:
         "icr_routes": pbx.icr_routes.all()[:200],
         "icr_results": pbx.icr_results.all()[:RECENT],
         "call_form": call_form,
+        "story_form": story_form,
         "faults_form": faults_form,
     }
     return render(request, "sandbox_beeline/pbx.html", context)

@@ -8,6 +8,7 @@ from integration.selectors import call_settings_for
 
 TABS = [
     ("DASHBOARD", "dashboard"),
+    ("ПРОПУЩЕННЫЕ", "missed"),
     ("СПИСОК ОРГАНИЗАЦИЙ", "organizations"),
     ("ДИАГНОСТИКА", "diagnostics"),
     ("ОРГАНИЗАЦИЯ", "organization"),
@@ -43,7 +44,7 @@ def test_login_walk_the_tabs_and_save_call_settings(page, org, outsider, screens
     switch = page.get_by_label(re.compile("Создание контакта при исходящих звонках"))
     expect(switch).to_be_checked()
     switch.uncheck(force=True)  # the real checkbox sits under the styled track
-    page.get_by_role("button", name="Сохранить").click()
+    page.locator("#settings-form").get_by_role("button", name="Сохранить").click()
     toast = page.locator("#toasts .toast")
     expect(toast).to_have_text("Сохранено")
     screenshot(page, "08-call-settings-saved")
@@ -89,7 +90,7 @@ def test_leaving_with_unsaved_changes_asks_first(page, org):
     assert dialogs == ["beforeunload"]
 
     # Saved: leaving is silent.
-    page.get_by_role("button", name="Сохранить").click()
+    page.locator("#settings-form").get_by_role("button", name="Сохранить").click()
     expect(page.locator("#toasts .toast")).to_have_text("Сохранено")
     nav.get_by_role("link", name="DASHBOARD", exact=True).click()
     expect(nav.locator('[aria-current="page"]')).to_have_text("DASHBOARD")

@@ -84,7 +84,7 @@ def test_new_call_options_in_the_browser(page, emulators, outsider, screenshot):
     # «Загрузить воронки из amoCRM» again keeps what was chosen but not saved yet.
     page.get_by_role("button", name="Загрузить воронки из amoCRM").click()
     expect(page.get_by_label(re.compile("Сделка для нового клиента"))).to_be_checked()
-    page.get_by_role("button", name="Сохранить").click()
+    page.locator("#settings-form").get_by_role("button", name="Сохранить").click()
     expect(page.locator("#toasts .toast").filter(has_text="Сохранено")).to_be_visible()
     screenshot(page, "02-options-saved")
 

@@ -120,7 +120,7 @@ def test_install_to_green_diagnostics(page, emulators, outsider, screenshot, liv
     # 7. «Настройки звонков»: no «перезвонить» tasks for missed calls.
     _menu(page, "НАСТРОЙКИ ЗВОНКОВ")
     page.get_by_label(re.compile("Создание задач \\(перезвонить\\)")).uncheck(force=True)
-    page.get_by_role("button", name="Сохранить").click()
+    page.locator("#settings-form").get_by_role("button", name="Сохранить").click()
     _toast(page, "Сохранено")
 
     # 8. Calls: an inbound one through the multichannel number nobody answers, and an outbound
