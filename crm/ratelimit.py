@@ -3,8 +3,8 @@
 amoCRM allows 7 requests/second (docs/amocrm-api.md §8) and answers 429, then 403 for the whole
 account, beyond it. Requests are paced rather than windowed: each one reserves the next slot
 ``1/rate`` seconds after the previous one (GCRA, timed by the Redis server's clock so every
-worker on every machine agrees) and sleeps until its slot. Pacing at 6.2/s means any 8
-consecutive requests span 1.13 s, so transit times differing by up to 125 ms cannot make
+worker on every machine agrees) and sleeps until its slot. Pacing at 6.4/s means any 8
+consecutive requests span 1.09 s, so transit times differing by up to 90 ms cannot make
 amoCRM see 8 in one second — which a "7 per sliding second" window would not guarantee (two
 back-to-back bursts of 7 can sit within one second at the far end).
 

@@ -372,10 +372,10 @@ PBX_RECONCILE_PERIOD_SECONDS = 600  # the beat's period, over which the reads ar
 PBX_RECONCILE_CHUNK = 20  # organizations reconciled one after the other by one task
 
 # --- amoCRM (crm) ----------------------------------------------------------------------------
-# Paced just below amoCRM's 7 requests/second per account (docs/amocrm-api.md §8): at 6.2/s
-# any 8 requests span 1.13 s, so up to 125 ms of transit jitter cannot make amoCRM count 8 in
+# Paced just below amoCRM's 7 requests/second per account (docs/amocrm-api.md §8): at 6.4/s
+# any 8 requests span 1.09 s, so up to 90 ms of transit jitter cannot make amoCRM count 8 in
 # a second; a 429 anyway pauses and slows the whole account (crm/ratelimit.py).
-AMOCRM_RATE_LIMIT_PER_SECOND = env.float("AMOCRM_RATE_LIMIT_PER_SECOND", default=6.2)
+AMOCRM_RATE_LIMIT_PER_SECOND = env.float("AMOCRM_RATE_LIMIT_PER_SECOND", default=6.4)
 # Contact searches of one delivery round in flight at once (their answers overlap the pacing).
 AMOCRM_SEARCH_CONCURRENCY = env.int("AMOCRM_SEARCH_CONCURRENCY", default=3)
 # The widget API's telephony side (crm.telephony.TelephonyBackend), provided by integration.
