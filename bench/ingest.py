@@ -12,7 +12,7 @@ least any server can do per event: a bare WSGI app inserting the raw body into a
    ``worker-events`` Celery process folds the webhook's events: p50/p99 of each target, and
    how long stored events waited to be processed. Target: webhook p99 < 50 ms.
 
-    .venv/bin/python bench/ingest.py [--workers 2] [--connections 8] [--rounds 3]
+    .venv/bin/python bench/ingest.py [--workers 2] [--connections 8] [--rounds 5]
 
 A throwaway database (migrated) and Redis db are used and cleaned up; everything stops by itself
 (bounded rounds, --deadline seconds at most); nothing listens beyond 127.0.0.1.
@@ -124,7 +124,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of each")
     parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=3, help="closed-loop rounds per target")
+    parser.add_argument("--rounds", type=int, default=5, help="closed-loop rounds per target")
     parser.add_argument("--seconds", type=float, default=6.0, help="length of one round")
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--rate-seconds", type=float, default=20.0)
