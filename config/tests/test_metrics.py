@@ -209,9 +209,7 @@ def test_counters_follow_a_chaos_like_sequence(world) -> None:
     before = scrape()
 
     # 1. A call whose every event Beeline sends twice: stored once, the resends duplicates.
-    first = world.simulate(
-        scenario="inbound_answered", external_phone=CLIENT_PHONE, duplicate=True
-    )
+    first = world.simulate(scenario="inbound_answered", external_phone=CLIENT_PHONE, duplicate=True)
     mid = scrape()
     stored_first = delta(before, mid, "beetel_events_stored_total")
     ignored_first = delta(before, mid, "beetel_events_ignored_total")
@@ -278,9 +276,8 @@ def test_beeline_api_errors_are_counted(world, monkeypatch) -> None:
     with pytest.raises(BeelineError):
         client.abonents_list()
     after = scrape()
-    assert delta(before, after, "beetel_beeline_api_errors_total", code="401") + delta(
-        before, after, "beetel_beeline_api_errors_total", code="403"
-    ) >= 1
+    # The emulator answers a wrong token 401; a token error is permanent: asked once.
+    assert delta(before, after, "beetel_beeline_api_errors_total", code="401") == 1
 
 
 # --- bounded labels ----------------------------------------------------------------------------
