@@ -34,6 +34,18 @@ def _adopt_request_id(task: Any = None, **_: Any) -> None:
     request_id_var.set(request_id or getattr(getattr(task, "request", None), "id", None) or "-")
 
 
+@signals.worker_process_shutdown.connect
+def _metrics_process_dead(pid: int | None = None, **_: Any) -> None:
+    """Prometheus multiprocess mode (docs/operations.md "Monitoring"): a pool process that
+    ends keeps its counters in the shared directory; only its live-process files go."""
+    import os
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid or os.getpid())  # type: ignore[no-untyped-call]
+
+
 @signals.setup_logging.connect
 def _keep_django_logging(**_: Any) -> None:
     """Workers log through Django's LOGGING (one JSON line, secrets redacted): with a receiver

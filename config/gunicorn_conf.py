@@ -65,3 +65,12 @@ def post_worker_init(worker: Any) -> None:
     # Everything loaded at start-up (all of Django) is long-lived: keep it out of the cyclic
     # garbage collector's scans, which otherwise walk it again and again under load.
     gc.freeze()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    # Prometheus multiprocess mode (docs/operations.md "Monitoring"): the worker's counters
+    # stay in the shared directory; only its live-process files are dropped.
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from config import metrics
 from core import health
 
 urlpatterns = [
@@ -12,6 +13,7 @@ urlpatterns = [
     # Browsers ask for /favicon.ico on pages that do not name an icon (API answers, PDFs).
     path("favicon.ico", RedirectView.as_view(url=f"{settings.STATIC_URL}favicon.svg")),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("amocrm/", include("crm.urls")),

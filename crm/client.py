@@ -19,6 +19,7 @@ import requests
 from django.conf import settings
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from core import metrics
 from core.backoff import backoff_seconds
 from core.phones import phone_national
 from core.transport import retry_after_seconds
@@ -370,11 +371,14 @@ def _request(
             method, url, headers=headers, params=params, json=json, timeout=timeout
         )
     except requests.Timeout as exc:
+        metrics.amocrm_response_observe(None)
         raise AmoTransientError("amoCRM не ответил вовремя.") from exc
     except requests.RequestException as exc:
+        metrics.amocrm_response_observe(None)
         raise AmoTransientError(f"amoCRM недоступен: {type(exc).__name__}.") from exc
 
     status = response.status_code
+    metrics.amocrm_response_observe(status)
     try:
         body = response.json() if response.content else None
     except ValueError:

@@ -198,6 +198,13 @@ class CallDelivery(TenantModel):
                 condition=models.Q(status__in=["pending", "in_progress"]),
                 name="integ_delivery_open_idx",
             ),
+            # The operators' gauges (/metrics): deliveries needing attention, counted without
+            # reading the whole history of done ones.
+            models.Index(
+                fields=["status"],
+                condition=models.Q(status__in=["failed", "paused"]),
+                name="integ_delivery_trouble_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Min
 from django.utils import timezone
 
+from core import metrics
 from core.models import Organization
 from core.tenancy import organization_scope
 from crm.client import PhoneCallEvent
@@ -23,7 +25,7 @@ from crm.services import amo_client
 from integration.delivery.rules import pop_up_wanted
 from integration.models import ManagerMapping, RingNotice
 from integration.selectors import call_settings_for
-from pbx.models import PbxCall, PbxCallLeg
+from pbx.models import PbxCall, PbxCallLeg, PbxEvent
 
 logger = logging.getLogger(__name__)
 
@@ -48,11 +50,12 @@ def ring_notify(
         settings = call_settings_for(organization=organization)
         if not pop_up_wanted(settings, inbound=call.direction == PbxCall.Direction.IN):
             return []
-        abonent_ids = set(
+        legs = list(
             PbxCallLeg.objects.filter(pk__in=list(leg_ids), pbx_call_id=call_id)
             .filter(abonent_id__isnull=False)
-            .values_list("abonent_id", flat=True)
+            .values_list("abonent_id", "target_id")
         )
+        abonent_ids = {abonent_id for abonent_id, _target in legs}
         mapped = ManagerMapping.objects.filter(
             abonent_id__in=abonent_ids, enabled=True, amo_user_id__isnull=False
         ).values_list("amo_user_id", flat=True)
@@ -82,6 +85,7 @@ def ring_notify(
     for attempt in (1, 2):
         try:
             amo_client(organization=organization).events_phone_call([event])
+            _popup_latency_observe(organization_id, call, [target for _a, target in legs])
             return to_notify
         except AmoError as exc:
             if exc.transient and attempt == 1:
@@ -96,3 +100,15 @@ def ring_notify(
         extra={"organization_id": organization_id, "error": error},
     )
     return []
+
+
+def _popup_latency_observe(organization_id: int, call: PbxCall, target_ids: list[str]) -> None:
+    """Ringing → pop-up for the metrics: from the receipt of the first event of these legs
+    (one indexed read, after the pop-up has gone out)."""
+    with organization_scope(organization_id):
+        received_at = PbxEvent.objects.filter(
+            organization_id=organization_id,
+            ext_tracking_id=call.ext_tracking_id,
+            target_id__in=target_ids,
+        ).aggregate(first=Min("received_at"))["first"]
+    metrics.ring_popup_observe(ringing_received_at=received_at)

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from core import metrics
 from core.transport import retry_after_seconds
 from pbx.errors import (
     BeelineError,
@@ -172,6 +173,7 @@ class BeelineClient:
                     method, path, params=params, json=json, headers=headers, stream=stream
                 )
             except BeelineError as exc:
+                metrics.beeline_error_observe(exc.status)
                 if exc.permanent or attempt >= len(delays):
                     raise
                 logger.info(

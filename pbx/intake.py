@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from core import metrics
 from pbx import events
 from pbx.xsi import (
     CALL_EVENT_TYPES,
@@ -45,6 +46,7 @@ def body_too_large(declared_length: str | None) -> bool:
     return declared.isdigit() and int(declared) > settings.PBX_WEBHOOK_MAX_BYTES
 
 
+@metrics.intake_observed
 def event_intake(
     *, secret: str, body: bytes, content_type: str, charset: str | None
 ) -> IntakeAnswer:

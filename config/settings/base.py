@@ -15,6 +15,8 @@ import environ
 from celery.schedules import crontab
 from corsheaders.defaults import default_headers as cors_default_headers
 
+from config.settings import checks
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -175,6 +177,12 @@ RECORDING_SIGNING_KEYS: list[str] = env.list("RECORDING_SIGNING_KEYS", default=[
 # REMOTE_ADDR. N: the N-th address from the right of X-Forwarded-For (the one our outermost
 # proxy saw); anything left of it is what the client claims and is never trusted.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# Prometheus /metrics (config/metrics.py): answered to a request carrying
+# ``Authorization: Bearer <METRICS_TOKEN>`` (when set) or coming from one of these networks.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = checks.networks(
+    env, "METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"]
+)
 # Support staff must pass TOTP two-factor authentication (django-otp) to use the admin and to
 # open organizations in the cabinet. Production switches it on by default.
 STAFF_REQUIRE_2FA = env.bool("STAFF_REQUIRE_2FA", default=False)

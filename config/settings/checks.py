@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -100,3 +101,16 @@ def signing_keys(env: environ.Env, name: str) -> list[str]:
                 "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`)."
             )
     return keys
+
+
+def networks(env: environ.Env, name: str, default: list[str]) -> list[str]:
+    """Comma-separated IP networks in CIDR notation (a bare address is a /32 or /128)."""
+    values = [v.strip() for v in env.list(name, default=default) if v.strip()]
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: {value!r} is not an IP network (write e.g. 10.0.0.0/8)."
+            ) from None
+    return values

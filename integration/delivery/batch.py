@@ -125,6 +125,7 @@ def _finished_call(call: PbxCall, leg_abonent_ids: list[int]) -> rules.FinishedC
         recovered=call.recovered,
         talk_seconds=int(call.talk_seconds or 0),
         started_at=call.started_at,
+        ended_at=call.ended_at,
         recording_url=call_recording_url(call=call),
         called_phone=phone_parse(call.line_phone or (call.abonent.phone if call.abonent else "")),
     )

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
+from core import metrics
 from core.backoff import backoff_seconds
 from core.models import Organization
 from core.redis import redis_client
@@ -205,6 +206,7 @@ def deliveries_pause(*, organization_id: int, delivery_ids: list[int], reason: s
             attempts=F("attempts") - 1,
             updated_at=timezone.now(),
         )
+    metrics.DELIVERIES_FINISHED.labels(status=Status.PAUSED.value).inc(len(delivery_ids))
 
 
 def deliveries_resume(*, organization_id: int) -> int:

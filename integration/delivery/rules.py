@@ -71,6 +71,7 @@ class FinishedCall:
     recovered: bool = False  # rebuilt from Beeline's statistics
     talk_seconds: int = 0
     started_at: datetime | None = None
+    ended_at: datetime | None = None  # Beeline's release time of the call
     recording_url: str | None = None
     # The number that was called: the multichannel line, else the abonent's own number.
     called_phone: Phone | None = None

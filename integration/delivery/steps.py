@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from django.utils.translation import gettext as _
 
+from core import metrics
 from core.models import AuditEntry, Organization
 from core.services import audit_record
 from crm.client import AmoClient, ItemResult
@@ -260,6 +261,7 @@ def _call_posted(client: AmoClient, w: Work) -> int | None:
 def _call_landed(w: Work, entity_type: str, entity_id: int | None) -> None:
     """Where amoCRM put the call (the journal shows it): the contact, or its open lead."""
     store(w.delivery, call_entity_type=entity_type, call_entity_id=entity_id)
+    metrics.released_to_amocrm_observe(released_at=w.call.ended_at, recovered=w.call.recovered)
 
 
 def _calls_post(client: AmoClient, items: list[Work]) -> list[ItemResult]:

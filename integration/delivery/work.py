@@ -14,6 +14,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from core import metrics
 from core.tenancy import organization_scope
 from integration.delivery.rules import FinishedCall, Plan
 from integration.models import CallDelivery
@@ -89,3 +90,4 @@ def settle(delivery: CallDelivery, status: str, reason: str = "") -> None:
         values["delivered_at"] = timezone.now()
         values["last_error"] = ""
     store(delivery, **values)
+    metrics.delivery_finished_observe(status)
