@@ -110,7 +110,7 @@ def _event_columns_defaulted() -> list[str]:
     """Columns the webhook's insert leaves out that have neither a database default nor NULL
     (empty when the insert is complete; checked by a test)."""
     return [
-        field.column
+        str(field.column)
         for field in PbxEvent._meta.concrete_fields
         if field.column not in _EVENT_INSERT_COLUMNS
         and not field.null
