@@ -139,19 +139,20 @@ def call_timed(work: Callable[[], Any], *, limit: float) -> Timed:
 def celery_broker_at(url: str) -> Iterator[None]:
     """Publish to a real broker at ``url`` (not eagerly) inside the block: tasks queued there
     are sent over the network as in production, to a broker that may be down or frozen."""
-    from config.celery_app import app
+    from celery import current_app
 
+    app = current_app._get_current_object()
     conf = app.conf
-    saved = conf.broker_url, conf.task_always_eager
+    saved = {"broker_url": conf.broker_url, "task_always_eager": conf.task_always_eager}
 
-    def reset_pools() -> None:
-        app._pool = None
-        app.amqp._producer_pool = None
+    def reset_pools() -> None:  # (what Celery does after a fork: new connections)
+        app._pool = None  # type: ignore[attr-defined]
+        app.amqp._producer_pool = None  # type: ignore[attr-defined]
 
-    conf.broker_url, conf.task_always_eager = url, False
+    conf.update(broker_url=url, task_always_eager=False)
     reset_pools()
     try:
         yield
     finally:
-        conf.broker_url, conf.task_always_eager = saved
+        conf.update(saved)
         reset_pools()

@@ -129,7 +129,7 @@ def celery_timing_check(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         if task.time_limit:
             limits[f"{name} time_limit"] = float(task.time_limit)
         if getattr(task, "autoretry_for", ()) and getattr(task, "retry_backoff", False):
-            countdowns[f"{name} retry_backoff_max"] = float(task.retry_backoff_max)
+            countdowns[f"{name} retry_backoff_max"] = float(getattr(task, "retry_backoff_max", 600))
     errors = []
     countdown_name, countdown = max(countdowns.items(), key=lambda item: item[1])
     if countdown > float(settings.CELERY_COUNTDOWN_MAX_SECONDS):
