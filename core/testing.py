@@ -141,13 +141,13 @@ def celery_broker_at(url: str) -> Iterator[None]:
     are sent over the network as in production, to a broker that may be down or frozen."""
     from celery import current_app
 
-    app = current_app._get_current_object()
+    app: Any = current_app._get_current_object()  # type: ignore[attr-defined]  # (a proxy)
     conf = app.conf
     saved = {"broker_url": conf.broker_url, "task_always_eager": conf.task_always_eager}
 
     def reset_pools() -> None:  # (what Celery does after a fork: new connections)
-        app._pool = None  # type: ignore[attr-defined]
-        app.amqp._producer_pool = None  # type: ignore[attr-defined]
+        app._pool = None
+        app.amqp._producer_pool = None
 
     conf.update(broker_url=url, task_always_eager=False)
     reset_pools()
