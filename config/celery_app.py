@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery, signals
+from django.core import checks
 from kombu import Queue
 
 from config.entrypoint import settings_module_choose
@@ -16,6 +17,15 @@ app = Celery("beetel")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = [Queue(name) for name in ("events", "crm", "default")]
 app.autodiscover_tasks()
+
+
+def _celery_timing_check(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    from config.settings.checks import celery_timing_check
+
+    return celery_timing_check(app_configs, **kwargs)
+
+
+checks.register(_celery_timing_check, "celery")
 
 
 @signals.before_task_publish.connect

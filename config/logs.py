@@ -135,7 +135,7 @@ class RequestIdMiddleware:
         try:
             response = self.get_response(request)
             response["X-Request-ID"] = request_id
-            if request.path not in ("/healthz", "/readyz", "/metrics"):
+            if request.path not in ("/healthz", "/healthz/redis", "/readyz", "/metrics"):
                 request_logger.info(
                     "%s %s %s",
                     request.method,

@@ -10,6 +10,7 @@ from core import health
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
+    path("healthz/redis", health.healthz_redis, name="healthz-redis"),
     # Browsers ask for /favicon.ico on pages that do not name an icon (API answers, PDFs).
     path("favicon.ico", RedirectView.as_view(url=f"{settings.STATIC_URL}favicon.svg")),
     path("readyz", health.readyz, name="readyz"),

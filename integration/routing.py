@@ -41,7 +41,7 @@ from core.locks import advisory_lock
 from core.models import AuditEntry, Organization
 from core.phones import Phone, phone_parse
 from core.services import audit_record
-from core.task_queue import task_enqueue
+from core.task_queue import task_enqueue, task_fanout_countdown
 from core.tenancy import organization_scope, scopes_disabled
 from crm.client import AmoClient, AmoContact
 from crm.services import amo_client
@@ -563,7 +563,8 @@ def routing_due_dispatch(*, now: datetime | None = None) -> list[int]:
         )
     spacing = float(settings.ROUTING_DISPATCH_SPACING_SECONDS)
     for index, org_id in enumerate(org_ids):
-        task_enqueue("integration.tasks.routing_sync_full", org_id, countdown=index * spacing)
+        countdown = task_fanout_countdown(index=index, total=len(org_ids), spacing=spacing)
+        task_enqueue("integration.tasks.routing_sync_full", org_id, countdown=countdown)
     return org_ids
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from celery import shared_task
 
 from core.models import Organization
+from core.task_queue import task_countdown_cap
 from core.tenancy import OrganizationTask
 from core.transport import TransportError
 from integration import routing
@@ -34,9 +35,9 @@ def pipeline_drain(organization_id: int) -> int:
     if result.more:
         pipeline_drain.delay(organization_id)
     elif result.retry_in is not None:
-        pipeline_drain.apply_async(
-            (organization_id,), countdown=max(1.0, result.retry_in.total_seconds())
-        )
+        # A retry due later than the cap is still found by the beat's pipeline_drain_due.
+        countdown = task_countdown_cap(max(1.0, result.retry_in.total_seconds()))
+        pipeline_drain.apply_async((organization_id,), countdown=countdown)
     return result.processed
 
 
@@ -85,7 +86,8 @@ def _routing_run(task: Any, organization_id: int, sync: Any) -> int:
     except TransportError as exc:
         if exc.permanent:
             return 0
-        raise task.retry(exc=exc, countdown=min(900, 30 * 2**task.request.retries)) from exc
+        countdown = task_countdown_cap(30 * 2**task.request.retries)
+        raise task.retry(exc=exc, countdown=countdown) from exc
     return int(result.added + result.updated + result.removed)
 
 

@@ -140,7 +140,9 @@ def event_store(*, organization_id: int, event: XsiEventHead, body: str) -> int 
     """Store an event once per eventID and queue its processing after commit (batched with
     other events by ``pbx.event_publisher``; the sweeper catches any that are not).
 
-    Returns the new row's id, or None for a duplicate (already stored: nothing more to do).
+    Returns the new row's id, or None for a duplicate. A duplicate of an event stored but not
+    processed yet is queued again: Beeline resends an event we answered 503 (a timeout, or the
+    insert committed and the answer was lost), and then must not wait for the sweeper.
     """
     params: list[bool | int | str | datetime | None] = [
         organization_id,
@@ -153,22 +155,40 @@ def event_store(*, organization_id: int, event: XsiEventHead, body: str) -> int 
         timezone.now(),
     ]
     db = connections[DEFAULT_DB_ALIAS]
+    reused = db.connection is not None
     try:
         row = _event_insert(db, params)
     except (OperationalError, InterfaceError):
-        if db.in_atomic_block:
-            raise
+        if db.in_atomic_block or not reused:
+            raise  # (a fresh connection that failed: PostgreSQL is down, the caller says 503)
         # A connection that died since its last use (PostgreSQL restarted, idle timeout):
         # the webhook skips Django's per-request health check, so reconnect and try once
         # more. The statement is idempotent; a first attempt that did commit makes this a
-        # "duplicate", and the sweeper queues that row.
+        # duplicate, queued again below.
         db.close()
         row = _event_insert(db, params)
     if row is None:
+        _duplicate_requeue(organization_id=organization_id, event_id=event.event_id)
         return None
     event_pk = int(row[0])
     db.on_commit(lambda: event_publisher.event_stored(event_pk))
     return event_pk
+
+
+def _duplicate_requeue(*, organization_id: int, event_id: str) -> None:
+    """Queue the stored twin of a duplicate again if it is still unprocessed (one indexed read,
+    only on the rare duplicate: new events keep their single statement). Processing is
+    idempotent, so a twin whose first message is merely late is folded once more at worst."""
+    with scopes_disabled():
+        pk = (
+            PbxEvent.objects.filter(
+                organization_id=organization_id, event_id=event_id, processed_at__isnull=True
+            )
+            .values_list("pk", flat=True)
+            .first()
+        )
+    if pk is not None:
+        connections[DEFAULT_DB_ALIAS].on_commit(lambda: event_publisher.event_stored(pk))
 
 
 def events_process(*, event_pks: list[int], now: datetime | None = None) -> int:

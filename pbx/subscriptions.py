@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from core.backoff import backoff_seconds
 from core.models import AuditEntry, Organization
 from core.services import audit_record
-from core.task_queue import task_enqueue
+from core.task_queue import task_enqueue, task_fanout_countdown
 from core.tenancy import organization_scope, scopes_disabled
 from pbx.client import BeelineClient
 from pbx.credentials import (
@@ -222,7 +222,9 @@ def subscription_renew_due(*, now: datetime | None = None, limit: int | None = N
                 task_enqueue(
                     "pbx.tasks.subscription_renew_task",
                     org_id,
-                    countdown=(index // chunk) * spacing,
+                    countdown=task_fanout_countdown(
+                        index=index, total=len(org_ids), chunk=chunk, spacing=spacing
+                    ),
                 )
 
         transaction.on_commit(enqueue)

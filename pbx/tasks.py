@@ -10,6 +10,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from core.models import Organization
+from core.task_queue import task_fanout_countdown
 from core.tenancy import OrganizationTask, scopes_disabled
 from pbx import subscriptions
 from pbx.calls import call_finalize, call_finalize_due
@@ -99,7 +100,10 @@ def pbx_sync_all() -> int:
         )
     chunk, spacing = settings.PBX_FANOUT_CHUNK, settings.PBX_FANOUT_SPACING_SECONDS
     for index, org_id in enumerate(org_ids):
-        pbx_sync_task.apply_async((org_id,), countdown=index // chunk * spacing)
+        countdown = task_fanout_countdown(
+            index=index, total=len(org_ids), chunk=chunk, spacing=spacing
+        )
+        pbx_sync_task.apply_async((org_id,), countdown=countdown)
     return len(org_ids)
 
 

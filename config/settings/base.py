@@ -104,6 +104,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     _sqlite_options.setdefault("timeout", 20)
     _sqlite_options.setdefault("transaction_mode", "IMMEDIATE")
     _sqlite_options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL")
+# Seconds to establish a PostgreSQL connection (libpq's connect_timeout: whole seconds, at
+# least 2). With the database down or unreachable a request (the webhook: 503) or a probe fails
+# within it instead of waiting the driver's default of over two minutes.
+DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", default=2)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", DATABASE_CONNECT_TIMEOUT
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
@@ -231,10 +239,35 @@ CELERY_TASK_TIME_LIMIT = 90
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A task taken by a worker that dies before acknowledging it (acks_late, SIGKILL, lost host) is
+# handed out again this long after it was taken. Redis counts the wait of a countdown/ETA task
+# too, so every task's countdown plus its hard time limit must stay below it, or a slow task
+# would run twice: countdowns are capped at CELERY_COUNTDOWN_MAX_SECONDS (fan-outs are spread
+# within it, retries wait at most that), and the system check ``celery.E001``
+# (config.settings.checks.celery_timing_check) refuses a configuration that breaks the rule.
+CELERY_VISIBILITY_TIMEOUT_SECONDS = 30 * 60
+CELERY_COUNTDOWN_MAX_SECONDS = 10 * 60
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    # Must exceed the longest countdown/ETA we use, or Redis redelivers scheduled tasks early.
-    "visibility_timeout": 60 * 60 * 26,
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT_SECONDS,
+    # Redis down or frozen: a publish (in a web request too) fails within these instead of
+    # waiting for ever on a dead connection. Above the workers' 1 s BRPOP wait.
+    "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+    "socket_timeout": max(REDIS_SOCKET_TIMEOUT, 2.0),
+    "socket_keepalive": True,
+    # A timed-out write may have been applied: not replayed by the client, the publish retry
+    # policy below decides (our tasks are idempotent, a rare duplicate message is harmless).
+    "retry_on_timeout": False,
 }
+# Publishing gives up after two more tries within about a second (Celery's default is three
+# tries); the caller then logs and relies on a sweep (events, deliveries, finalization).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 0.5,
+}
+# Workers and beat (re)connecting to the broker.
+CELERY_BROKER_CONNECTION_TIMEOUT = 4.0
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # The worker keeps Django's LOGGING (the redacting JSON handler) instead of installing its own
 # root handler (see also the setup_logging receiver in config/celery_app.py).

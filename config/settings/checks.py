@@ -80,6 +80,9 @@ def postgres_database(env: environ.Env, name: str) -> dict[str, Any]:
         raise ImproperlyConfigured(f"{name} must point to PostgreSQL (postgres://…).")
     config.setdefault("CONN_MAX_AGE", 60)
     config["CONN_HEALTH_CHECKS"] = True
+    config.setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=2)
+    )
     return config
 
 
@@ -114,3 +117,53 @@ def networks(env: environ.Env, name: str, default: list[str]) -> list[str]:
                 f"{name}: {value!r} is not an IP network (write e.g. 10.0.0.0/8)."
             ) from None
     return values
+
+
+def celery_timing_check(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """System check ``celery.E001``: a task must finish before the broker's visibility timeout
+    hands it to another worker, counting the countdown it may have waited (Redis starts the
+    clock when a worker takes the message, which for a countdown is before the wait). So the
+    longest countdown (``CELERY_COUNTDOWN_MAX_SECONDS``, the reconciliation period, any
+    task's ``retry_backoff_max``) plus the longest hard time limit must stay below it."""
+    from django.conf import settings
+    from django.core.checks import Error
+
+    from config.celery_app import app
+
+    # Every app's AppConfig.ready has imported its tasks module by now (core.task_queue).
+    visibility = float(settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"])
+    limits = {"CELERY_TASK_TIME_LIMIT": float(settings.CELERY_TASK_TIME_LIMIT)}
+    countdowns = {
+        "CELERY_COUNTDOWN_MAX_SECONDS": float(settings.CELERY_COUNTDOWN_MAX_SECONDS),
+        "PBX_RECONCILE_PERIOD_SECONDS": float(settings.PBX_RECONCILE_PERIOD_SECONDS),
+    }
+    for name, task in sorted(app.tasks.items()):
+        if name.startswith("celery."):
+            continue
+        if task.time_limit:
+            limits[f"{name} time_limit"] = float(task.time_limit)
+        if getattr(task, "autoretry_for", ()) and getattr(task, "retry_backoff", False):
+            countdowns[f"{name} retry_backoff_max"] = float(getattr(task, "retry_backoff_max", 600))
+    errors = []
+    countdown_name, countdown = max(countdowns.items(), key=lambda item: item[1])
+    if countdown > float(settings.CELERY_COUNTDOWN_MAX_SECONDS):
+        errors.append(
+            Error(
+                f"{countdown_name} ({countdown:g} s) is above CELERY_COUNTDOWN_MAX_SECONDS "
+                f"({settings.CELERY_COUNTDOWN_MAX_SECONDS} s).",
+                id="celery.E001",
+            )
+        )
+    limit_name, limit = max(limits.items(), key=lambda item: item[1])
+    if countdown + limit >= visibility:
+        errors.append(
+            Error(
+                f"The broker's visibility timeout ({visibility:g} s) must exceed the longest "
+                f"countdown ({countdown_name}: {countdown:g} s) plus the longest hard time "
+                f"limit ({limit_name}: {limit:g} s), or a task still waiting or running is "
+                "handed to a second worker.",
+                hint="Raise CELERY_VISIBILITY_TIMEOUT_SECONDS or shorten the countdown/limit.",
+                id="celery.E001",
+            )
+        )
+    return errors

@@ -15,6 +15,10 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/test"),
 }
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+    "connect_timeout",
+    DATABASE_CONNECT_TIMEOUT,  # noqa: F405
+)
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise RuntimeError(
         "The test suite runs against PostgreSQL only; DATABASE_URL must be postgres://"
@@ -24,7 +28,7 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/1")
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        **CACHES["default"],  # noqa: F405  (the timeouts)
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "beetel-test",
     }

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.checks import run_checks
 
 from config.celery_app import app
+from config.settings.checks import celery_timing_check
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCT_APPS = ("core", "pbx", "crm", "integration", "cabinet")
@@ -55,3 +57,37 @@ def test_ringing_pop_up_does_not_queue_behind_amocrm_batches():
     route = app.amqp.router.route({}, "integration.tasks.pipeline_ring_notify")
     assert route["queue"].name == "events"
     assert app.amqp.router.route({}, "integration.tasks.pipeline_drain")["queue"].name == "crm"
+
+
+# --- lost tasks come back within minutes; nothing waits past the visibility timeout ----------
+
+
+def test_a_task_lost_with_its_worker_is_redelivered_within_minutes_and_the_check_passes():
+    visibility = app.conf.broker_transport_options["visibility_timeout"]
+    assert 10 * 60 <= visibility <= 30 * 60  # (was 26 hours)
+    assert celery_timing_check() == []
+    assert "celery.E001" not in {e.id for e in run_checks(tags=["celery"])}
+
+
+def test_the_check_refuses_a_visibility_timeout_below_countdown_plus_time_limit(settings):
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {
+        **settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+        "visibility_timeout": 20 * 60,
+    }
+    errors = run_checks(tags=["celery"])
+    assert [e.id for e in errors] == ["celery.E001"]
+    # the longest hard time limit is named: «Звонок ответственному»'s 960 s
+    assert "time_limit: 960 s" in errors[0].msg and "integration.tasks.routing_" in errors[0].msg
+
+
+def test_the_check_refuses_a_countdown_above_the_cap(settings):
+    settings.PBX_RECONCILE_PERIOD_SECONDS = 3600
+    errors = celery_timing_check()
+    assert "E001" in errors[0].id and "PBX_RECONCILE_PERIOD_SECONDS" in errors[0].msg
+
+
+def test_the_broker_and_the_publisher_give_up_instead_of_hanging():
+    options = app.conf.broker_transport_options
+    assert 0 < options["socket_connect_timeout"] <= 5 and 0 < options["socket_timeout"] <= 5
+    policy = app.conf.task_publish_retry_policy
+    assert policy["max_retries"] <= 3 and policy["interval_max"] <= 1
