@@ -226,11 +226,23 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES_NAMES = ("events", "crm", "default")
-CELERY_TASK_ROUTES = {
-    "pbx.tasks.*": {"queue": "events"},
-    "crm.tasks.*": {"queue": "crm"},
+# The events queue (worker-events) takes short tasks only: folding events into calls, settling
+# calls, the sweeper and the ringing pop-up. Beeline API work (subscriptions, abonent syncs,
+# statistics reconciliation: seconds to minutes per task) goes to default, so however many
+# organizations are due, a pop-up never waits behind it.
+_EVENTS_TASKS = (
+    "pbx.tasks.pbx_event_process",
+    "pbx.tasks.pbx_events_process",
+    "pbx.tasks.pbx_events_sweep",
+    "pbx.tasks.pbx_call_finalize",
+    "pbx.tasks.pbx_calls_finalize_due",
     # The ringing pop-up must not wait behind amoCRM batches on the crm queue.
-    "integration.tasks.pipeline_ring_notify": {"queue": "events"},
+    "integration.tasks.pipeline_ring_notify",
+)
+CELERY_TASK_ROUTES = {
+    **{name: {"queue": "events"} for name in _EVENTS_TASKS},
+    "pbx.tasks.*": {"queue": "default"},
+    "crm.tasks.*": {"queue": "crm"},
     "integration.tasks.pipeline_*": {"queue": "crm"},
     "integration.tasks.callback*": {"queue": "crm"},
 }

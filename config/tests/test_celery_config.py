@@ -59,6 +59,29 @@ def test_ringing_pop_up_does_not_queue_behind_amocrm_batches():
     assert app.amqp.router.route({}, "integration.tasks.pipeline_drain")["queue"].name == "crm"
 
 
+def test_the_events_queue_takes_short_tasks_only():
+    """worker-events serves pop-ups and event folding: nothing that may run for minutes
+    (statistics reconciliation, syncs, renewals, drains) is routed there."""
+    app.loader.import_default_modules()
+    on_events = sorted(
+        name
+        for name in app.tasks
+        if not name.startswith("celery.")
+        and app.amqp.router.route({}, name)["queue"].name == "events"
+    )
+    assert "pbx.tasks.pbx_events_process" in on_events
+    assert "integration.tasks.pipeline_ring_notify" in on_events
+    for name in (
+        "pbx.tasks.statistics_reconcile_chunk",
+        "pbx.tasks.statistics_reconcile_all",
+        "pbx.tasks.pbx_sync_task",
+        "pbx.tasks.subscription_renew_task",
+    ):
+        assert name not in on_events
+    default_limit = app.conf.task_time_limit
+    assert [n for n in on_events if (app.tasks[n].time_limit or default_limit) > 90] == []
+
+
 # --- lost tasks come back within minutes; nothing waits past the visibility timeout ----------
 
 
