@@ -8,7 +8,9 @@ our calls. A row with no call of ours (same direction and client number, start w
 Statistics carry no extTrackingId (docs/beeline-api.md §8: only a synthetic fixture has
 ``externalTrackingId``; used when present), so a recovered call gets a synthetic tracking id
 and no recording link. Rows still within ``PBX_RECONCILE_GRACE_SECONDS`` of their end are left
-alone: their events may simply not have arrived yet.
+alone: their events may simply not have arrived yet. Events that come after all join the
+recovered call (``pbx.calls.call_rebuild``), which is not handed on a second time; both sides
+decide "do we have this call?" under the client number's lock (``call_number_lock``).
 """
 
 from __future__ import annotations
@@ -28,13 +30,22 @@ from core.services import audit_record
 from core.tenancy import organization_scope, scopes_disabled
 from pbx import signals
 from pbx.assembly import ms_to_datetime
+from pbx.calls import (
+    CALL_MATCH_WINDOW,
+    RECOVERED_TRACKING_PREFIX,
+    call_number_lock,
+    call_twins,
+)
 from pbx.client import StatRecord
 from pbx.credentials import beeline_client_for
 from pbx.models import Abonent, BeelineCredentials, PbxCall, PbxNumber
+from pbx.xsi import xsi_number_problem
 
 logger = logging.getLogger(__name__)
 
-MATCH_WINDOW = timedelta(seconds=90)
+MATCH_WINDOW = CALL_MATCH_WINDOW
+# A statistics row longer than a day is not a call we can place in time.
+_MAX_DURATION_MS = 24 * 3600 * 1000
 _OUTCOMES = {"RECIEVED": PbxCall.Outcome.ANSWERED, "RECEIVED": PbxCall.Outcome.ANSWERED}
 
 
@@ -80,17 +91,25 @@ def statistics_reconcile(
     matched: set[int] = set()
     created: list[int] = []
     for row in sorted(rows, key=lambda r: r.start_date):
+        if xsi_number_problem("startDate", row.start_date) or not (
+            0 <= row.duration <= _MAX_DURATION_MS
+        ):
+            logger.warning(
+                "statistics row with an impossible time skipped",
+                extra={"organization_id": org_id, "start": row.start_date},
+            )
+            continue
         start = ms_to_datetime(row.start_date)
         if start is None:
             continue
-        ended = start + timedelta(milliseconds=max(0, row.duration))
+        ended = start + timedelta(milliseconds=row.duration)
         if ended > now - grace:
             continue
         inbound = row.direction.upper() == "INBOUND"
         direction = PbxCall.Direction.IN if inbound else PbxCall.Direction.OUT
         client_phone = row.phone_from if inbound else row.phone_to
         national = phone_national(client_phone) or ""
-        twin = next(
+        twin = min(
             (
                 k
                 for k in known
@@ -100,7 +119,8 @@ def statistics_reconcile(
                 and k.started_at is not None
                 and abs(k.started_at - start) <= MATCH_WINDOW
             ),
-            None,
+            key=lambda k: (abs(k.started_at - start) if k.started_at else MATCH_WINDOW, k.pk),
+            default=None,
         )
         if twin is not None:
             matched.add(twin.pk)
@@ -116,6 +136,7 @@ def statistics_reconcile(
             abonent=abonents.get(row.abonent.user_id if row.abonent else ""),
             number=numbers.get(phone_national(row.phone_to) or "") if inbound else None,
             now=now,
+            seen={k.pk for k in known},
         )
         if call_pk is not None:
             created.append(call_pk)
@@ -146,13 +167,24 @@ def _call_recover(
     abonent: Abonent | None,
     number: PbxNumber | None,
     now: datetime,
+    seen: set[int],
 ) -> int | None:
+    """Create the recovered call and hand it on, unless a call of the same number appeared
+    since ``known`` was read (``seen``): its late events were folded meanwhile. The number's
+    lock (``call_number_lock``, also taken by the fold before it creates a call) makes the
+    check and the creation one step."""
     user_id = row.abonent.user_id if row.abonent else ""
-    ext_id = row.external_tracking_id or f"stat:{user_id}:{row.start_date}"
+    ext_id = row.external_tracking_id or f"{RECOVERED_TRACKING_PREFIX}{user_id}:{row.start_date}"
     outcome = _outcome(row, inbound)
     answered = outcome == PbxCall.Outcome.ANSWERED
     try:
         with transaction.atomic(), organization_scope(organization_id):
+            call_number_lock(organization_id=organization_id, direction=direction, national=national)
+            twins = call_twins(
+                direction=direction, national=national, started_at=start, calls=PbxCall.objects.all()
+            )
+            if any(twin.pk not in seen for twin in twins):
+                return None
             call = PbxCall.objects.create(
                 organization_id=organization_id,
                 ext_tracking_id=ext_id[:128],

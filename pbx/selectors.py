@@ -115,7 +115,7 @@ def call_recording_url(*, call: PbxCall, generation: int | None = None) -> str |
         ) or 0
     token = recording_token_make(
         organization_id=call.organization_id,
-        ext_tracking_id=call.ext_tracking_id,
+        ext_tracking_id=call.beeline_tracking_id,  # a joined recovered call's real id
         user_id=call.recording_user_id,
         generation=generation,
     )
