@@ -124,9 +124,7 @@ def _stored_events(rows: list[PbxEvent], *, now: datetime) -> list[XsiEvent]:
             error=reason[:500], processed_at=now, quarantined_at=now
         )
         logger.warning("malformed event quarantined", extra={"event_id": pk, "reason": reason})
-    return [
-        row.xsi_event() for row in rows if row.call_fields_stored and row.pk not in quarantined
-    ]
+    return [row.xsi_event() for row in rows if row.call_fields_stored and row.pk not in quarantined]
 
 
 _CALL_FIELD_NAMES = tuple(PbxEvent.call_fields(XsiEvent(event_id="", event_type="")))

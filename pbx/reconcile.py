@@ -179,9 +179,14 @@ def _call_recover(
     answered = outcome == PbxCall.Outcome.ANSWERED
     try:
         with transaction.atomic(), organization_scope(organization_id):
-            call_number_lock(organization_id=organization_id, direction=direction, national=national)
+            call_number_lock(
+                organization_id=organization_id, direction=direction, national=national
+            )
             twins = call_twins(
-                direction=direction, national=national, started_at=start, calls=PbxCall.objects.all()
+                direction=direction,
+                national=national,
+                started_at=start,
+                calls=PbxCall.objects.all(),
             )
             if any(twin.pk not in seen for twin in twins):
                 return None

@@ -12,8 +12,8 @@ from django.db import IntegrityError, connection, transaction
 from django.test import TestCase
 from django.utils import timezone
 
-from core.testing import organization_make
 from core.tenancy import organization_scope
+from core.testing import organization_make
 from integration.delivery import queue
 from integration.models import CallDelivery, RingNotice
 from pbx import reconcile as reconcile_module
@@ -87,7 +87,9 @@ def test_late_events_enrich_the_recovered_call(world):
 
 
 def test_partial_late_events_leave_the_recovered_call_finished_and_ring_no_one(world):
-    sim = world.simulate(scenario="inbound_missed", external_phone=CLIENT, drop=True, stepwise=False)
+    sim = world.simulate(
+        scenario="inbound_missed", external_phone=CLIENT, drop=True, stepwise=False
+    )
     reconcile(world)
 
     world.post_event(sim.documents[0])  # only the first event (ringing) comes late
@@ -124,7 +126,9 @@ def test_a_recovered_call_is_joined_once_and_another_call_of_the_number_stays_ap
 def test_reconciliation_does_not_recover_a_call_whose_events_arrive_meanwhile(world, monkeypatch):
     """The reverse race: the events are folded between reconciliation's read of our calls and
     its creation of the recovered one."""
-    sim = world.simulate(scenario="inbound_missed", external_phone=CLIENT, drop=True, stepwise=False)
+    sim = world.simulate(
+        scenario="inbound_missed", external_phone=CLIENT, drop=True, stepwise=False
+    )
     real_recover = reconcile_module._call_recover
 
     def events_arrive_first(**kwargs):
@@ -234,8 +238,9 @@ def test_a_poisoned_released_event_does_not_stop_the_call_from_being_delivered_o
     event_id = released.split("eventID>")[1].split("<")[0]
     # Sent again under another eventID (overlapping subscriptions, §9.4), its time spoiled.
     world.post_event(
-        released.replace(f"releaseTime>{release_time}<", "releaseTime>99999999999999999<")
-        .replace(event_id, event_id + "-again")
+        released.replace(f"releaseTime>{release_time}<", "releaseTime>99999999999999999<").replace(
+            event_id, event_id + "-again"
+        )
     )
     world.finalize()
 

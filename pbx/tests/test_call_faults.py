@@ -95,9 +95,7 @@ def test_a_poisoned_row_stored_by_an_earlier_release_is_quarantined_too(
             post_fixture(creds.webhook_secret, name)
     with organization_scope(creds.organization_id):
         released = PbxEvent.objects.get(event_type="CallReleasedEvent")
-        PbxEvent.objects.filter(pk=released.pk).update(
-            release_time=int(POISON), processed_at=None
-        )
+        PbxEvent.objects.filter(pk=released.pk).update(release_time=int(POISON), processed_at=None)
         call = PbxCall.objects.get()
 
     call_rebuild(organization_id=creds.organization_id, ext_tracking_id=call.ext_tracking_id)
