@@ -24,9 +24,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.locks import advisory_xact_lock
 from core.models import AuditEntry, Organization
 from core.phones import phone_national
 from core.services import audit_record
+from core.task_queue import task_enqueue
 from core.tenancy import organization_scope, scopes_disabled
 from pbx import signals
 from pbx.assembly import ms_to_datetime
@@ -55,6 +57,7 @@ class _Known:
     direction: str
     national: str
     started_at: datetime | None
+    unfinished: bool  # not finished and not handed on: its last events may be lost
 
 
 def _outcome(row: StatRecord, inbound: bool) -> str:
@@ -83,10 +86,23 @@ def statistics_reconcile(
         abonents = {a.user_id: a for a in Abonent.objects.all()}
         numbers = {n.phone: n for n in PbxNumber.objects.all()}
         known = [
-            _Known(pk, direction, national, started_at)
-            for pk, direction, national, started_at in PbxCall.objects.filter(
-                started_at__gte=date_from - MATCH_WINDOW
-            ).values_list("pk", "direction", "external_phone_national", "started_at")
+            _Known(
+                pk,
+                direction,
+                national,
+                started_at,
+                status != PbxCall.Status.FINISHED and handed_off_at is None,
+            )
+            for pk, direction, national, started_at, status, handed_off_at in (
+                PbxCall.objects.filter(started_at__gte=date_from - MATCH_WINDOW).values_list(
+                    "pk",
+                    "direction",
+                    "external_phone_national",
+                    "started_at",
+                    "status",
+                    "handed_off_at",
+                )
+            )
         ]
     matched: set[int] = set()
     created: list[int] = []
@@ -124,6 +140,10 @@ def statistics_reconcile(
         )
         if twin is not None:
             matched.add(twin.pk)
+            if twin.unfinished:
+                _call_complete(
+                    organization_id=org_id, call_pk=twin.pk, row=row, inbound=inbound, ended=ended
+                )
             continue
         call_pk = _call_recover(
             organization_id=org_id,
@@ -141,7 +161,7 @@ def statistics_reconcile(
         if call_pk is not None:
             created.append(call_pk)
             matched.add(call_pk)
-            known.append(_Known(call_pk, direction, national, start))
+            known.append(_Known(call_pk, direction, national, start, False))
     if created:
         audit_record(
             organization=org_id,
@@ -224,6 +244,42 @@ def _call_recover(
         extra={"organization_id": organization_id, "call_id": call_pk},
     )
     return call_pk
+
+
+def _call_complete(
+    *, organization_id: int, call_pk: int, row: StatRecord, inbound: bool, ended: datetime
+) -> None:
+    """A call built from events that never finished although Beeline's statistics say it
+    ended minutes ago: its last events were lost, or quarantined as malformed. It is finished
+    from the statistics row and marked recovered (later events may still enrich it, but not
+    reopen it: ``pbx.calls.call_rebuild``), then finalized like any other call — so it is not
+    lost in «ringing» for ever."""
+    with transaction.atomic(), organization_scope(organization_id):
+        call = PbxCall.objects.filter(pk=call_pk).first()
+        if call is None:
+            return
+        # Serialized with the fold of its events (the same lock as ``call_rebuild``).
+        advisory_xact_lock(f"call:{organization_id}:{call.ext_tracking_id}")
+        call.refresh_from_db()
+        if call.status == PbxCall.Status.FINISHED or call.handed_off_at is not None:
+            return  # its events came meanwhile
+        now = timezone.now()
+        answered = call.answered_at is not None
+        call.outcome = PbxCall.Outcome.ANSWERED if answered else _outcome(row, inbound)
+        if call.outcome == PbxCall.Outcome.ANSWERED and not call.talk_seconds:
+            call.talk_seconds = max(0, row.duration) // 1000
+        call.ended_at = call.ended_at or max(ended, call.started_at or ended)
+        call.status = PbxCall.Status.FINISHED
+        # It ended when statistics say: nothing is left to settle, the finalizer may take it.
+        settle = timedelta(seconds=settings.PBX_CALL_SETTLE_SECONDS)
+        call.finished_at = min(call.ended_at, now - settle)
+        call.recovered = True
+        call.save()
+        transaction.on_commit(lambda: task_enqueue("pbx.tasks.pbx_call_finalize", call_pk))
+    logger.info(
+        "unfinished call completed from statistics",
+        extra={"organization_id": organization_id, "call_id": call_pk},
+    )
 
 
 def statistics_reconcile_due() -> list[int]:

@@ -251,3 +251,39 @@ def test_a_poisoned_released_event_does_not_stop_the_call_from_being_delivered_o
     with organization_scope(world.organization):
         bad = PbxEvent.objects.get(event_id=event_id + "-again")
     assert bad.quarantined_at is not None and "releaseTime" in bad.error
+
+
+@pytest.mark.parametrize("release", ["lost", "poisoned"])
+def test_a_call_whose_release_never_folds_is_finished_from_statistics(world, release):
+    """The call's only Released event is lost, or quarantined as malformed: the call is built
+    but never finishes from its events. Statistics finish it (once), instead of leaving it
+    «ringing» for ever — matched as a twin, it used to be neither finished nor recovered."""
+    sim = world.simulate(
+        scenario="inbound_answered", external_phone=CLIENT, drop=True, stepwise=False
+    )
+    for body in sim.documents:
+        if "CallReleasedEvent" not in body:
+            world.post_event(body)
+        elif release == "poisoned":
+            time = body.split("releaseTime>")[1].split("<")[0]
+            world.post_event(body.replace(f"releaseTime>{time}<", "releaseTime>-1<"))
+    world.finalize()
+    [call] = calls_of(world)
+    assert call.status == PbxCall.Status.IN_PROGRESS
+    assert world.account.calls.count() == 0
+
+    assert reconcile(world) == []  # not a new call: the one we have, finished
+    [call] = calls_of(world)
+    assert call.status == PbxCall.Status.FINISHED and call.recovered
+    assert call.outcome == PbxCall.Outcome.ANSWERED and call.talk_seconds == 30
+    assert call.ext_tracking_id == sim.ext_tracking_id
+    assert call.delivery.status == CallDelivery.Status.DONE
+    assert world.account.calls.count() == 1
+
+    reconcile(world)
+    for body in sim.documents:  # the events, all of them, once more (late, redelivered)
+        world.post_event(body)
+    world.finalize()
+    [call] = calls_of(world)
+    assert call.status == PbxCall.Status.FINISHED
+    assert world.account.calls.count() == 1
