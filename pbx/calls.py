@@ -123,7 +123,7 @@ def _stored_events(rows: list[PbxEvent], *, now: datetime) -> list[XsiEvent]:
         PbxEvent.objects.filter(pk=pk).update(
             error=reason[:500], processed_at=now, quarantined_at=now
         )
-        logger.warning("malformed event quarantined", extra={"event_id": pk, "reason": reason})
+        logger.warning("malformed event quarantined", extra={"event_pk": pk, "reason": reason})
     return [row.xsi_event() for row in rows if row.call_fields_stored and row.pk not in quarantined]
 
 
