@@ -263,6 +263,10 @@ def _call_complete(
         call.refresh_from_db()
         if call.status == PbxCall.Status.FINISHED or call.handed_off_at is not None:
             return  # its events came meanwhile
+        if call.answered_at is not None and row.duration <= 0:
+            # A row without talk time for a call our events saw answered: not this
+            # conversation's end (rows are history, written when a call ends — §8 GUESS).
+            return
         now = timezone.now()
         answered = call.answered_at is not None
         call.outcome = PbxCall.Outcome.ANSWERED if answered else _outcome(row, inbound)

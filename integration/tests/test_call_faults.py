@@ -287,3 +287,19 @@ def test_a_call_whose_release_never_folds_is_finished_from_statistics(world, rel
     [call] = calls_of(world)
     assert call.status == PbxCall.Status.FINISHED
     assert world.account.calls.count() == 1
+
+
+def test_a_row_without_talk_time_does_not_finish_a_conversation_our_events_saw(world):
+    sim = world.simulate(
+        scenario="inbound_answered", external_phone=CLIENT, drop=True, stepwise=False
+    )
+    for body in sim.documents:
+        if "CallReleasedEvent" not in body:
+            world.post_event(body)
+    [row] = sim.statistics
+    row.duration_ms = 0  # not this conversation's end
+    row.save(update_fields=["duration_ms"])
+
+    assert reconcile(world) == []
+    [call] = calls_of(world)
+    assert call.status == PbxCall.Status.IN_PROGRESS and not call.recovered
