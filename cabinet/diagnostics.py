@@ -50,6 +50,8 @@ class Check:
     hint: str = ""
     link_url: str = ""
     link_label: str = ""
+    items_title: str = ""
+    items: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -415,6 +417,17 @@ def _beeline_events(pbx: PbxHealth) -> Check:
         "events": pbx.events_24h,
         "errors": pbx.event_errors_24h,
     }
+    # Malformed events are set aside with the reason; their calls are built from the others.
+    quarantined = tuple(
+        _("%(when)s · %(type)s · звонок %(call)s — %(reason)s")
+        % {
+            "when": _when(event.received_at),
+            "type": event.event_type or "—",
+            "call": event.ext_tracking_id or "—",
+            "reason": event.reason,
+        }
+        for event in pbx.events_quarantined
+    )
     if pbx.event_errors_24h:
         return Check(
             "beeline_events",
@@ -422,6 +435,10 @@ def _beeline_events(pbx: PbxHealth) -> Check:
             WARNING,
             detail,
             _("Часть событий не удалось обработать; поддержка Beetel видит подробности."),
+            items_title=_("Отложены как ошибочные (звонки собраны без них):")
+            if quarantined
+            else "",
+            items=quarantined,
         )
     return Check("beeline_events", title, OK, detail)
 

@@ -215,6 +215,11 @@ class PbxEvent(TenantModel):
     received_at = models.DateTimeField(_("получено"))
     processed_at = models.DateTimeField(_("обработано"), null=True, blank=True)
     error = models.TextField(_("ошибка"), blank=True)
+    # Set aside for good: the event is malformed (an unreadable body, a time or number out of
+    # range), so it is left out of its call's fold — the call is built from its other events —
+    # and never retried; ``error`` says why (Диагностика, the admin). A failure that is not
+    # the event's fault (the database, a worker) only sets ``error`` and is retried.
+    quarantined_at = models.DateTimeField(_("отложено как ошибочное"), null=True, blank=True)
     # What the call fold needs from the event: the first rebuild parses the body once and
     # fills these columns (the webhook stores only the event's head; the database defaults
     # also cover a web process still running an earlier release), so later rebuilds read
@@ -359,6 +364,12 @@ class PbxCall(TenantModel):
     finished_at = models.DateTimeField(_("все плечи завершены"), null=True, blank=True)
     handed_off_at = models.DateTimeField(_("передан дальше"), null=True, blank=True)
     recovered = models.BooleanField(_("восстановлен по статистике"), default=False)
+    # A recovered call whose events came after all (a worker's backlog, Beeline sending late):
+    # their extTrackingId. Those events fold into this call instead of making a second one;
+    # ``ext_tracking_id`` keeps the synthetic id the call was handed on (and posted) under.
+    events_tracking_id = models.CharField(
+        _("extTrackingId событий"), max_length=128, blank=True, default="", db_default=""
+    )
     recording_user_id = models.CharField(_("userId записи"), max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -373,7 +384,14 @@ class PbxCall(TenantModel):
         constraints = [
             models.UniqueConstraint(
                 fields=["organization", "ext_tracking_id"], name="pbx_call_uniq"
-            )
+            ),
+            # One call per tracking id of events, joined or not (the fold's lock on the
+            # tracking id decides which; this makes a second join impossible).
+            models.UniqueConstraint(
+                fields=["organization", "events_tracking_id"],
+                condition=~models.Q(events_tracking_id=""),
+                name="pbx_call_events_tracking_uniq",
+            ),
         ]
         indexes = [
             models.Index(
@@ -392,6 +410,12 @@ class PbxCall(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.get_direction_display()} {self.external_phone or '?'} {self.ext_tracking_id}"
+
+    @property
+    def beeline_tracking_id(self) -> str:
+        """The call's extTrackingId at Beeline (recordings are filed under it): the events'
+        for a recovered call they reached later, else the call's own."""
+        return self.events_tracking_id or self.ext_tracking_id
 
 
 class PbxCallLeg(TenantModel):

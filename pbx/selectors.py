@@ -41,6 +41,16 @@ def credentials_for(*, organization: Organization | int) -> BeelineCredentials |
 
 
 @dataclass(frozen=True, slots=True)
+class QuarantinedEvent:
+    """A malformed event set aside (``PbxEvent.quarantined_at``): what Диагностика lists."""
+
+    received_at: datetime
+    event_type: str
+    ext_tracking_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class PbxHealth:
     token_saved: bool
     token_valid: bool
@@ -57,7 +67,12 @@ class PbxHealth:
     # customer's manual»).
     abonent_phones_also_multichannel: list[str] = field(default_factory=list)
     events_24h: int = 0
-    event_errors_24h: int = 0
+    event_errors_24h: int = 0  # quarantined ones included
+    # The latest malformed events of the 24 hours, newest first (at most QUARANTINE_SHOWN).
+    events_quarantined: list[QuarantinedEvent] = field(default_factory=list)
+
+
+QUARANTINE_SHOWN = 10
 
 
 def pbx_health(*, organization: Organization, now: datetime | None = None) -> PbxHealth:
@@ -97,6 +112,14 @@ def pbx_health(*, organization: Organization, now: datetime | None = None) -> Pb
             ),
             events_24h=recent.count(),
             event_errors_24h=recent.exclude(error="").count(),
+            events_quarantined=[
+                QuarantinedEvent(*row)
+                for row in recent.filter(quarantined_at__isnull=False)
+                .order_by("-received_at", "-id")
+                .values_list("received_at", "event_type", "ext_tracking_id", "error")[
+                    :QUARANTINE_SHOWN
+                ]
+            ],
         )
 
 
@@ -115,7 +138,7 @@ def call_recording_url(*, call: PbxCall, generation: int | None = None) -> str |
         ) or 0
     token = recording_token_make(
         organization_id=call.organization_id,
-        ext_tracking_id=call.ext_tracking_id,
+        ext_tracking_id=call.beeline_tracking_id,  # a joined recovered call's real id
         user_id=call.recording_user_id,
         generation=generation,
     )

@@ -133,12 +133,41 @@ def _value(children: dict[str, Element], name: str) -> str:
     return (node.text or "").strip() if node is not None else ""
 
 
-def _number(children: dict[str, Element], name: str) -> int | None:
+# The numbers an event carries, as the fold and the database can take them. Times are epoch
+# milliseconds (§9.7) between 2000-01-01 and 2100-01-01 UTC: a value outside (negative, a few
+# digits too many, 99999999999999999) is no time at all, and would make every rebuild of the
+# call fail (datetime ends at year 9999; the columns are 64-bit). Such an event is malformed.
+EPOCH_MS_MIN = 946_684_800_000
+EPOCH_MS_MAX = 4_102_444_800_000
+_BIGINT_MAX = 2**63 - 1
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
+
+
+def xsi_number_problem(name: str, value: int | None, *, time: bool = True) -> str:
+    """Why a number read from an event cannot be used ("" when it can): a time outside the
+    plausible epoch-millisecond range, any number outside a 64-bit column."""
+    if value is None:
+        return ""
+    if time and not EPOCH_MS_MIN <= value < EPOCH_MS_MAX:
+        return f"{name} is not a time in epoch milliseconds: {value}"
+    if not -_BIGINT_MAX <= value <= _BIGINT_MAX:
+        return f"{name} is out of range: {value}"
+    return ""
+
+
+def _number(children: dict[str, Element], name: str, *, time: bool = True) -> int | None:
+    """An integer field; absent or empty is None. Present but not a number, or out of range
+    (``xsi_number_problem``), is ``XsiParseError``: the event is malformed."""
     value = _value(children, name)
-    try:
-        return int(value) if value else None
-    except ValueError:
+    if not value:
         return None
+    if not _INTEGER.fullmatch(value):
+        raise XsiParseError(f"{name} is not a number: {value[:40]!r}")
+    number = int(value)
+    problem = xsi_number_problem(name, number, time=time)
+    if problem:
+        raise XsiParseError(problem)
+    return number
 
 
 def _call(node: Element | None) -> XsiCall | None:
@@ -223,7 +252,9 @@ def xsi_event_parse(body: bytes | str) -> XsiEvent:
     """Parse one XSI ``Event`` document.
 
     Raises ``XsiParseError`` for anything that is not well-formed, safe XML with an ``Event``
-    root and an ``eventID``. Unknown event types parse fine (the caller decides to ignore them).
+    root and an ``eventID``, and for a number field that is not a number or out of range
+    (``xsi_number_problem``). Unknown event types parse fine (the caller decides to ignore
+    them).
     """
     fields = _by_name(_root(body))
     event_id = _event_id(fields)
@@ -231,7 +262,7 @@ def xsi_event_parse(body: bytes | str) -> XsiEvent:
     return XsiEvent(
         event_id=event_id,
         event_type=_type_attr(event_data)[:64],
-        sequence_number=_number(fields, "sequenceNumber"),
+        sequence_number=_number(fields, "sequenceNumber", time=False),
         subscription_id=_value(fields, "subscriptionId")[:128],
         target_id=_value(fields, "targetId")[:255],
         call=_call(_child(event_data, "call")),

@@ -46,3 +46,30 @@ def test_resync_and_renew_actions(admin_client, connected, org):
     with organization_scope(org):
         after = Subscription.objects.get(status="active")
     assert after.pk != before.pk
+
+
+def test_quarantined_events_have_their_filter(admin_client, org, client):
+    from pbx.events import events_process
+    from pbx.models import PbxEvent
+    from pbx.testing import credentials_make
+    from pbx.tests.xsi_fixtures import fixture_body
+
+    secret = credentials_make(org).webhook_secret
+    good = fixture_body("inbound_missed/01_received")
+    bad = fixture_body("inbound_missed/02_released").replace(
+        "<xsi:releaseTime>", "<xsi:releaseTime>9999999"
+    )
+    for body in (good, bad):
+        client.generic(
+            "POST", f"/beeline/events/{secret}", data=body, content_type="application/xml"
+        )
+    with organization_scope(org):
+        pks = list(PbxEvent.objects.values_list("pk", flat=True))
+        events_process(event_pks=pks)
+        bad_event = PbxEvent.objects.get(quarantined_at__isnull=False)
+        good_event = PbxEvent.objects.get(quarantined_at__isnull=True)
+    changelist = reverse("admin:pbx_pbxevent_changelist")
+    page = admin_client.get(changelist + "?quarantined=yes").content.decode()
+    assert f"/{bad_event.pk}/change/" in page and f"/{good_event.pk}/change/" not in page
+    page = admin_client.get(changelist + "?quarantined=no").content.decode()
+    assert f"/{good_event.pk}/change/" in page and f"/{bad_event.pk}/change/" not in page
