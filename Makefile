@@ -13,7 +13,7 @@ TEMPLATE_DIRS = $(shell find . -path ./.venv -prune -o -type d -name templates -
 DEV_SETTINGS ?= config.settings.local
 DEV := DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-$(DEV_SETTINGS)}
 
-.PHONY: install test lint format demo run migrate messages bench widget clean
+.PHONY: install test lint format demo run migrate messages bench chaos widget clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,9 @@ bench: install ## every benchmark (loopback, throwaway databases); each figure b
 	-$(PY) bench/pipeline.py
 	-$(PY) bench/scale.py
 	-$(PY) bench/history.py
+
+chaos: install ## the whole stack under faults (Redis, workers, beat, amoCRM, Beeline, PostgreSQL): 500 calls, one row per fault; fails on any lost or duplicated call
+	$(PY) bench/chaos.py
 
 widget: install ## the widget zip for upload to amoCRM (PUBLIC_URL baked in) -> dist/
 	$(PY) manage.py build_widget

@@ -1,14 +1,25 @@
-"""What both benchmarks need: free loopback ports, waiting for a server, percentiles."""
+"""What the benchmarks share: free loopback ports, waiting for a server, percentiles, the
+Procfile's processes on loopback, and organizations connected to the emulators."""
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
+import sys
 import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
 
 import requests
+from cryptography.fernet import Fernet
 
 PG = "postgres://postgres@127.0.0.1:5432"
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+GUNICORN = str(Path(PYTHON).with_name("gunicorn"))
 
 
 def free_port() -> int:
@@ -106,3 +117,130 @@ def postgres_backends(database: str) -> list[int]:
 
 def cpu_by_pid(pids: list[int]) -> dict[int, float]:
     return {pid: cpu_seconds([pid]) for pid in pids}
+
+
+def stack_env(*, dsn: str, redis_url: str, public: str, **extra: str) -> dict[str, str]:
+    """The environment of every process of the stack (development settings, emulators on, a
+    fresh secret and encryption key), plus ``extra`` variables."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        "DJANGO_DEBUG": "False",
+        "DATABASE_URL": dsn,
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": "bench-" + uuid.uuid4().hex + uuid.uuid4().hex,
+        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "PUBLIC_URL": public,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "CELERY_TASK_ALWAYS_EAGER": "False",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+        # PostgreSQL is shared: 3 web processes x 8 threads keep connections in check.
+        "WEB_THREADS": "8",
+        "RECORDING_STREAMS_PER_PROCESS": "6",
+        **extra,
+    }
+
+
+def stack_commands(
+    *,
+    port: int,
+    workers: int,
+    events_workers: int,
+    beat_schedule: str | None = None,
+    lean: bool = True,
+) -> dict[str, list[str]]:
+    """As in the Procfile: web (gunicorn config; it also serves the emulators here),
+    worker-events (queue events: folding and pop-ups), worker (crm,default: deliveries) and,
+    given a schedule file, beat. ``lean`` drops the workers' heartbeat, gossip and mingle
+    (less broker traffic for a benchmark); without it the workers run as the Procfile says."""
+    celery = [PYTHON, "-m", "celery", "-A", "config.celery_app"]
+    worker = [*celery, "worker", "-l", "WARNING"]
+    if lean:
+        worker += ["--without-heartbeat", "--without-gossip", "--without-mingle"]
+    commands = {
+        "web": [GUNICORN, "-c", "python:config.gunicorn_conf", "config.wsgi:application",
+                "--bind", f"127.0.0.1:{port}", "--workers", "3", "--log-level", "warning"],
+        "worker-events": [*worker, "-Q", "events", "-c", str(events_workers)],
+        "worker": [*worker, "-Q", "crm,default", "-c", str(workers)],
+    }  # fmt: skip
+    if beat_schedule:
+        commands["beat"] = [*celery, "beat", "-l", "WARNING", "-s", beat_schedule]
+    return commands
+
+
+def process_start(command: list[str], env: dict[str, str], **kwargs: object) -> subprocess.Popen:
+    """One process of the stack in its own session (so its whole group can be signalled)."""
+    return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True, **kwargs)  # type: ignore[call-overload]
+
+
+def process_stop(process: subprocess.Popen, *, timeout: float = 15) -> None:
+    """SIGTERM to the process group, SIGKILL if it is still there after ``timeout``."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait(timeout=5)
+
+
+def org_make(index: int, *, with_pbx: bool):
+    """An organization connected to its own emulated amoCRM account (tokens issued directly)
+    and, with ``with_pbx``, to its own emulated PBX (token saved over HTTP: subscription)."""
+    from django.utils import timezone
+
+    from core.services import organization_create
+    from core.tenancy import organization_scope
+    from crm.models import AmoCredentials
+    from integration.services import ManagerMappingInput, manager_mappings_save
+    from pbx.connection import beeline_token_save
+    from pbx.models import Abonent
+    from pbx.selectors import abonents_for
+    from sandbox.amocrm.services import account_create, tokens_issue
+    from sandbox.beeline.services import pbx_create
+
+    account = account_create(
+        subdomain=f"bench{index}x{uuid.uuid4().hex[:6]}",
+        name=f"Bench {index}",
+        users=[
+            {"name": "Админ", "email": "a@bench.test", "phone": None, "is_admin": True},
+            {"name": "Менеджер", "email": "m@bench.test", "phone": "9161110001"},
+        ],
+    )
+    manager = account.users.get(is_admin=False)
+    access, refresh = tokens_issue(account=account)
+    org = organization_create(
+        amo_account_id=account.pk, name=account.name, subdomain=account.subdomain, host=account.host
+    )
+    with organization_scope(org):
+        AmoCredentials.objects.create(
+            organization=org,
+            access_token=access,
+            refresh_token=refresh,
+            expires_at=timezone.now() + timedelta(hours=23),
+            refreshed_at=timezone.now(),
+        )
+    pbx = None
+    if with_pbx:
+        pbx = pbx_create(
+            name=f"АТС {index}",
+            abonents=[{"phone": "9161110001", "first_name": "Иван", "last_name": "Петров"}],
+            numbers=[],
+        )
+        beeline_token_save(organization=org, token=pbx.token)
+        abonent = abonents_for(organization=org).get()
+    else:
+        with organization_scope(org):
+            abonent = Abonent.objects.create(
+                organization=org, user_id="9161110001@ip.beeline.ru", phone="9161110001"
+            )
+    manager_mappings_save(
+        organization=org, rows=[ManagerMappingInput(abonent.pk, True, manager.pk)]
+    )
+    return org, account, pbx, abonent, manager

@@ -36,75 +36,29 @@ import threading
 import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import psycopg
 import redis
-from cryptography.fernet import Fernet
-from harness import PG, free_port, machine_load, percentile, process_tree, rss_mb, wait_ready
+from harness import (
+    PG,
+    PYTHON,
+    ROOT,
+    free_port,
+    machine_load,
+    org_make,
+    percentile,
+    process_start,
+    process_stop,
+    process_tree,
+    rss_mb,
+    stack_commands,
+    stack_env,
+    wait_ready,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this checkout's apps, whatever the virtualenv points at
-PYTHON = sys.executable
-GUNICORN = str(Path(PYTHON).with_name("gunicorn"))
 AMO_LIMIT = 7  # amoCRM's documented requests/second (docs/amocrm-api.md §8), the emulator's too
 BATCH = 50
-
-
-def org_make(index: int, *, with_pbx: bool):
-    """An organization connected to its own emulated amoCRM account (tokens issued directly)
-    and, with ``with_pbx``, to its own emulated PBX (token saved over HTTP: subscription)."""
-    from django.utils import timezone
-
-    from core.services import organization_create
-    from core.tenancy import organization_scope
-    from crm.models import AmoCredentials
-    from integration.services import ManagerMappingInput, manager_mappings_save
-    from pbx.connection import beeline_token_save
-    from pbx.models import Abonent
-    from pbx.selectors import abonents_for
-    from sandbox.amocrm.services import account_create, tokens_issue
-    from sandbox.beeline.services import pbx_create
-
-    account = account_create(
-        subdomain=f"bench{index}x{uuid.uuid4().hex[:6]}",
-        name=f"Bench {index}",
-        users=[
-            {"name": "Админ", "email": "a@bench.test", "phone": None, "is_admin": True},
-            {"name": "Менеджер", "email": "m@bench.test", "phone": "9161110001"},
-        ],
-    )
-    manager = account.users.get(is_admin=False)
-    access, refresh = tokens_issue(account=account)
-    org = organization_create(
-        amo_account_id=account.pk, name=account.name, subdomain=account.subdomain, host=account.host
-    )
-    with organization_scope(org):
-        AmoCredentials.objects.create(
-            organization=org,
-            access_token=access,
-            refresh_token=refresh,
-            expires_at=timezone.now() + timedelta(hours=23),
-            refreshed_at=timezone.now(),
-        )
-    pbx = None
-    if with_pbx:
-        pbx = pbx_create(
-            name=f"АТС {index}",
-            abonents=[{"phone": "9161110001", "first_name": "Иван", "last_name": "Петров"}],
-            numbers=[],
-        )
-        beeline_token_save(organization=org, token=pbx.token)
-        abonent = abonents_for(organization=org).get()
-    else:
-        with organization_scope(org):
-            abonent = Abonent.objects.create(
-                organization=org, user_id="9161110001@ip.beeline.ru", phone="9161110001"
-            )
-    manager_mappings_save(
-        organization=org, rows=[ManagerMappingInput(abonent.pk, True, manager.pk)]
-    )
-    return org, account, pbx, abonent, manager
 
 
 def throughput(args: argparse.Namespace, deadline: float, seeded: threading.Event) -> bool:
@@ -386,25 +340,13 @@ def main() -> int:
     dsn = f"{PG}/{db}"
     port = free_port()
     public = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.local",
-        "DJANGO_DEBUG": "False",
-        "DATABASE_URL": dsn,
-        "REDIS_URL": args.redis,
-        "SECRET_KEY": "bench-" + uuid.uuid4().hex + uuid.uuid4().hex,
-        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-        "PUBLIC_URL": public,
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "CELERY_TASK_ALWAYS_EAGER": "False",
-        "PBX_CALL_SETTLE_SECONDS": str(args.settle),
-        "SANDBOX_BEELINE_RECORD_DELAY": "1",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONPATH": str(ROOT),
-        # PostgreSQL here is shared: 3 web processes × 8 threads keep connections in check.
-        "WEB_THREADS": "8",
-        "RECORDING_STREAMS_PER_PROCESS": "6",
-    }
+    env = stack_env(
+        dsn=dsn,
+        redis_url=args.redis,
+        public=public,
+        PBX_CALL_SETTLE_SECONDS=str(args.settle),
+        SANDBOX_BEELINE_RECORD_DELAY="1",
+    )
     processes: list[subprocess.Popen[bytes]] = []
     redis.Redis.from_url(args.redis).flushdb()
     with psycopg.connect(f"{PG}/postgres", autocommit=True) as admin:
@@ -414,19 +356,11 @@ def main() -> int:
         subprocess.run(
             [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True
         )
-        # As in the Procfile: web (gunicorn config), worker-events (queue events: folding and
-        # pop-ups), worker (crm,default: deliveries). Web also serves the emulators here.
-        celery = [PYTHON, "-m", "celery", "-A", "config.celery_app", "worker", "-l", "WARNING",
-                  "--without-heartbeat", "--without-gossip", "--without-mingle"]  # fmt: skip
-        commands = {
-            "web": [GUNICORN, "-c", "python:config.gunicorn_conf",
-                    "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
-                    "--workers", "3", "--log-level", "warning"],
-            "worker-events": [*celery, "-Q", "events", "-c", str(args.events_workers)],
-            "worker": [*celery, "-Q", "crm,default", "-c", str(args.workers)],
-        }  # fmt: skip
+        commands = stack_commands(
+            port=port, workers=args.workers, events_workers=args.events_workers
+        )
         for command in commands.values():
-            processes.append(subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True))
+            processes.append(process_start(command, env))
         wait_ready(f"{public}/healthz", deadline)
         os.environ.update(env)
         import django
@@ -457,15 +391,7 @@ def main() -> int:
 
         connections.close_all()
         for process in processes:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        for process in processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+            process_stop(process)
         redis.Redis.from_url(args.redis).flushdb()
         with psycopg.connect(f"{PG}/postgres", autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')

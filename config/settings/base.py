@@ -413,15 +413,24 @@ PBX_WEBHOOK_SECRET_GRACE_SECONDS = env.int("PBX_WEBHOOK_SECRET_GRACE_SECONDS", d
 # Deliveries taken per drain round; amoCRM requests inside carry at most 50 items each
 # (crm.client.BATCH_SIZE). Bigger rounds mean fewer half-empty task/contact batches.
 PIPELINE_CLAIM_SIZE = 150
-PIPELINE_LEASE_SECONDS = 300  # a claimed delivery not finished by then is taken up again
-PIPELINE_RETRY_BASE_SECONDS = 10  # transient failures: 10 s, 20 s, 40 s … (+-20 % jitter)
-PIPELINE_RETRY_MAX_SECONDS = 900
+# The lease, the retry steps, the reconciliation's grace and period below can be shortened
+# through the environment only to compress time in a test run (bench/chaos.py).
+# A claimed delivery not finished by then is taken up again.
+PIPELINE_LEASE_SECONDS = env.int("PIPELINE_LEASE_SECONDS", default=300)
+# Transient failures: 10 s, 20 s, 40 s … (+-20 % jitter), at most PIPELINE_RETRY_MAX_SECONDS.
+PIPELINE_RETRY_BASE_SECONDS = env.int("PIPELINE_RETRY_BASE_SECONDS", default=10)
+PIPELINE_RETRY_MAX_SECONDS = env.int("PIPELINE_RETRY_MAX_SECONDS", default=900)
 PIPELINE_GIVE_UP_SECONDS = 24 * 3600  # then the call is marked failed (retry button)
 # Reconciliation with Beeline statistics: the window looked at, and how long after its end a
 # call must be before we decide its events were lost (they may still be on their way).
 PBX_RECONCILE_HOURS = env.int("PBX_RECONCILE_HOURS", default=2)
-PBX_RECONCILE_GRACE_SECONDS = 120
-PBX_RECONCILE_PERIOD_SECONDS = 600  # the beat's period, over which the reads are spread
+PBX_RECONCILE_GRACE_SECONDS = env.int("PBX_RECONCILE_GRACE_SECONDS", default=120)
+# The beat's period, over which the reads are spread (600: on the clock's tens of minutes).
+PBX_RECONCILE_PERIOD_SECONDS = env.int("PBX_RECONCILE_PERIOD_SECONDS", default=600)
+if PBX_RECONCILE_PERIOD_SECONDS != 600:
+    CELERY_BEAT_SCHEDULE["pbx-statistics-reconcile"]["schedule"] = float(
+        PBX_RECONCILE_PERIOD_SECONDS
+    )
 PBX_RECONCILE_CHUNK = 20  # organizations reconciled one after the other by one task
 
 # --- amoCRM (crm) ----------------------------------------------------------------------------

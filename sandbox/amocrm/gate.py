@@ -2,6 +2,8 @@
 
 bearer token → account "down" (503) → ban (403) → rate limit (429, maybe → ban) → token validity
 (401) → unpaid (402) → injected failures (fail_next / error_rate) → latency → hang (timeout).
+After the handler: a write that succeeded may lose its answer (``lost_answer_rate``): the
+change is kept and the client gets a 504, as when amoCRM's proxy times out after the write.
 """
 
 from __future__ import annotations
@@ -119,6 +121,18 @@ def _gate(request: HttpRequest) -> ApiContext | HttpResponse:
     return ApiContext(account=account, user=pair.user, integration=pair.integration, pair=pair)
 
 
+_WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+
+
+def _answer_lost(request: HttpRequest, account: Account, response: HttpResponse) -> bool:
+    return (
+        account.lost_answer_rate > 0
+        and request.method in _WRITES
+        and 200 <= response.status_code < 300
+        and random.random() < account.lost_answer_rate
+    )
+
+
 def amocrm_api(*methods: str) -> Callable[[ApiHandler], Callable[..., HttpResponse]]:
     """Mount an API handler: CSRF-exempt, method check, the gate, and the request log."""
 
@@ -134,6 +148,8 @@ def amocrm_api(*methods: str) -> Callable[[ApiHandler], Callable[..., HttpRespon
                     response = problem_response(405, "Method Not Allowed")
                 else:
                     response = handler(request, outcome, *args, **kwargs)
+                    if _answer_lost(request, outcome.account, response):
+                        response = _gateway_error(504)
             ApiRequest.objects.create(
                 account_id=getattr(request, "sandbox_account_id", None),
                 method=request.method or "",

@@ -33,6 +33,8 @@ class Account(models.Model):
     error_rate = models.FloatField("доля ошибок (0..1)", default=0.0)
     timeout = models.BooleanField("зависать дольше таймаута клиента", default=False)
     timeout_seconds = models.PositiveIntegerField("зависание, с", default=15)
+    # A write is applied, but its answer is lost on the way back (the client sees a 504).
+    lost_answer_rate = models.FloatField("доля записей без ответа (0..1)", default=0.0)
 
     class Meta:
         ordering = ["id"]

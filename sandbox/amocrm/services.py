@@ -464,6 +464,7 @@ def faults_set(
     timeout: bool = False,
     ban: bool = False,
     unpaid: bool = False,
+    lost_answer_rate: float = 0.0,
 ) -> None:
     """Set every knob at once (omitted ones go back to normal).
 
@@ -471,12 +472,15 @@ def faults_set(
     of requests answers ``fail_status`` at random; ``timeout``: requests hang for
     ``account.timeout_seconds`` then answer 504; ``down``: 503 for everything; ``ban``: switch
     on the ban mode (persistent 429s → 403 until reset), ``ban=False`` also lifts a ban;
-    ``unpaid``: 402.
+    ``unpaid``: 402; ``lost_answer_rate``: that share of successful writes is kept but
+    answered 504 (the client cannot tell it was done).
     """
     if not 400 <= fail_status <= 599:
         raise ValueError("fail_status must be an HTTP error status")
     if not 0.0 <= error_rate <= 1.0:
         raise ValueError("error_rate must be within 0..1")
+    if not 0.0 <= lost_answer_rate <= 1.0:
+        raise ValueError("lost_answer_rate must be within 0..1")
     account.latency_ms = max(0, min(latency_ms, MAX_LATENCY_MS))
     account.fail_next = max(0, fail_next)
     account.fail_status = fail_status
@@ -485,6 +489,7 @@ def faults_set(
     account.timeout = timeout
     account.ban_mode = ban
     account.unpaid = unpaid
+    account.lost_answer_rate = lost_answer_rate
     if not ban:
         account.banned_at = None
     account.save()

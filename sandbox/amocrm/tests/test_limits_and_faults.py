@@ -151,3 +151,14 @@ def test_faults_set_rejects_nonsense(amocrm_account):
         faults_set(account=amocrm_account, fail_status=200)
     with pytest.raises(ValueError):
         faults_set(account=amocrm_account, error_rate=1.5)
+
+
+def test_lost_answer_keeps_the_write_and_answers_504(api, amocrm_account):
+    faults_set(account=amocrm_account, lost_answer_rate=1.0)
+    response = api("POST", "/api/v4/contacts", json=[{"name": "Записан без ответа"}])
+
+    assert response.status_code == 504
+    assert amocrm_account.contacts.filter(name="Записан без ответа").count() == 1
+    assert api("GET", "/api/v4/account").status_code == 200  # reads are answered
+    faults_set(account=amocrm_account)
+    assert api("POST", "/api/v4/contacts", json=[{"name": "Второй"}]).status_code == 200
