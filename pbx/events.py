@@ -8,8 +8,10 @@ Keyword-only, typed, ``<entity>_<action>`` (docs/architecture.md «Code conventi
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 import psycopg
 from django.conf import settings
@@ -28,6 +30,7 @@ from core.tenancy import organization_scope, scopes_disabled
 from pbx import event_publisher
 from pbx.calls import call_rebuild
 from pbx.credentials import webhook_secret_hash
+from pbx.event_group_commit import EventInsertBatcher, EventRow
 from pbx.models import BeelineCredentials, PbxEvent
 from pbx.subscriptions import subscription_terminated
 from pbx.xsi import SUBSCRIPTION_TERMINATED, XsiEventHead
@@ -155,6 +158,10 @@ def event_store(*, organization_id: int, event: XsiEventHead, body: str) -> int 
         timezone.now(),
     ]
     db = connections[DEFAULT_DB_ALIAS]
+    if settings.PBX_WEBHOOK_GROUP_COMMIT and db.vendor == "postgresql" and not db.in_atomic_block:
+        return _event_store_grouped(
+            organization_id=organization_id, event_id=event.event_id, params=params
+        )
     reused = db.connection is not None
     try:
         row = _event_insert(db, params)
@@ -173,6 +180,41 @@ def event_store(*, organization_id: int, event: XsiEventHead, body: str) -> int 
     event_pk = int(row[0])
     db.on_commit(lambda: event_publisher.event_stored(event_pk))
     return event_pk
+
+
+def _event_store_grouped(
+    *, organization_id: int, event_id: str, params: list[bool | int | str | datetime | None]
+) -> int | None:
+    """``event_store`` through the process's group commit (``pbx.event_group_commit``): the
+    row is committed, with the others posted meanwhile, when this returns."""
+    stored = _insert_batcher().insert(cast(EventRow, tuple(params)))
+    if stored.event_pk is None:
+        if not stored.twin_in_batch:  # (a twin new in the same commit is published by its own)
+            _duplicate_requeue(organization_id=organization_id, event_id=event_id)
+        return None
+    event_publisher.event_stored(stored.event_pk)  # (committed: no transaction to wait for)
+    return stored.event_pk
+
+
+_batcher: EventInsertBatcher | None = None
+_batcher_lock = threading.Lock()
+
+
+def _batcher_connect() -> psycopg.Connection[Any]:
+    """A connection like Django's (same parameters, connect timeout, adapters), in autocommit
+    and binding on the server (prepared statements)."""
+    params = connections[DEFAULT_DB_ALIAS].get_connection_params()
+    params.pop("cursor_factory", None)
+    return psycopg.Connection.connect(autocommit=True, **params)
+
+
+def _insert_batcher() -> EventInsertBatcher:
+    global _batcher
+    with _batcher_lock:
+        if _batcher is None:
+            max_age = connections[DEFAULT_DB_ALIAS].settings_dict["CONN_MAX_AGE"]
+            _batcher = EventInsertBatcher(_batcher_connect, max_age=max_age)
+        return _batcher
 
 
 def _duplicate_requeue(*, organization_id: int, event_id: str) -> None:

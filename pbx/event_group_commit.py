@@ -1,0 +1,247 @@
+"""Group commit of the webhook's inserts: the events posted at the same moment to one web
+process are stored by one statement and one commit instead of one each.
+
+A request thread hands its row to the process's ``EventInsertBatcher`` and waits. Whichever
+waiting thread finds no flush running becomes the flusher (leader/follower, no timer): it takes
+every pending row (at most ``MAX_ROWS``), inserts them with one multi-row
+``INSERT … ON CONFLICT (organization_id, event_id) DO NOTHING`` in autocommit, and hands each
+waiter its answer. A lone request therefore flushes itself at once (no added latency at low
+rates); under load the rows that arrived during a flush go out together in the next one.
+Every answer comes after the commit, so the webhook's 200 still means "stored".
+
+The batcher owns one psycopg connection (not Django's per-thread ones), opened with Django's
+connection parameters (connect timeout included) when first needed, closed after
+``CONN_MAX_AGE`` and reopened once when it died since its last use (PostgreSQL restarted). A
+failed connection attempt fails every row waiting at that moment (503 to each, within the
+connect timeout) rather than making each of them try again in turn. A batch refused for one
+row's content (a deleted organization's foreign key, an over-long value) is retried row by row,
+so only that row's request fails.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from pbx.models import PbxEvent
+
+# (organization_id, event_id, event_type, ext_tracking_id, target_id, subscription_id, body,
+# received_at): the columns the webhook stores, as in ``pbx.events._EVENT_INSERT``.
+EventRow = tuple[int, str, str, str, str, str, str, datetime]
+
+MAX_ROWS = 200  # rows per statement; more pending go out in the next flush
+
+_table = PbxEvent._meta.db_table
+
+# Inserted from arrays: one statement text whatever the number of rows, so it is prepared once
+# per connection. The call columns are left to their database defaults, as in the single insert.
+_BATCH_INSERT = f"""
+    INSERT INTO {_table}
+        (organization_id, event_id, event_type, ext_tracking_id, target_id, subscription_id,
+         body, received_at, error)
+    SELECT o, e, t, x, g, s, b, r, ''
+      FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
+                  %s::text[], %s::timestamptz[]) AS u(o, e, t, x, g, s, b, r)
+    ON CONFLICT (organization_id, event_id) DO NOTHING
+    RETURNING id, organization_id, event_id
+"""
+_SINGLE_INSERT = f"""
+    INSERT INTO {_table}
+        (organization_id, event_id, event_type, ext_tracking_id, target_id, subscription_id,
+         body, received_at, error)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, '')
+    ON CONFLICT (organization_id, event_id) DO NOTHING
+    RETURNING id
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What became of one row: ``event_pk`` of the new row, or None for a duplicate;
+    ``twin_in_batch`` when the duplicate's twin was stored by the same flush (then it is new,
+    and published by its own request)."""
+
+    event_pk: int | None
+    twin_in_batch: bool = False
+
+
+@dataclass(slots=True)
+class _Slot:
+    row: EventRow
+    done: bool = False
+    outcome: Stored | None = None
+    error: BaseException | None = None
+    key: tuple[int, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.key = (self.row[0], self.row[1])
+
+
+class EventInsertBatcher:
+    """Stores rows handed in by any thread, many per statement (see the module doc)."""
+
+    def __init__(
+        self,
+        connect: Callable[[], psycopg.Connection[Any]],
+        *,
+        max_age: float | None,
+        max_rows: int = MAX_ROWS,
+    ) -> None:
+        self._connect = connect
+        self._max_age = max_age
+        self._max_rows = max_rows
+        self._cond = threading.Condition()
+        self._pending: list[_Slot] = []
+        self._flushing = False
+        self._conn: psycopg.Connection[Any] | None = None
+        self._opened_at = 0.0
+        self._pid = os.getpid()
+
+    def insert(self, row: EventRow) -> Stored:
+        """Store ``row`` (committed when this returns) or raise the database's error."""
+        slot = _Slot(row)
+        with self._cond:
+            self._forked_check()
+            self._pending.append(slot)
+            while True:
+                while not slot.done and self._flushing:
+                    self._cond.wait()
+                if slot.done:
+                    break
+                self._flushing = True
+                batch = self._pending[: self._max_rows]
+                del self._pending[: self._max_rows]
+                self._cond.release()
+                try:
+                    connect_error = self._flush(batch)
+                finally:
+                    self._cond.acquire()
+                    self._flushing = False
+                    if connect_error is not None:
+                        # Those that queued meanwhile would only wait for the same timeout.
+                        for waiting in self._pending:
+                            waiting.error, waiting.done = connect_error, True
+                        self._pending.clear()
+                    self._cond.notify_all()
+        if slot.error is not None:
+            raise slot.error
+        assert slot.outcome is not None
+        return slot.outcome
+
+    def close(self) -> None:
+        with self._cond:
+            self._close()
+
+    def _forked_check(self) -> None:
+        # A forked child inherits the parent's connection object: never use (or close) it.
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._conn = None
+
+    def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 (a dead connection: nothing to release)
+                pass
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        conn = self._conn
+        if conn is not None and (
+            conn.closed
+            or conn.broken
+            or (self._max_age is not None and time.monotonic() - self._opened_at > self._max_age)
+        ):
+            self._close()
+            conn = None
+        if conn is None:
+            conn = self._connect()
+            self._conn, self._opened_at = conn, time.monotonic()
+        return conn
+
+    def _flush(self, batch: list[_Slot]) -> BaseException | None:
+        """Store ``batch`` and mark every slot done. Returns the error when no connection
+        could be made (the caller fails the rows queued meanwhile with it)."""
+        try:
+            before = self._conn
+            try:
+                conn = self._connection()
+            except psycopg.Error as exc:
+                self._fail(batch, exc)
+                return exc
+            reused = conn is before
+            unique: dict[tuple[int, str], _Slot] = {}
+            for slot in batch:
+                unique.setdefault(slot.key, slot)
+            try:
+                stored = self._execute(conn, list(unique.values()))
+            except (psycopg.OperationalError, psycopg.InterfaceError):
+                self._close()
+                if not reused:
+                    raise
+                # A connection that died since its last use: reconnect and try once more.
+                # The statement is idempotent; a first attempt that did commit makes its
+                # rows duplicates, queued again by their requests.
+                try:
+                    conn = self._connection()
+                except psycopg.Error as exc:
+                    self._fail(batch, exc)
+                    return exc
+                stored = self._execute(conn, list(unique.values()))
+            except psycopg.Error:
+                if conn.broken:
+                    raise
+                # One row's content refused the whole statement: row by row, so that only
+                # its own request fails.
+                stored = {}
+                for slot in unique.values():
+                    try:
+                        stored.update(self._execute(conn, [slot]))
+                    except psycopg.Error as exc:
+                        if conn.broken:
+                            raise
+                        slot.error, slot.done = exc, True
+            for slot in batch:
+                if slot.done:
+                    continue
+                first = unique[slot.key]
+                if first is slot:
+                    slot.outcome = Stored(stored.get(slot.key))
+                else:
+                    new = stored.get(slot.key) is not None
+                    slot.outcome = Stored(None, twin_in_batch=new)
+                slot.done = True
+        except BaseException as exc:
+            self._close()
+            self._fail(batch, exc)
+        finally:
+            if self._max_age == 0:
+                self._close()
+        return None
+
+    @staticmethod
+    def _fail(batch: Sequence[_Slot], exc: BaseException) -> None:
+        for slot in batch:
+            if not slot.done:
+                slot.error, slot.done = exc, True
+
+    @staticmethod
+    def _execute(
+        conn: psycopg.Connection[Any], slots: Sequence[_Slot]
+    ) -> dict[tuple[int, str], int]:
+        with conn.cursor() as cursor:
+            if len(slots) == 1:
+                cursor.execute(_SINGLE_INSERT, slots[0].row, prepare=True)
+                found = cursor.fetchone()
+                return {slots[0].key: int(found[0])} if found is not None else {}
+            columns = [list(values) for values in zip(*(slot.row for slot in slots), strict=True)]
+            cursor.execute(_BATCH_INSERT, columns, prepare=True)
+            return {(int(org), str(event_id)): int(pk) for pk, org, event_id in cursor.fetchall()}
