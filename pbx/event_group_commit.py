@@ -24,7 +24,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -72,16 +72,20 @@ class Stored:
     twin_in_batch: bool = False
 
 
-@dataclass(slots=True)
 class _Slot:
-    row: EventRow
-    done: bool = False
-    outcome: Stored | None = None
-    error: BaseException | None = None
-    key: tuple[int, str] = field(init=False)
+    """One waiting row. ``wake`` is held until the slot is done or its thread is to lead the
+    next flush: each waiting thread is woken exactly once."""
 
-    def __post_init__(self) -> None:
-        self.key = (self.row[0], self.row[1])
+    __slots__ = ("done", "error", "key", "outcome", "row", "wake")
+
+    def __init__(self, row: EventRow) -> None:
+        self.row = row
+        self.key = (row[0], row[1])
+        self.done = False
+        self.outcome: Stored | None = None
+        self.error: BaseException | None = None
+        self.wake = threading.Lock()
+        self.wake.acquire()
 
 
 class EventInsertBatcher:
@@ -97,7 +101,7 @@ class EventInsertBatcher:
         self._connect = connect
         self._max_age = max_age
         self._max_rows = max_rows
-        self._cond = threading.Condition()
+        self._mutex = threading.Lock()
         self._pending: list[_Slot] = []
         self._flushing = False
         self._conn: psycopg.Connection[Any] | None = None
@@ -107,36 +111,46 @@ class EventInsertBatcher:
     def insert(self, row: EventRow) -> Stored:
         """Store ``row`` (committed when this returns) or raise the database's error."""
         slot = _Slot(row)
-        with self._cond:
+        with self._mutex:
             self._forked_check()
             self._pending.append(slot)
-            while True:
-                while not slot.done and self._flushing:
-                    self._cond.wait()
-                if slot.done:
-                    break
-                self._flushing = True
-                batch = self._pending[: self._max_rows]
-                del self._pending[: self._max_rows]
-                self._cond.release()
-                try:
-                    connect_error = self._flush(batch)
-                finally:
-                    self._cond.acquire()
-                    self._flushing = False
-                    if connect_error is not None:
-                        # Those that queued meanwhile would only wait for the same timeout.
-                        for waiting in self._pending:
-                            waiting.error, waiting.done = connect_error, True
-                        self._pending.clear()
-                    self._cond.notify_all()
+            lead = not self._flushing
+            self._flushing = True
+        if not lead:
+            slot.wake.acquire()  # done, or this thread leads the next flush
+        if not slot.done:
+            self._lead()
         if slot.error is not None:
             raise slot.error
         assert slot.outcome is not None
         return slot.outcome
 
+    def _lead(self) -> None:
+        """Flush what is pending (this thread's row first among them), wake its waiters, and
+        hand the lead to the first row that arrived meanwhile, if any."""
+        with self._mutex:
+            batch = self._pending[: self._max_rows]
+            del self._pending[: self._max_rows]
+        connect_error: BaseException | None = None
+        try:
+            connect_error = self._flush(batch)
+        finally:
+            with self._mutex:
+                if connect_error is not None:
+                    # Those that queued meanwhile would only wait for the same timeout.
+                    self._fail(self._pending, connect_error)
+                    batch += self._pending
+                    self._pending = []
+                follower = self._pending[0] if self._pending else None
+                self._flushing = follower is not None
+            for done in batch:
+                if done.wake.locked():
+                    done.wake.release()
+            if follower is not None:
+                follower.wake.release()
+
     def close(self) -> None:
-        with self._cond:
+        with self._mutex:
             self._close()
 
     def _forked_check(self) -> None:

@@ -180,9 +180,7 @@ def test_the_batchers_connection_is_reopened_after_postgresql_dropped_it(creds, 
 
 
 def test_a_lone_post_is_committed_and_published_before_the_answer(creds, published, batches):
-    status, _, content = wsgi_post(
-        f"/beeline/events/{creds.webhook_secret}", event_body("alone")
-    )
+    status, _, content = wsgi_post(f"/beeline/events/{creds.webhook_secret}", event_body("alone"))
     assert (status, content) == ("200 OK", b"ok")
     # Read on Django's connection, not the batcher's: committed, not merely inserted.
     assert list(stored_ids()) == ["alone"] and published == [stored_ids()["alone"]]
