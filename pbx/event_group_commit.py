@@ -106,13 +106,12 @@ class EventInsertBatcher:
         self._flushing = False
         self._conn: psycopg.Connection[Any] | None = None
         self._opened_at = 0.0
-        self._pid = os.getpid()
+        self.pid = os.getpid()  # (a forked child makes its own: ``pbx.events``)
 
     def insert(self, row: EventRow) -> Stored:
         """Store ``row`` (committed when this returns) or raise the database's error."""
         slot = _Slot(row)
         with self._mutex:
-            self._forked_check()
             self._pending.append(slot)
             lead = not self._flushing
             self._flushing = True
@@ -150,14 +149,9 @@ class EventInsertBatcher:
                 follower.wake.release()
 
     def close(self) -> None:
+        """Close the connection (tests, shutdown: not while a flush is running)."""
         with self._mutex:
             self._close()
-
-    def _forked_check(self) -> None:
-        # A forked child inherits the parent's connection object: never use (or close) it.
-        if self._pid != os.getpid():
-            self._pid = os.getpid()
-            self._conn = None
 
     def _close(self) -> None:
         conn, self._conn = self._conn, None

@@ -1,5 +1,6 @@
 """Beeline's XSI events: intake (which organization a webhook secret names, one cheap insert per
-event, deduplicated on eventID), processing (fold the event's call, or re-subscribe when Beeline
+event, deduplicated on eventID, or the process's group commit of concurrent events:
+``pbx.event_group_commit``), processing (fold the event's call, or re-subscribe when Beeline
 ended the subscription), and pruning old raw events.
 
 Keyword-only, typed, ``<entity>_<action>`` (docs/architecture.md «Code conventions»).
@@ -8,6 +9,7 @@ Keyword-only, typed, ``<entity>_<action>`` (docs/architecture.md «Code conventi
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from datetime import datetime, timedelta
@@ -143,6 +145,11 @@ def event_store(*, organization_id: int, event: XsiEventHead, body: str) -> int 
     """Store an event once per eventID and queue its processing after commit (batched with
     other events by ``pbx.event_publisher``; the sweeper catches any that are not).
 
+    With ``PBX_WEBHOOK_GROUP_COMMIT`` and no transaction open on this thread, the row goes
+    through the process's group commit (one statement and commit with the events of other
+    request threads, on the batcher's own connection) and is committed when this returns;
+    otherwise it is one insert on this thread's connection (in its transaction, if any).
+
     Returns the new row's id, or None for a duplicate. A duplicate of an event stored but not
     processed yet is queued again: Beeline resends an event we answered 503 (a timeout, or the
     insert committed and the answer was lost), and then must not wait for the sweeper.
@@ -211,7 +218,9 @@ def _batcher_connect() -> psycopg.Connection[Any]:
 def _insert_batcher() -> EventInsertBatcher:
     global _batcher
     with _batcher_lock:
-        if _batcher is None:
+        # A forked child (a gunicorn worker) inherits the parent's batcher, its connection and
+        # maybe a held lock: it never uses (or closes) them, it makes its own.
+        if _batcher is None or _batcher.pid != os.getpid():
             max_age = connections[DEFAULT_DB_ALIAS].settings_dict["CONN_MAX_AGE"]
             _batcher = EventInsertBatcher(_batcher_connect, max_age=max_age)
         return _batcher

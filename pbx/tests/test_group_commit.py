@@ -113,10 +113,10 @@ def _row(organization_id: int, event_id: str, now: datetime) -> EventRow:
     return (organization_id, event_id, "CallReceivedEvent", "t-1", "u@x", "s-1", "<xml/>", now)
 
 
-def _insert_together(batcher: EventInsertBatcher, rows: list[EventRow]) -> list[object]:
+def _insert_together(batcher: EventInsertBatcher, rows: list[EventRow]) -> list[Any]:
     """Insert ``rows`` from one thread each, all after a first row held in flight (so that
     they go out as one statement)."""
-    outcomes: list[object] = [None] * len(rows)
+    outcomes: list[Any] = [None] * len(rows)
 
     def insert(n: int) -> None:
         try:
@@ -143,9 +143,9 @@ def test_twins_in_one_statement_one_stored_one_duplicate(creds, batches):
     warmup.join(5)
     batcher.close()
     assert batches == [1, 1]
-    new = [o for o in outcomes if o.event_pk is not None]  # type: ignore[attr-defined]
-    assert len(new) == 1 and new[0].event_pk == stored_ids()["twin"]  # type: ignore[attr-defined]
-    assert sorted(o.twin_in_batch for o in outcomes) == [False, True, True]  # type: ignore[attr-defined]
+    new = [o for o in outcomes if o.event_pk is not None]
+    assert len(new) == 1 and new[0].event_pk == stored_ids()["twin"]
+    assert sorted(o.twin_in_batch for o in outcomes) == [False, True, True]
 
 
 def test_a_row_refused_fails_only_its_own_request(creds, batches):
@@ -161,8 +161,8 @@ def test_a_row_refused_fails_only_its_own_request(creds, batches):
     batcher.close()
     assert isinstance(outcomes[1], psycopg.errors.ForeignKeyViolation)
     ids = stored_ids()
-    assert outcomes[0].event_pk == ids["good-1"]  # type: ignore[union-attr]
-    assert outcomes[2].event_pk == ids["good-2"]  # type: ignore[union-attr]
+    assert outcomes[0].event_pk == ids["good-1"]
+    assert outcomes[2].event_pk == ids["good-2"]
     assert batches[:2] == [1, 3]  # (the shared statement, then row by row)
 
 
