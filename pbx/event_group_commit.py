@@ -47,8 +47,8 @@ _BATCH_INSERT = f"""
         (organization_id, event_id, event_type, ext_tracking_id, target_id, subscription_id,
          body, received_at, error)
     SELECT o, e, t, x, g, s, b, r, ''
-      FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
-                  %s::text[], %s::timestamptz[]) AS u(o, e, t, x, g, s, b, r)
+      FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                  $7::text[], $8::timestamptz[]) AS u(o, e, t, x, g, s, b, r)
     ON CONFLICT (organization_id, event_id) DO NOTHING
     RETURNING id, organization_id, event_id
 """
@@ -56,7 +56,7 @@ _SINGLE_INSERT = f"""
     INSERT INTO {_table}
         (organization_id, event_id, event_type, ext_tracking_id, target_id, subscription_id,
          body, received_at, error)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, '')
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, '')
     ON CONFLICT (organization_id, event_id) DO NOTHING
     RETURNING id
 """
@@ -105,6 +105,7 @@ class EventInsertBatcher:
         self._pending: list[_Slot] = []
         self._flushing = False
         self._conn: psycopg.Connection[Any] | None = None
+        self._cursor: psycopg.RawCursor[Any] | None = None
         self._opened_at = 0.0
         self.pid = os.getpid()  # (a forked child makes its own: ``pbx.events``)
 
@@ -154,14 +155,16 @@ class EventInsertBatcher:
             self._close()
 
     def _close(self) -> None:
-        conn, self._conn = self._conn, None
+        conn, self._conn, self._cursor = self._conn, None, None
         if conn is not None:
             try:
                 conn.close()
             except Exception:  # noqa: BLE001 (a dead connection: nothing to release)
                 pass
 
-    def _connection(self) -> psycopg.Connection[Any]:
+    def _connection(self) -> psycopg.RawCursor[Any]:
+        """The cursor of the batcher's connection (one for its life: it binds on the server,
+        with PostgreSQL's own placeholders, and keeps its prepared statements)."""
         conn = self._conn
         if conn is not None and (
             conn.closed
@@ -170,16 +173,17 @@ class EventInsertBatcher:
         ):
             self._close()
             conn = None
-        if conn is None:
+        if conn is None or self._cursor is None:
             conn = self._connect()
             self._conn, self._opened_at = conn, time.monotonic()
-        return conn
+            self._cursor = psycopg.RawCursor(conn)
+        return self._cursor
 
     def _flush(self, batch: list[_Slot]) -> BaseException | None:
         """Store ``batch`` and mark every slot done. Returns the error when no connection
         could be made (the caller fails the rows queued meanwhile with it)."""
         try:
-            before = self._conn
+            before = self._cursor
             try:
                 conn = self._connection()
             except psycopg.Error as exc:
@@ -205,7 +209,7 @@ class EventInsertBatcher:
                     return exc
                 stored = self._execute(conn, list(unique.values()))
             except psycopg.Error:
-                if conn.broken:
+                if conn.connection.broken:
                     raise
                 # One row's content refused the whole statement: row by row, so that only
                 # its own request fails.
@@ -214,7 +218,7 @@ class EventInsertBatcher:
                     try:
                         stored.update(self._execute(conn, [slot]))
                     except psycopg.Error as exc:
-                        if conn.broken:
+                        if conn.connection.broken:
                             raise
                         slot.error, slot.done = exc, True
             for slot in batch:
@@ -243,13 +247,12 @@ class EventInsertBatcher:
 
     @staticmethod
     def _execute(
-        conn: psycopg.Connection[Any], slots: Sequence[_Slot]
+        cursor: psycopg.RawCursor[Any], slots: Sequence[_Slot]
     ) -> dict[tuple[int, str], int]:
-        with conn.cursor() as cursor:
-            if len(slots) == 1:
-                cursor.execute(_SINGLE_INSERT, slots[0].row, prepare=True)
-                found = cursor.fetchone()
-                return {slots[0].key: int(found[0])} if found is not None else {}
-            columns = [list(values) for values in zip(*(slot.row for slot in slots), strict=True)]
-            cursor.execute(_BATCH_INSERT, columns, prepare=True)
-            return {(int(org), str(event_id)): int(pk) for pk, org, event_id in cursor.fetchall()}
+        if len(slots) == 1:
+            cursor.execute(_SINGLE_INSERT, slots[0].row, prepare=True)
+            found = cursor.fetchone()
+            return {slots[0].key: int(found[0])} if found is not None else {}
+        columns = [list(values) for values in zip(*(slot.row for slot in slots), strict=True)]
+        cursor.execute(_BATCH_INSERT, columns, prepare=True)
+        return {(int(org), str(event_id)): int(pk) for pk, org, event_id in cursor.fetchall()}

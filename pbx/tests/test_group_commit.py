@@ -41,11 +41,11 @@ def batches(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     sizes: list[int] = []
     execute = EventInsertBatcher._execute
 
-    def counted(conn: psycopg.Connection[Any], slots: Any) -> dict[tuple[int, str], int]:
+    def counted(cursor: psycopg.RawCursor[Any], slots: Any) -> dict[tuple[int, str], int]:
         if not sizes:
             threading.Event().wait(0.2)
         sizes.append(len(slots))
-        return execute(conn, slots)
+        return execute(cursor, slots)
 
     monkeypatch.setattr(EventInsertBatcher, "_execute", staticmethod(counted))
     monkeypatch.setattr(events, "_batcher", None)
