@@ -162,7 +162,7 @@ class EventInsertBatcher:
             except Exception:  # noqa: BLE001 (a dead connection: nothing to release)
                 pass
 
-    def _connection(self) -> psycopg.RawCursor[Any]:
+    def _ready_cursor(self) -> psycopg.RawCursor[Any]:
         """The cursor of the batcher's connection (one for its life: it binds on the server,
         with PostgreSQL's own placeholders, and keeps its prepared statements)."""
         conn = self._conn
@@ -185,16 +185,16 @@ class EventInsertBatcher:
         try:
             before = self._cursor
             try:
-                conn = self._connection()
+                cursor = self._ready_cursor()
             except psycopg.Error as exc:
                 self._fail(batch, exc)
                 return exc
-            reused = conn is before
+            reused = cursor is before
             unique: dict[tuple[int, str], _Slot] = {}
             for slot in batch:
                 unique.setdefault(slot.key, slot)
             try:
-                stored = self._execute(conn, list(unique.values()))
+                stored = self._execute(cursor, list(unique.values()))
             except (psycopg.OperationalError, psycopg.InterfaceError):
                 self._close()
                 if not reused:
@@ -203,22 +203,22 @@ class EventInsertBatcher:
                 # The statement is idempotent; a first attempt that did commit makes its
                 # rows duplicates, queued again by their requests.
                 try:
-                    conn = self._connection()
+                    cursor = self._ready_cursor()
                 except psycopg.Error as exc:
                     self._fail(batch, exc)
                     return exc
-                stored = self._execute(conn, list(unique.values()))
+                stored = self._execute(cursor, list(unique.values()))
             except psycopg.Error:
-                if conn.connection.broken:
+                if cursor.connection.broken:
                     raise
                 # One row's content refused the whole statement: row by row, so that only
                 # its own request fails.
                 stored = {}
                 for slot in unique.values():
                     try:
-                        stored.update(self._execute(conn, [slot]))
+                        stored.update(self._execute(cursor, [slot]))
                     except psycopg.Error as exc:
-                        if conn.connection.broken:
+                        if cursor.connection.broken:
                             raise
                         slot.error, slot.done = exc, True
             for slot in batch:
@@ -227,6 +227,8 @@ class EventInsertBatcher:
                 first = unique[slot.key]
                 if first is slot:
                     slot.outcome = Stored(stored.get(slot.key))
+                elif first.error is not None:  # (its twin was refused: so is it)
+                    slot.error = first.error
                 else:
                     new = stored.get(slot.key) is not None
                     slot.outcome = Stored(None, twin_in_batch=new)

@@ -155,15 +155,17 @@ def test_a_row_refused_fails_only_its_own_request(creds, batches):
     warmup = threading.Thread(target=batcher.insert, args=(_row(org, "first", now),))
     warmup.start()
     threading.Event().wait(0.05)
-    rows = [_row(org, "good-1", now), _row(org + 999_999, "orphan", now), _row(org, "good-2", now)]
+    orphan = _row(org + 999_999, "orphan", now)
+    rows = [_row(org, "good-1", now), orphan, _row(org, "good-2", now), orphan]
     outcomes = _insert_together(batcher, rows)
     warmup.join(5)
     batcher.close()
     assert isinstance(outcomes[1], psycopg.errors.ForeignKeyViolation)
+    assert outcomes[3] is outcomes[1]  # (its twin in the batch is not "a duplicate": not stored)
     ids = stored_ids()
     assert outcomes[0].event_pk == ids["good-1"]
     assert outcomes[2].event_pk == ids["good-2"]
-    assert batches[:2] == [1, 3]  # (the shared statement, then row by row)
+    assert batches == [1, 3, 1, 1, 1]  # (the shared statement, then row by row)
 
 
 def test_the_batchers_connection_is_reopened_after_postgresql_dropped_it(creds, published):
