@@ -20,6 +20,7 @@ so only that row's request fails.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -40,18 +41,29 @@ MAX_ROWS = 200  # rows per statement; more pending go out in the next flush
 
 _table = PbxEvent._meta.db_table
 
-# Inserted from arrays: one statement text whatever the number of rows, so it is prepared once
-# per connection. The call columns are left to their database defaults, as in the single insert.
-_BATCH_INSERT = f"""
-    INSERT INTO {_table}
-        (organization_id, event_id, event_type, ext_tracking_id, target_id, subscription_id,
-         body, received_at, error)
-    SELECT o, e, t, x, g, s, b, r, ''
-      FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                  $7::text[], $8::timestamptz[]) AS u(o, e, t, x, g, s, b, r)
-    ON CONFLICT (organization_id, event_id) DO NOTHING
-    RETURNING id, organization_id, event_id
-"""
+# A multi-row VALUES list, one statement text per number of rows (prepared once per connection
+# each; batches are mostly small): psycopg dumps scalar parameters in C, whereas array
+# parameters (an ``unnest`` form) cost several times more client CPU per row. The call columns
+# are left to their database defaults, as in the single insert.
+_COLUMNS = (
+    "organization_id, event_id, event_type, ext_tracking_id, target_id, subscription_id, body, "
+    "received_at, error"
+)
+
+
+@functools.lru_cache(maxsize=MAX_ROWS)
+def _batch_insert(rows: int) -> str:
+    values = ", ".join(
+        "(" + ", ".join(f"${8 * row + column}" for column in range(1, 9)) + ", '')"
+        for row in range(rows)
+    )
+    return (
+        f"INSERT INTO {_table} ({_COLUMNS}) VALUES {values} "
+        "ON CONFLICT (organization_id, event_id) DO NOTHING "
+        "RETURNING id, organization_id, event_id"
+    )
+
+
 _SINGLE_INSERT = f"""
     INSERT INTO {_table}
         (organization_id, event_id, event_type, ext_tracking_id, target_id, subscription_id,
@@ -255,6 +267,6 @@ class EventInsertBatcher:
             cursor.execute(_SINGLE_INSERT, slots[0].row, prepare=True)
             found = cursor.fetchone()
             return {slots[0].key: int(found[0])} if found is not None else {}
-        columns = [list(values) for values in zip(*(slot.row for slot in slots), strict=True)]
-        cursor.execute(_BATCH_INSERT, columns, prepare=True)
+        params = [value for slot in slots for value in slot.row]
+        cursor.execute(_batch_insert(len(slots)), params, prepare=True)
         return {(int(org), str(event_id)): int(pk) for pk, org, event_id in cursor.fetchall()}
