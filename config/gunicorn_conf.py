@@ -5,8 +5,8 @@ process, so Beeline's webhook always finds a free thread; and gthread's worker t
 the worker's main loop, not the length of a request, so a long recording is not cut off at
 ``timeout``. ``RECORDING_STREAMS_PER_PROCESS`` (settings) keeps a reserve of threads that
 recordings never take. Each thread may keep a PostgreSQL connection open (CONN_MAX_AGE):
-WEB_CONCURRENCY × WEB_THREADS per web instance must fit the server's max_connections (or a
-PgBouncer).
+WEB_CONCURRENCY × (WEB_THREADS + 1) per web instance (the webhook's group commit has one of its
+own, ``pbx.event_group_commit``) must fit the server's max_connections (or a PgBouncer).
 
 The access log goes through the product's redactor (``config.logs``): webhook secrets, recording
 tokens and credentials in paths, query strings, referers and headers never reach it. Events that

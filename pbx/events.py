@@ -1,5 +1,6 @@
 """Beeline's XSI events: intake (which organization a webhook secret names, one cheap insert per
-event, deduplicated on eventID), processing (fold the event's call, or re-subscribe when Beeline
+event, deduplicated on eventID, or the process's group commit of concurrent events:
+``pbx.event_group_commit``), processing (fold the event's call, or re-subscribe when Beeline
 ended the subscription), and pruning old raw events.
 
 Keyword-only, typed, ``<entity>_<action>`` (docs/architecture.md «Code conventions»).
@@ -8,8 +9,11 @@ Keyword-only, typed, ``<entity>_<action>`` (docs/architecture.md «Code conventi
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 import psycopg
 from django.conf import settings
@@ -28,6 +32,7 @@ from core.tenancy import organization_scope, scopes_disabled
 from pbx import event_publisher
 from pbx.calls import call_rebuild
 from pbx.credentials import webhook_secret_hash
+from pbx.event_group_commit import EventInsertBatcher, EventRow
 from pbx.models import BeelineCredentials, PbxEvent
 from pbx.subscriptions import subscription_terminated
 from pbx.xsi import SUBSCRIPTION_TERMINATED, XsiEventHead
@@ -140,6 +145,11 @@ def event_store(*, organization_id: int, event: XsiEventHead, body: str) -> int 
     """Store an event once per eventID and queue its processing after commit (batched with
     other events by ``pbx.event_publisher``; the sweeper catches any that are not).
 
+    With ``PBX_WEBHOOK_GROUP_COMMIT`` and no transaction open on this thread, the row goes
+    through the process's group commit (one statement and commit with the events of other
+    request threads, on the batcher's own connection) and is committed when this returns;
+    otherwise it is one insert on this thread's connection (in its transaction, if any).
+
     Returns the new row's id, or None for a duplicate. A duplicate of an event stored but not
     processed yet is queued again: Beeline resends an event we answered 503 (a timeout, or the
     insert committed and the answer was lost), and then must not wait for the sweeper.
@@ -155,6 +165,10 @@ def event_store(*, organization_id: int, event: XsiEventHead, body: str) -> int 
         timezone.now(),
     ]
     db = connections[DEFAULT_DB_ALIAS]
+    if settings.PBX_WEBHOOK_GROUP_COMMIT and db.vendor == "postgresql" and not db.in_atomic_block:
+        return _event_store_grouped(
+            organization_id=organization_id, event_id=event.event_id, params=params
+        )
     reused = db.connection is not None
     try:
         row = _event_insert(db, params)
@@ -173,6 +187,43 @@ def event_store(*, organization_id: int, event: XsiEventHead, body: str) -> int 
     event_pk = int(row[0])
     db.on_commit(lambda: event_publisher.event_stored(event_pk))
     return event_pk
+
+
+def _event_store_grouped(
+    *, organization_id: int, event_id: str, params: list[bool | int | str | datetime | None]
+) -> int | None:
+    """``event_store`` through the process's group commit (``pbx.event_group_commit``): the
+    row is committed, with the others posted meanwhile, when this returns."""
+    stored = _insert_batcher().insert(cast(EventRow, tuple(params)))
+    if stored.event_pk is None:
+        if not stored.twin_in_batch:  # (a twin new in the same commit is published by its own)
+            _duplicate_requeue(organization_id=organization_id, event_id=event_id)
+        return None
+    event_publisher.event_stored(stored.event_pk)  # (committed: no transaction to wait for)
+    return stored.event_pk
+
+
+_batcher: EventInsertBatcher | None = None
+_batcher_lock = threading.Lock()
+
+
+def _batcher_connect() -> psycopg.Connection[Any]:
+    """A connection like Django's (same parameters, connect timeout, adapters), in autocommit
+    and binding on the server (prepared statements)."""
+    params = connections[DEFAULT_DB_ALIAS].get_connection_params()
+    params.pop("cursor_factory", None)
+    return psycopg.Connection.connect(autocommit=True, **params)
+
+
+def _insert_batcher() -> EventInsertBatcher:
+    global _batcher
+    with _batcher_lock:
+        # A forked child (a gunicorn worker) inherits the parent's batcher, its connection and
+        # maybe a held lock: it never uses (or closes) them, it makes its own.
+        if _batcher is None or _batcher.pid != os.getpid():
+            max_age = connections[DEFAULT_DB_ALIAS].settings_dict["CONN_MAX_AGE"]
+            _batcher = EventInsertBatcher(_batcher_connect, max_age=max_age)
+        return _batcher
 
 
 def _duplicate_requeue(*, organization_id: int, event_id: str) -> None:

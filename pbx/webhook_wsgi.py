@@ -64,7 +64,8 @@ def _handle(environ: dict[str, Any], secret: str) -> IntakeAnswer:
     media, charset = _content_type(environ.get("CONTENT_TYPE", ""))
     # What Django does at the start of each request (request_started): drop a connection that
     # broke or outlived CONN_MAX_AGE. The per-request health check (a SELECT 1) is skipped:
-    # the store is one idempotent statement that is retried once on a broken connection.
+    # the store is one idempotent statement that is retried once on a broken connection
+    # (Django's, or the group commit's own: pbx.event_group_commit).
     db = connections[DEFAULT_DB_ALIAS]
     if not db.in_atomic_block:  # (a test's transaction: leave it alone)
         db.close_if_unusable_or_obsolete()

@@ -18,5 +18,8 @@ ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 AMOCRM_API_BASE_URL = f"{PUBLIC_URL}/sandbox/amocrm"
 BEELINE_API_URL = f"{PUBLIC_URL}/sandbox/beeline"
 PBX_CALL_SETTLE_SECONDS = 1
+# As in production: the web process stores the webhook's events through its group commit (the
+# stack tests' data is committed, so the batcher's own connection sees it).
+PBX_WEBHOOK_GROUP_COMMIT = True
 # A probe task that logs a credential the way a careless line would (tests/log_probe.py).
 CELERY_IMPORTS = ["tests.log_probe"]

@@ -387,6 +387,10 @@ PBX_CALL_SETTLE_SECONDS = env.int("PBX_CALL_SETTLE_SECONDS", default=2)
 # (config/gunicorn_conf.py, default 16) so slow players never take the webhook's last threads.
 RECORDING_STREAMS_PER_PROCESS = env.int("RECORDING_STREAMS_PER_PROCESS", default=14)
 PBX_WEBHOOK_MAX_BYTES = env.int("PBX_WEBHOOK_MAX_BYTES", default=256 * 1024)
+# Group commit of the webhook's inserts (pbx.event_group_commit): the events a web process
+# receives at the same moment are stored by one statement and one commit, on a connection of
+# its own. Off: one insert and commit per event on the request thread's connection.
+PBX_WEBHOOK_GROUP_COMMIT = env.bool("PBX_WEBHOOK_GROUP_COMMIT", default=True)
 # The web process publishes stored events' ids to the events queue once per this many seconds
 # (one message per batch, pbx.event_publisher); 0 publishes each event at once.
 PBX_EVENT_BATCH_SECONDS = env.float("PBX_EVENT_BATCH_SECONDS", default=0.05)

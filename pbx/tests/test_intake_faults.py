@@ -5,6 +5,7 @@ for nothing, and no request thread hangs."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import timedelta
 
@@ -132,9 +133,20 @@ def database_at_port():
     settings_dict["PORT"] = saved
 
 
+@pytest.fixture(params=[False, True], ids=["direct-insert", "group-commit"])
+def group_commit(request, settings, monkeypatch):
+    """Both ways of storing: the request thread's own insert, and the process's group commit
+    (``pbx.event_group_commit``, a fresh batcher with no connection yet)."""
+    settings.PBX_WEBHOOK_GROUP_COMMIT = request.param
+    monkeypatch.setattr(events, "_batcher", None)
+    yield request.param
+    if events._batcher is not None:
+        events._batcher.close()
+
+
 @pytest.mark.parametrize("secret_cached", [False, True])
 def test_postgresql_frozen_the_webhook_answers_503_within_the_connect_timeout(
-    creds, settings, database_at_port, secret_cached
+    creds, settings, database_at_port, secret_cached, group_commit
 ):
     if secret_cached:  # then the failing statement is the insert, not the secret's lookup
         events.webhook_organization_id(secret=creds.webhook_secret)
@@ -152,10 +164,49 @@ def test_postgresql_frozen_the_webhook_answers_503_within_the_connect_timeout(
     assert timed.seconds < settings.DATABASE_CONNECT_TIMEOUT + 1.5
 
 
-def test_postgresql_down_the_webhook_answers_503_at_once(creds, database_at_port):
+def test_postgresql_down_the_webhook_answers_503_at_once(creds, database_at_port, group_commit):
     events.webhook_organization_id(secret=creds.webhook_secret)
     body = fixture_body(RECEIVED).encode()
     database_at_port(closed_port())
     timed = call_timed(lambda: wsgi_post(f"/beeline/events/{creds.webhook_secret}", body), limit=15)
     assert timed.error is None and timed.result[0].startswith("503")
     assert timed.seconds < 1.0
+    assert (events._batcher is not None) == group_commit  # (the path under test was taken)
+
+
+def test_postgresql_frozen_concurrent_posts_all_answer_503_within_the_connect_timeout(
+    creds, settings, database_at_port, group_commit
+):
+    """Requests that queue behind a flush whose connection attempt times out get its error,
+    rather than each trying again in turn (several connect timeouts in a row)."""
+    events.webhook_organization_id(secret=creds.webhook_secret)
+    url = f"/beeline/events/{creds.webhook_secret}"
+    body = fixture_body(RECEIVED)
+    results: list[object] = []
+
+    def post_several() -> list[object]:
+        def post(n: int) -> None:
+            try:
+                results.append(
+                    wsgi_post(url, body.replace("</xsi:eventID>", f"-{n}</xsi:eventID>").encode())[
+                        0
+                    ]
+                )
+            finally:
+                connections["default"].close()
+
+        threads = [threading.Thread(target=post, args=(n,)) for n in range(6)]
+        for n, thread in enumerate(threads):
+            thread.start()
+            if n == 0:
+                time.sleep(0.3)  # (the first is connecting when the others arrive)
+        for thread in threads:
+            thread.join(15)
+        return results
+
+    with frozen_tcp_server() as port:
+        database_at_port(port)
+        timed = call_timed(post_several, limit=30)
+    assert timed.error is None and len(results) == 6
+    assert all(str(status).startswith("503") for status in results), results
+    assert timed.seconds < settings.DATABASE_CONNECT_TIMEOUT + 1.5
