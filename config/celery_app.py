@@ -44,6 +44,18 @@ def _adopt_request_id(task: Any = None, **_: Any) -> None:
     request_id_var.set(request_id or getattr(getattr(task, "request", None), "id", None) or "-")
 
 
+@signals.worker_process_init.connect
+def _freeze_startup_objects(**_: Any) -> None:
+    """As the web process does (config/gunicorn_conf.py): everything loaded at start-up is
+    long-lived, so keep it out of the cyclic garbage collector's full scans. Otherwise a full
+    collection walks all of Django again and stalls the task for ~100 ms at a random moment —
+    between taking a paced amoCRM slot and sending the request, enough to put 8 requests in
+    one second at amoCRM (seen as a 429)."""
+    import gc
+
+    gc.freeze()
+
+
 @signals.worker_process_shutdown.connect
 def _metrics_process_dead(pid: int | None = None, **_: Any) -> None:
     """Prometheus multiprocess mode (docs/operations.md "Monitoring"): a pool process that

@@ -4,11 +4,18 @@ A sliding-window log: a request is let through when fewer than 7 were let throug
 second, so a client that never sends more than 7 in any one second never sees 429, and a
 client that bursts does. Rejected requests are not logged in the window (a client that backs
 off recovers at once) but are counted as violations for the ban mode.
+
+Like a real server, a request is timestamped when the check runs, atomically with it (the Redis
+server's clock, inside the script): a timestamp read earlier in the handler could be stale by
+the time the check runs (a thread that waited for the interpreter), which would count
+requests from more than a second ago and refuse a client that kept the limit. ``clock.now``
+still moves the emulator's time in tests, as an offset from the real clock.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 
 import redis
@@ -26,7 +33,8 @@ BAN_WINDOW_SECONDS = 60
 
 _ADMIT = """
 local key = KEYS[1]
-local now = tonumber(ARGV[1])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000 + tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
@@ -45,13 +53,14 @@ def _key(account_id: int, client_id: str) -> str:
 
 def rate_limit_admit(*, account_id: int, client_id: str) -> bool:
     """True when the request may proceed. Without Redis (a bare demo) everything is admitted."""
-    now_ms = clock.now().timestamp() * 1000
+    # How far the emulator's clock is from the real one (0 unless a test moved it).
+    offset_ms = (clock.now().timestamp() - time.time()) * 1000
     try:
         admitted = redis_client().eval(
             _ADMIT,
             1,
             _key(account_id, client_id),
-            now_ms,
+            offset_ms,
             WINDOW_MS,
             REQUESTS_PER_SECOND,
             uuid.uuid4().hex,
