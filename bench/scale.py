@@ -226,6 +226,14 @@ def main() -> int:
         recon_period_min = 10
         recon_per_day = n * 24 * 60 / recon_period_min
         rate = settings.AMOCRM_RATE_LIMIT_PER_SECOND
+        from core.task_queue import task_fanout_countdown
+
+        chunk = settings.PBX_FANOUT_CHUNK
+        fanout_span = task_fanout_countdown(
+            index=n - 1, total=n, spacing=settings.PBX_FANOUT_SPACING_SECONDS, chunk=chunk
+        )
+        fanout_step = fanout_span / max(1, (n - 1) // chunk)
+        cap = settings.CELERY_COUNTDOWN_MAX_SECONDS
         print(f"""
 A day at {n:,} organizations:
   Beeline (its limits are not published, docs/beeline-api.md; per-token load is what a single
@@ -239,7 +247,8 @@ A day at {n:,} organizations:
       in all, one per organization every {recon_period_min} min (integrators poll every 5)
     in {n // settings.PBX_RECONCILE_CHUNK:,} tasks of {settings.PBX_RECONCILE_CHUNK} organizations
       spread evenly over the {recon_period_min} min; renewals and the daily sync are released in
-      chunks of {settings.PBX_FANOUT_CHUNK} every {settings.PBX_FANOUT_SPACING_SECONDS} s
+      chunks of {chunk} every {fanout_step:.1f} s: the sync's {n:,} tasks within
+      {fanout_span / 60:.0f} min (countdowns stay under the {cap} s cap)
   amoCRM (7 requests/s per account; every organization is its own account):
     token refresh: access tokens live 24 h, so {n:,} refreshes per day = {n / 86400:.2f}/s in
       all and 1 request per account per day, paced with its other traffic at {rate}/s
