@@ -49,11 +49,13 @@ FROM generate_series(1, %(calls)s) AS g,
 SEED_DELIVERIES = """
 INSERT INTO integration_calldelivery (organization_id, pbx_call_id, status, contact_created,
     call_state, task_state, attempts, next_attempt_at, flags, skip_reason, last_error,
-    responsible_user_id, created_at, updated_at)
+    responsible_user_id, created_at, updated_at, call_entity_type, unsorted_state, unsorted_uid,
+    lead_state)
 SELECT organization_id, id,
     CASE WHEN id %% 50 = 0 THEN 'failed' WHEN id %% 20 = 0 THEN 'skipped_by_setting'
          ELSE 'done' END,
-    false, 'posted', '', 1, started_at, '[]'::jsonb, '', '', %(amo_user)s, started_at, started_at
+    false, 'posted', '', 1, started_at, '[]'::jsonb, '', '', %(amo_user)s, started_at, started_at,
+    'contacts', '', '', ''
 FROM pbx_pbxcall WHERE organization_id = %(org)s
 """
 

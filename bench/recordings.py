@@ -160,7 +160,7 @@ def main() -> int:
         from core.testing import organization_make
         from pbx.credentials import webhook_secret_hash
         from pbx.models import BeelineCredentials
-        from pbx.selectors import recording_token_make
+        from pbx.recording_links import recording_token_make
         from sandbox.beeline.audio import mp3_silence
         from sandbox.beeline.models import Record
         from sandbox.beeline.services import pbx_create
@@ -191,6 +191,7 @@ def main() -> int:
                 organization_id=org.pk,
                 ext_tracking_id=record.ext_tracking_id,
                 user_id=abonent.user_id,
+                generation=0,  # a new organization's links
             )
             paths.append(f"/recordings/{token}")
 
