@@ -44,9 +44,9 @@ migrate: install
 demo: install ## fresh machine -> running portal with the sandbox; prints the URLs
 	$(DEV) DEMO_HOST=$(DEMO_HOST) DEMO_PORT=$(DEMO_PORT) $(PY) manage.py demo
 
-run: install ## the Procfile: release (migrate, static files), then web + worker + beat (production settings; needs their env variables)
+run: install ## the Procfile: release (migrate, static files), then web + worker-events + worker + beat (production settings; needs their env variables)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start release
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start web worker beat
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start web worker-events worker beat
 
 bench: install ## every benchmark (loopback, throwaway databases); each figure beside its target
 	-$(PY) bench/ingest.py
