@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -105,3 +107,44 @@ def test_procfile_release_and_web_serve_the_cabinet_with_its_static_files(tmp_pa
     assert "/beeline/events/[redacted]" in text and "/recordings/[redacted]" in text
     assert webhook_secret not in text
     assert recording_token not in text
+
+
+def test_a_client_that_never_closes_does_not_stall_the_web_process(tmp_path: Path):
+    """A recording player asks for ``Connection: close`` and may still be reading when the server
+    is done writing. Closing that connection must not hold up the process's other requests:
+    gunicorn 26+ drains such a connection for up to 2 s on the threaded worker's event loop,
+    which stalled Beeline's webhook behind slow players (hence the pin in pyproject.toml)."""
+    env = {**production_env(tmp_path), "WEB_CONCURRENCY": "1"}
+    port = free_port()
+    web = honcho("web", env, tmp_path / "web.log", port=port)
+    base = f"http://127.0.0.1:{port}"
+    headers = {"Host": HOST, "X-Forwarded-Proto": "https"}
+
+    def up() -> bool:
+        try:
+            return requests.get(f"{base}/healthz", headers=headers, timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    lingering: list[socket.socket] = []
+    try:
+        wait_for("gunicorn to answer", up, 60)
+        slowest = 0.0
+        for _ in range(3):
+            # The answer is written and the server closes; this client reads nothing, never
+            # closes, and so never sends the FIN a lingering close waits for.
+            player = socket.create_connection(("127.0.0.1", port))
+            lingering.append(player)
+            player.sendall(
+                f"GET /healthz HTTP/1.1\r\nHost: {HOST}\r\nX-Forwarded-Proto: https\r\n"
+                "Connection: close\r\n\r\n".encode()
+            )
+            time.sleep(0.2)  # the server has answered and is closing
+            started = time.monotonic()
+            assert requests.get(f"{base}/healthz", headers=headers, timeout=10).status_code == 200
+            slowest = max(slowest, time.monotonic() - started)
+        assert slowest < 0.5, f"another request waited {slowest:.2f} s behind a closing client"
+    finally:
+        for player in lingering:
+            player.close()
+        stop(web)
