@@ -23,6 +23,16 @@ from tests.processes import free_port, honcho, stop, wait_for
 pytestmark = pytest.mark.django_db(transaction=True)
 
 HOST = "beetel.example.com"
+# What the load balancer sends: the public host, and that the client spoke HTTPS.
+HEADERS = {"Host": HOST, "X-Forwarded-Proto": "https"}
+
+
+def _answers(base: str) -> bool:
+    """Whether the web process at ``base`` answers its liveness probe yet."""
+    try:
+        return requests.get(f"{base}/healthz", headers=HEADERS, timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
 
 
 def production_env(tmp_path: Path) -> dict[str, str]:
@@ -56,17 +66,10 @@ def test_procfile_release_and_web_serve_the_cabinet_with_its_static_files(tmp_pa
     log = tmp_path / "web.log"
     web = honcho("web", env, log, port=port)
     base = f"http://127.0.0.1:{port}"
-    # What the load balancer sends: the public host, and that the client spoke HTTPS.
-    headers = {"Host": HOST, "X-Forwarded-Proto": "https"}
-
-    def up() -> bool:
-        try:
-            return requests.get(f"{base}/healthz", headers=headers, timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
+    headers = HEADERS
 
     try:
-        wait_for("gunicorn to answer", up, 60)
+        wait_for("gunicorn to answer", lambda: _answers(base), 60)
         page = requests.get(f"{base}/cabinet/login", headers=headers, timeout=10)
         assert page.status_code == 200
         assert "Вход в личный кабинет" in page.text
@@ -118,17 +121,11 @@ def test_a_client_that_never_closes_does_not_stall_the_web_process(tmp_path: Pat
     port = free_port()
     web = honcho("web", env, tmp_path / "web.log", port=port)
     base = f"http://127.0.0.1:{port}"
-    headers = {"Host": HOST, "X-Forwarded-Proto": "https"}
-
-    def up() -> bool:
-        try:
-            return requests.get(f"{base}/healthz", headers=headers, timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
+    headers = HEADERS
 
     lingering: list[socket.socket] = []
     try:
-        wait_for("gunicorn to answer", up, 60)
+        wait_for("gunicorn to answer", lambda: _answers(base), 60)
         slowest = 0.0
         for _ in range(3):
             # The answer is written and the server closes; this client reads nothing, never
