@@ -45,16 +45,26 @@ _table = PbxEvent._meta.db_table
 # each; batches are mostly small): psycopg dumps scalar parameters in C, whereas array
 # parameters (an ``unnest`` form) cost several times more client CPU per row. The call columns
 # are left to their database defaults, as in the single insert.
-_COLUMNS = (
-    "organization_id, event_id, event_type, ext_tracking_id, target_id, subscription_id, body, "
-    "received_at, error"
+# The columns the webhook stores (the order of ``EventRow``), then ``error`` (always empty);
+# ``pbx.events`` builds its single-row insert from the same list.
+EVENT_COLUMNS = (
+    "organization_id",
+    "event_id",
+    "event_type",
+    "ext_tracking_id",
+    "target_id",
+    "subscription_id",
+    "body",
+    "received_at",
 )
+_COLUMNS = ", ".join((*EVENT_COLUMNS, "error"))
 
 
 @functools.lru_cache(maxsize=MAX_ROWS)
 def _batch_insert(rows: int) -> str:
+    width = len(EVENT_COLUMNS)
     values = ", ".join(
-        "(" + ", ".join(f"${8 * row + column}" for column in range(1, 9)) + ", '')"
+        "(" + ", ".join(f"${width * row + column}" for column in range(1, width + 1)) + ", '')"
         for row in range(rows)
     )
     return (
@@ -64,14 +74,11 @@ def _batch_insert(rows: int) -> str:
     )
 
 
-_SINGLE_INSERT = f"""
-    INSERT INTO {_table}
-        (organization_id, event_id, event_type, ext_tracking_id, target_id, subscription_id,
-         body, received_at, error)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, '')
-    ON CONFLICT (organization_id, event_id) DO NOTHING
-    RETURNING id
-"""
+_SINGLE_INSERT = (
+    f"INSERT INTO {_table} ({_COLUMNS}) VALUES "
+    f"({', '.join(f'${column}' for column in range(1, len(EVENT_COLUMNS) + 1))}, '') "
+    "ON CONFLICT (organization_id, event_id) DO NOTHING RETURNING id"
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ from core.tenancy import organization_scope, scopes_disabled
 from pbx import event_publisher
 from pbx.calls import call_rebuild
 from pbx.credentials import webhook_secret_hash
-from pbx.event_group_commit import EventInsertBatcher, EventRow
+from pbx.event_group_commit import EVENT_COLUMNS, EventInsertBatcher, EventRow
 from pbx.models import BeelineCredentials, PbxEvent
 from pbx.subscriptions import subscription_terminated
 from pbx.xsi import SUBSCRIPTION_TERMINATED, XsiEventHead
@@ -89,26 +89,12 @@ def webhook_organization_id(*, secret: str, now: datetime | None = None) -> int 
 # columns are left to their database defaults (empty, NULL, ``call_fields_stored`` false) and
 # the first rebuild, in the worker, parses the body and fills them. Fewer parameters to bind
 # and send on the hottest path; ``_event_columns_defaulted`` keeps the promise checked.
-_EVENT_INSERT = f"""
-    INSERT INTO {PbxEvent._meta.db_table}
-        (organization_id, event_id, event_type, ext_tracking_id, target_id, subscription_id,
-         body, received_at, error)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, '')
-    ON CONFLICT (organization_id, event_id) DO NOTHING
-    RETURNING id
-"""
-_EVENT_INSERT_COLUMNS = {
-    "id",
-    "organization_id",
-    "event_id",
-    "event_type",
-    "ext_tracking_id",
-    "target_id",
-    "subscription_id",
-    "body",
-    "received_at",
-    "error",
-}
+_EVENT_INSERT = (
+    f"INSERT INTO {PbxEvent._meta.db_table} ({', '.join(EVENT_COLUMNS)}, error) "
+    f"VALUES ({', '.join(['%s'] * len(EVENT_COLUMNS))}, '') "
+    "ON CONFLICT (organization_id, event_id) DO NOTHING RETURNING id"
+)
+_EVENT_INSERT_COLUMNS = {"id", "error", *EVENT_COLUMNS}
 
 
 def _event_columns_defaulted() -> list[str]:
