@@ -16,6 +16,14 @@ def now() -> datetime:
     return timezone.now()
 
 
+_REAL_NOW = now
+
+
+def is_real() -> bool:
+    """False while a test has replaced ``now`` (a fake clock that only moves when told)."""
+    return now is _REAL_NOW
+
+
 def sleep(seconds: float) -> None:
     if seconds > 0:
         time.sleep(seconds)

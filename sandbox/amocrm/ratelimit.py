@@ -8,14 +8,14 @@ off recovers at once) but are counted as violations for the ban mode.
 Like a real server, a request is timestamped when the check runs, atomically with it (the Redis
 server's clock, inside the script): a timestamp read earlier in the handler could be stale by
 the time the check runs (a thread that waited for the interpreter), which would count
-requests from more than a second ago and refuse a client that kept the limit. ``clock.now``
-still moves the emulator's time in tests, as an offset from the real clock.
+requests from more than a second ago and refuse a client that kept the limit. When a test has
+replaced ``clock.now`` with a fake clock, the fake time is used as it is: it moves only when the
+test moves it, so a client pacing exactly at the limit is judged without real-time jitter.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 
 import redis
@@ -33,8 +33,11 @@ BAN_WINDOW_SECONDS = 60
 
 _ADMIT = """
 local key = KEYS[1]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000 + tonumber(ARGV[1])
+local now = tonumber(ARGV[1])
+if ARGV[1] == '' then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+end
 local window = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
@@ -53,14 +56,14 @@ def _key(account_id: int, client_id: str) -> str:
 
 def rate_limit_admit(*, account_id: int, client_id: str) -> bool:
     """True when the request may proceed. Without Redis (a bare demo) everything is admitted."""
-    # How far the emulator's clock is from the real one (0 unless a test moved it).
-    offset_ms = (clock.now().timestamp() - time.time()) * 1000
+    # The real clock is read by Redis inside the script; a test's fake clock is passed as is.
+    now_ms = "" if clock.is_real() else clock.now().timestamp() * 1000
     try:
         admitted = redis_client().eval(
             _ADMIT,
             1,
             _key(account_id, client_id),
-            offset_ms,
+            now_ms,
             WINDOW_MS,
             REQUESTS_PER_SECOND,
             uuid.uuid4().hex,
