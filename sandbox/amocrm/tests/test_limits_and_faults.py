@@ -40,12 +40,13 @@ def test_sliding_window_catches_a_burst_across_a_second_boundary(api, amocrm_acc
 
 
 def test_real_time_pacing_stays_under_the_limit(api, amocrm_account):
-    # Real clocks, as in the demo: 7 requests per second for about 1.3 seconds.
+    # Real clocks, as in the demo: just under 7 requests per second for about 1.5 seconds (any 8
+    # span 1.14 s: a request's own handling may vary by that much on a loaded machine).
     codes = []
     for _ in range(10):
         started = time.monotonic()
         codes.append(api("GET", "/api/v4/account").status_code)
-        time.sleep(max(0.0, 1 / 7 + 0.005 - (time.monotonic() - started)))
+        time.sleep(max(0.0, 1 / 7 + 0.02 - (time.monotonic() - started)))
     assert codes == [200] * 10
 
 
