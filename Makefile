@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 DEMO_HOST ?= 127.0.0.1
 DEMO_PORT ?= 8000
+# The suite's processes (pytest-xdist): each gets its own test database and Redis database.
+TEST_PROCESSES ?= 2
 APPS := config core pbx crm integration cabinet sandbox
 TEMPLATE_DIRS = $(shell find . -path ./.venv -prune -o -type d -name templates -print)
 # Every process defaults to the production settings (config/entrypoint.py); the development
@@ -23,8 +25,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 install: $(VENV)/.installed ## create the virtualenv and install everything the project needs
 
-test: install ## the whole suite against PostgreSQL and Redis (DATABASE_URL / REDIS_URL override)
-	$(BIN)/pytest
+test: install ## the whole suite against PostgreSQL and Redis (DATABASE_URL / REDIS_URL override), on TEST_PROCESSES processes
+	$(BIN)/pytest -n $(TEST_PROCESSES)
 
 lint: install ## ruff (lint + format check), the import contracts, mypy on the apps, djLint
 	$(BIN)/ruff check .

@@ -35,6 +35,18 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         pytest.exit("Test services unavailable:\n  " + "\n  ".join(problems), returncode=3)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest tests first (the chaos run, then the ones that start real processes), so that
+    under ``make test``'s several processes they overlap the many short ones instead of running
+    alone at the end."""
+    weight = {"chaos": 0, "worker": 1, "browser": 1}
+
+    def rank(item: pytest.Item) -> int:
+        return min((weight[m.name] for m in item.iter_markers() if m.name in weight), default=2)
+
+    items.sort(key=rank)
+
+
 @pytest.fixture(autouse=True)
 def _clean_redis() -> Iterator[None]:
     """Each test starts with an empty Redis test database (rate limiters, locks, caches)."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from urllib.parse import urlsplit, urlunsplit
+
 from config.settings.base import *  # noqa: F403
 from config.settings.base import env
 
@@ -24,8 +27,18 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
         "The test suite runs against PostgreSQL only; DATABASE_URL must be postgres://"
     )
 
-# A separate Redis database so tests never touch a running demo's data.
+# A separate Redis database so tests never touch a running demo's data; under pytest-xdist
+# each worker (gw0, gw1, …) takes the next database along, as it takes its own test_* database.
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/1")
+# The processes a test starts (workers, web) inherit the variables: the shifted REDIS_URL is
+# exported with a marker so that they use it as it is instead of shifting it again.
+_xdist_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _xdist_worker.startswith("gw") and os.environ.get("TEST_REDIS_SHIFTED_FOR") != _xdist_worker:
+    _redis = urlsplit(REDIS_URL)
+    _db = int(_redis.path.strip("/") or 0) + int(_xdist_worker[2:])
+    REDIS_URL = urlunsplit(_redis._replace(path=f"/{_db}"))
+    os.environ["REDIS_URL"] = REDIS_URL
+    os.environ["TEST_REDIS_SHIFTED_FOR"] = _xdist_worker
 CACHES = {
     "default": {
         **CACHES["default"],  # noqa: F405  (the timeouts)

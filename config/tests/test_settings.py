@@ -143,3 +143,42 @@ def test_production_never_mounts_the_sandbox_even_when_asked():
     assert result.returncode == 0, result.stderr
     assert "apps []" in result.stdout
     assert "not mounted" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("worker", "redis_url", "expected"),
+    [
+        (None, "redis://127.0.0.1:6379/4", "redis://127.0.0.1:6379/4"),
+        ("gw0", "redis://127.0.0.1:6379/4", "redis://127.0.0.1:6379/4"),
+        ("gw1", "redis://127.0.0.1:6379/4", "redis://127.0.0.1:6379/5"),
+        ("gw1", "redis://127.0.0.1:6379", "redis://127.0.0.1:6379/1"),
+    ],
+)
+def test_each_suite_process_gets_its_own_redis_database(worker, redis_url, expected):
+    """Under pytest-xdist two processes flushing one Redis database would wipe each other's
+    locks and limiter state mid-test; a worker or web process the test starts (it inherits
+    the variables) uses the test's database, not one further along."""
+    code = "from django.conf import settings; print(settings.REDIS_URL, settings.CELERY_BROKER_URL)"
+    result = _manage(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "REDIS_URL": redis_url,
+            "PYTEST_XDIST_WORKER": worker,
+            "TEST_REDIS_SHIFTED_FOR": None,  # as pytest-xdist starts its own processes
+        },
+        "shell",
+        "--no-imports",
+        "-c",
+        code,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [expected, expected]
+    if worker:
+        child = {
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "REDIS_URL": expected,
+            "PYTEST_XDIST_WORKER": worker,
+            "TEST_REDIS_SHIFTED_FOR": worker,
+        }
+        result = _manage(child, "shell", "--no-imports", "-c", code)
+        assert result.stdout.split() == [expected, expected], result.stderr
