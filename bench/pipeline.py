@@ -142,6 +142,21 @@ def throughput(args: argparse.Namespace, deadline: float, seeded: threading.Even
         .values_list("created_at", flat=True)[baseline_requests:]
     )
     busy = (stamps[-1] - stamps[0]).total_seconds() if len(stamps) > 1 else 0.0
+    # Where the time above the pace went: gaps between consecutive requests longer than two
+    # slots of the pace (the worker was doing something else than waiting for its next slot).
+    gaps = [(b - a).total_seconds() for a, b in zip(stamps, stamps[1:], strict=False)]
+    idle = sum(g for g in gaps if g > 0.32)
+    kinds: dict[str, int] = {}
+    sequence = []
+    for method, path in (
+        ApiRequest.objects.filter(account=account)
+        .order_by("id")
+        .values_list("method", "path")[baseline_requests:]
+    ):
+        kind = f"{method} " + path.split("?")[0].removeprefix("/sandbox/amocrm/api/v4/")
+        kinds[kind] = kinds.get(kind, 0) + 1
+        sequence.append(kind)
+    largest = sorted(range(len(gaps)), key=lambda i: -gaps[i])[:6]
     unknown = args.numbers - len(known)
     minimum_requests = (
         args.numbers  # one search per distinct number (then the index answers)
@@ -160,6 +175,17 @@ def throughput(args: argparse.Namespace, deadline: float, seeded: threading.Even
     print(
         f"    (hand-off of all calls took {handed_off:.1f} s; first to last amoCRM request "
         f"{busy:.1f} s = {len(stamps) / busy if busy else 0:.2f} requests/s)"
+    )
+    print(f"    idle gaps (> 2 slots):    {idle:.1f} s in {sum(g > 0.32 for g in gaps)} gaps")
+    by_kind = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))
+    print(f"    requests by kind:         {by_kind}")
+    print(
+        "    largest gaps:             "
+        + "; ".join(
+            f"{gaps[i]:.2f} s at {(stamps[i] - stamps[0]).total_seconds():.0f} s "
+            f"({sequence[i]} → {sequence[i + 1]})"
+            for i in sorted(largest)
+        )
     )
     print(
         f"    theoretical minimum:      {minimum:.1f} s ({minimum_requests} requests at "

@@ -62,6 +62,12 @@ def post_worker_init(worker: Any) -> None:
     # Finalize Celery (task registry, imports) now rather than in the middle of the first
     # webhook requests, where it would hold the interpreter for a while.
     app.finalize(auto=True)
+    # Import every URLconf and view module and build the resolver now (about 150 ms): left to
+    # the first request, that request would wait for it — after a deploy or a worker restart,
+    # the first webhook of each worker.
+    from django.urls import get_resolver
+
+    get_resolver().reverse_dict  # noqa: B018  (the property populates the resolver)
     # Everything loaded at start-up (all of Django) is long-lived: keep it out of the cyclic
     # garbage collector's scans, which otherwise walk it again and again under load.
     gc.freeze()

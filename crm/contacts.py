@@ -14,11 +14,7 @@ precedes any create.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-
-from django.conf import settings
-from django.db import connection
 
 from core.locks import advisory_lock
 from core.models import Organization
@@ -26,6 +22,7 @@ from core.phones import Phone
 from core.tenancy import organization_scope
 from crm.client import AmoClient, AmoContact, ContactDraft
 from crm.errors import AmoPermanentError
+from crm.inflight import requests_in_flight
 from crm.models import ContactIndex
 from crm.services import amo_client
 
@@ -145,22 +142,11 @@ def _search(client: AmoClient, nationals: Sequence[str]) -> dict[str, AmoContact
     (amoCRM's answer, our parsing) overlaps the wait for the next slot; one by one, a slow
     answer leaves slots unused. The shared limiter still spaces every request.
     """
-    workers = max(1, min(settings.AMOCRM_SEARCH_CONCURRENCY, len(nationals)))
-    if connection.in_atomic_block:
-        workers = 1  # other threads could not see this transaction's rows (tokens, index)
-
-    def search(national: str) -> list[AmoContact]:
-        try:
-            return client.contacts_find_by_phone(national)
-        finally:
-            if workers > 1:
-                connection.close()  # this thread's own database connection (token reads)
-
-    if workers == 1:
-        results = [search(national) for national in nationals]
-    else:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="amo-search") as pool:
-            results = list(pool.map(search, nationals))
+    results: list[list[AmoContact]] = []
+    for outcome in requests_in_flight(client.contacts_find_by_phone, nationals):
+        if isinstance(outcome, Exception):
+            raise outcome
+        results.append(outcome)
     return {
         national: min(matches, key=lambda contact: contact.id)
         for national, matches in zip(nationals, results, strict=True)

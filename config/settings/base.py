@@ -442,7 +442,8 @@ PBX_RECONCILE_CHUNK = 20  # organizations reconciled one after the other by one 
 # any 8 requests span 1.09 s, so up to 90 ms of transit jitter cannot make amoCRM count 8 in
 # a second; a 429 anyway pauses and slows the whole account (crm/ratelimit.py).
 AMOCRM_RATE_LIMIT_PER_SECOND = env.float("AMOCRM_RATE_LIMIT_PER_SECOND", default=6.4)
-# Contact searches of one delivery round in flight at once (their answers overlap the pacing).
+# Requests of one delivery round in flight at once — contact searches, call-log batches — so
+# their answers overlap the pacing (crm/inflight.py).
 AMOCRM_SEARCH_CONCURRENCY = env.int("AMOCRM_SEARCH_CONCURRENCY", default=3)
 # The widget API's telephony side (crm.telephony.TelephonyBackend), provided by integration.
 WIDGET_TELEPHONY_BACKEND = env.str(

@@ -8,7 +8,9 @@ amoCRM has no idempotency key for ``POST /api/v4/calls`` or ``/tasks``
 2. met in ``posting`` (an earlier POST got no clear answer: timeout, 5xx, a killed worker) →
    look it up in amoCRM first; found → ``done`` with its id, nothing is posted;
 3. ``posting`` **committed** before the POST;
-4. POST; each id amoCRM returns is stored (``done``) before the next request;
+4. POST, ≤ 50 items a request, the requests of one step together; each id amoCRM returns is
+   stored (``done``) before the next step's request, also when another request of the step
+   failed;
 5. a clear refusal of the whole request (429, 4xx) resets ``posting``; no answer leaves it.
 
 A single item amoCRM refused fails its delivery with amoCRM's reason; "entity not found" means
@@ -24,9 +26,10 @@ from dataclasses import dataclass
 from django.utils.translation import gettext as _
 
 from core.models import Organization
-from crm.client import AmoClient, ItemResult
+from crm.client import BATCH_SIZE, AmoClient, ItemResult
 from crm.contacts import contact_index_forget
 from crm.errors import AmoError
+from crm.inflight import requests_in_flight
 from integration.delivery.work import Work, flush, mark, store
 from integration.models import CallDelivery
 
@@ -85,13 +88,37 @@ def post_exactly_once(
     if not post:
         return
     mark(post, **{posting.state_field: Step.POSTING})
-    try:
-        results = posting.post(client, post)
-    except AmoError as exc:
-        if not ambiguous(exc):
-            mark(post, **{posting.state_field: Step.NONE})
-        raise
-    for w, result in zip(post, results, strict=True):
+    # amoCRM takes ≤ 50 items a request: the batches go out together (crm.inflight), and what
+    # each one got back is recorded even when another failed.
+    chunks = [post[start : start + BATCH_SIZE] for start in range(0, len(post), BATCH_SIZE)]
+    failures: list[AmoError] = []
+    crashes: list[Exception] = []
+    for chunk, outcome in zip(
+        chunks, requests_in_flight(lambda items: posting.post(client, items), chunks), strict=True
+    ):
+        if isinstance(outcome, AmoError):
+            if not ambiguous(outcome):
+                mark(chunk, **{posting.state_field: Step.NONE})
+            failures.append(outcome)
+        elif isinstance(outcome, Exception):
+            crashes.append(outcome)  # not amoCRM's answer: the task fails, the lease retries
+        else:
+            _record(organization, chunk, outcome, posting, done)
+    if crashes:
+        raise crashes[0]
+    if failures:
+        # What stops the account (403, 402, revoked) outranks what only delays this round.
+        raise min(failures, key=lambda exc: exc.transient)
+
+
+def _record(
+    organization: Organization,
+    chunk: list[Work],
+    results: list[ItemResult],
+    posting: Posting,
+    done: Callable[[Work, int | None], None],
+) -> None:
+    for w, result in zip(chunk, results, strict=True):
         if result.ok:
             done(w, result.id)
             posting.posted(w, result)

@@ -371,3 +371,50 @@ def test_admin_retries_failed_deliveries(world, admin_client):
     assert world.delivery(sim.ext_tracking_id).status == CallDelivery.Status.DONE
     page = admin_client.get(f"/admin/integration/calldelivery/{delivery.pk}/change/")
     assert page.status_code == 200
+
+
+def test_a_lost_answer_to_one_batch_keeps_the_ids_of_the_other_batches(world, monkeypatch):
+    """The call logs of a round go out in batches together; when one batch's answer is lost,
+    the calls of the batches amoCRM answered are recorded at once (not looked up again)."""
+    monkeypatch.setattr("integration.delivery.posting.BATCH_SIZE", 2)  # 3 calls → 2 batches
+    original = AmoClient.calls_add
+    batches: list[int] = []
+
+    def second_batch_times_out(self, drafts):
+        batches.append(len(drafts))
+        results = original(self, drafts)
+        if len(batches) == 2:
+            raise AmoTransientError("amoCRM не ответил вовремя.")
+        return results
+
+    looked_up: list[int] = []
+    original_notes = AmoClient.contact_call_notes
+
+    def notes(self, contact_id):
+        looked_up.append(contact_id)
+        return original_notes(self, contact_id)
+
+    monkeypatch.setattr(AmoClient, "calls_add", second_batch_times_out)
+    monkeypatch.setattr(AmoClient, "contact_call_notes", notes)
+    sims = [
+        world.simulate(scenario="inbound_missed", external_phone=f"+7903111220{n}", finalize=False)
+        for n in range(3)
+    ]
+    world.finalize()  # the three handed off together: one round
+    states = {
+        sim.ext_tracking_id: (d.call_state, d.amo_call_id)
+        for sim in sims
+        for d in [world.delivery(sim.ext_tracking_id)]
+    }
+    assert batches == [2, 1]
+    assert sorted(state for state, _ in states.values()) == ["done", "done", "posting"]
+    assert all(call_id for state, call_id in states.values() if state == "done")
+
+    drain(world)
+
+    assert looked_up and len(set(looked_up)) == 1  # only the unanswered batch's call
+    assert batches == [2, 1]  # nothing posted again: the lost one was found in amoCRM
+    assert world.account.calls.count() == 3
+    for sim in sims:
+        delivery = world.delivery(sim.ext_tracking_id)
+        assert delivery.status == CallDelivery.Status.DONE, delivery.last_error
