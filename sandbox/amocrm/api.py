@@ -20,7 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from sandbox.amocrm import clock, selectors, services, webhooks
 from sandbox.amocrm.gate import ApiContext, amocrm_api
-from sandbox.amocrm.models import Call, Contact, Event, UnsortedEntry, User
+from sandbox.amocrm.models import Call, Contact, Event, Lead, UnsortedEntry, User
 from sandbox.amocrm.pipelines import LOST, WON, main_pipeline, pipeline_get
 from sandbox.amocrm.problems import (
     ItemErrors,
@@ -727,12 +727,22 @@ def calls_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
     not_found: list[dict[str, Any]] = []
     now = clock.now()
     with transaction.atomic():
+        # Matched on the last 10 digits (CONFIRMED); no match → not added (CONFIRMED).
+        contacts = selectors.contacts_by_phone_suffixes(
+            account=ctx.account, phones=[item["phone"] for item in items], suffix_len=10
+        )
+        open_leads: dict[int, list[int]] = {}
+        for contact_id, open_lead_id in (
+            Lead.contacts.through.objects.filter(contact_id__in={c.pk for c in contacts.values()})
+            .exclude(lead__status_id__in=(WON, LOST))
+            .order_by("lead_id")
+            .values_list("contact_id", "lead_id")
+        ):
+            open_leads.setdefault(contact_id, []).append(open_lead_id)
+        placed: list[tuple[str, Call, str, int]] = []
         for index, item in enumerate(items):
             request_id = request_id_of(item, index)
-            # Matched on the last 10 digits (CONFIRMED); no match → not added (CONFIRMED).
-            contact = selectors.contact_by_phone_suffix(
-                account=ctx.account, phone=item["phone"], suffix_len=10
-            )
+            contact = contacts.get(item["phone"])
             if contact is None:
                 # Body shape from SDK#52; per-item fields beyond the title are a GUESS.
                 not_found.append(
@@ -741,14 +751,14 @@ def calls_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
                 continue
             # Exactly one open lead (and no customers: the emulator has none) → the call goes
             # on the lead, otherwise on the contact (CONFIRMED, docs/amocrm-api.md §5).
-            open_leads = list(contact.leads.exclude(status_id__in=(WON, LOST))[:2])
-            lead = open_leads[0] if len(open_leads) == 1 else None
-            entity_type, entity_id = ("leads", lead.pk) if lead else ("contacts", contact.pk)
+            leads = open_leads.get(contact.pk, [])
+            lead_id = leads[0] if len(leads) == 1 else None
+            entity_type, entity_id = ("leads", lead_id) if lead_id else ("contacts", contact.pk)
             # `uniq` is stored, not deduplicated: no evidence amoCRM dedupes on it (GUESS).
-            call = Call.objects.create(
+            call = Call(
                 account=ctx.account,
                 contact=contact,
-                lead=lead,
+                lead_id=lead_id,
                 direction=item["direction"],
                 duration=item["duration"],
                 source=item["source"],
@@ -764,18 +774,14 @@ def calls_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
                 payload=item,
                 received_at=now,
             )
-            # The call shows on the card as a call note (what GET …/notes reads back).
-            services.note_add(
-                account=ctx.account,
-                entity_type=entity_type,
-                entity_id=entity_id,
-                note_type=services.CALL_NOTE_TYPES[call.direction],
-                params=services.call_note_params(call),
-                created_by=call.created_by or 0,
-                responsible_user_id=call.responsible_user_id or 0,
-                request_id=request_id,
-                call=call,
-            )
+            placed.append((request_id, call, entity_type, entity_id))
+        Call.objects.bulk_create([call for _, call, _, _ in placed])
+        # Each call shows on the card as a call note (what GET …/notes reads back).
+        services.call_notes_add(
+            account=ctx.account,
+            calls=[(call, entity_type, entity_id) for _, call, entity_type, entity_id in placed],
+        )
+        for request_id, call, entity_type, entity_id in placed:
             added.append(
                 {
                     "id": call.pk,

@@ -57,6 +57,28 @@ def contacts_search(*, account: Account, query: str) -> QuerySet[Contact]:
     return contacts
 
 
+def contacts_by_phone_suffixes(
+    *, account: Account, phones: list[str], suffix_len: int
+) -> dict[str, Contact]:
+    """``contact_by_phone_suffix`` for many phones in one query: phone → its contact (phones
+    matching none are left out)."""
+    suffixes = {phone: re.sub(r"\D", "", phone)[-suffix_len:] for phone in phones}
+    wanted = {suffix for suffix in suffixes.values() if suffix}
+    if not wanted:
+        return {}
+    matches = Q()
+    for suffix in wanted:
+        matches |= Q(phones__digits__endswith=suffix)
+    oldest: dict[str, Contact] = {}
+    for contact in (
+        account.contacts.filter(matches).distinct().order_by("id").prefetch_related("phones")
+    ):
+        for suffix in wanted - oldest.keys():
+            if any(p.digits.endswith(suffix) for p in contact.phones.all()):
+                oldest[suffix] = contact
+    return {phone: oldest[s] for phone, s in suffixes.items() if s in oldest}
+
+
 def contact_by_phone_suffix(*, account: Account, phone: str, suffix_len: int) -> Contact | None:
     """The contact a call (last 10 digits) or a notification (last 8) attaches to.
 

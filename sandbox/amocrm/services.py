@@ -739,6 +739,31 @@ def call_note_params(call: Call) -> dict[str, Any]:
     }
 
 
+def call_notes_add(*, account: Account, calls: list[tuple[Call, str, int]]) -> None:
+    """The call notes of logged calls, each on its (entity type, id), in one insert
+    (``note_add`` for many: a note takes its call's id)."""
+    now = clock.now()
+    Note.objects.bulk_create(
+        [
+            Note(
+                pk=call.pk,
+                account=account,
+                entity_type=entity_type,
+                entity_id=entity_id,
+                note_type=CALL_NOTE_TYPES[call.direction],
+                params=call_note_params(call),
+                call=call,
+                created_by=call.created_by or 0,
+                responsible_user_id=call.responsible_user_id or 0,
+                request_id=call.request_id,
+                created_at=now,
+                updated_at=now,
+            )
+            for call, entity_type, entity_id in calls
+        ]
+    )
+
+
 def note_add(
     *,
     account: Account,
