@@ -279,6 +279,36 @@ def test_call_batch_reports_failures_per_item(api, amocrm_account):
     assert amocrm_account.calls.count() == 1
 
 
+def test_a_batch_of_calls_goes_to_the_oldest_contact_of_each_number(api, amocrm_account):
+    oldest = phone_contact(amocrm_account, "Иван", "+79161234567")
+    phone_contact(amocrm_account, "Иван 2", "8 916 123-45-67")  # the same number, newer
+    other = phone_contact(amocrm_account, "Пётр", "+79037654321")
+
+    body = api(
+        "POST",
+        "/api/v4/calls",
+        json=[
+            call_item("9161234567", request_id="a"),
+            call_item("+7 903 765-43-21", request_id="b"),
+            call_item("89161234567", request_id="c"),
+        ],
+    ).json()
+
+    calls = body["_embedded"]["calls"]
+    assert [(c["request_id"], c["entity_id"]) for c in calls] == [
+        ("a", oldest.pk),
+        ("b", other.pk),
+        ("c", oldest.pk),
+    ]
+    # A logged call is its call note: the same id, on the same card.
+    notes = {n.pk: n for n in amocrm_account.notes.all()}
+    assert [(notes[c["id"]].entity_id, notes[c["id"]].params["phone"]) for c in calls] == [
+        (oldest.pk, "9161234567"),
+        (other.pk, "+7 903 765-43-21"),
+        (oldest.pk, "89161234567"),
+    ]
+
+
 def test_call_uniq_is_not_deduplicated(api, amocrm_account):
     phone_contact(amocrm_account, "Иван", "+79161234567")
     for _ in range(2):
