@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
+from core.bulk import rows_update
 from core.locks import advisory_xact_lock
 from core.phones import phone_national
 from core.task_queue import task_enqueue
@@ -113,7 +114,7 @@ def _stored_events(rows: list[PbxEvent], *, now: datetime) -> list[XsiEvent]:
                 setattr(row, name, value)
             filled.append(row)
         if filled:
-            PbxEvent.objects.bulk_update(filled, fields=list(_CALL_FIELD_NAMES))
+            rows_update(filled, _CALL_FIELD_NAMES, organization_id=filled[0].organization_id)
     for row in rows:
         if row.call_fields_stored and row.pk not in quarantined:
             problem = _row_problem(row)

@@ -12,11 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connections, router
-from django.db.models import Field
 from django.utils import timezone
 
 from core import metrics
+from core.bulk import rows_update
 from core.tenancy import organization_scope
 from integration.delivery.rules import FinishedCall, Plan
 from integration.models import CallDelivery
@@ -63,40 +62,7 @@ def flush(deliveries: Sequence[CallDelivery]) -> None:
             groups[frozenset(dirty)].append(delivery)
             dirty.clear()
     for fields, rows in groups.items():
-        _update_rows(rows, [*sorted(fields), "updated_at"])
-
-
-def _update_rows(rows: list[CallDelivery], names: list[str]) -> None:
-    """Each row's values of ``names`` in one statement. On PostgreSQL an ``UPDATE … FROM
-    (VALUES …)``: Django's ``bulk_update`` builds a ``CASE WHEN id = … THEN …`` per field and
-    row, which a delivery round of 150 rows pays for several times over (in the worker's CPU
-    and in PostgreSQL's), while amoCRM's request slots go unused."""
-    connection = connections[router.db_for_write(CallDelivery)]
-    organization_id = rows[0].organization_id
-    if connection.vendor != "postgresql":
-        with organization_scope(organization_id):
-            CallDelivery.objects.bulk_update(rows, names)
-        return
-    meta = CallDelivery._meta
-    fields: list[Field[Any, Any]] = [meta.get_field(name) for name in ["id", *names]]  # type: ignore[misc]
-    casts = ", ".join(f"%s::{field.db_type(connection)}" for field in fields)
-    params: list[Any] = []
-    for row in rows:
-        params += [
-            field.get_db_prep_save(getattr(row, field.attname), connection) for field in fields
-        ]
-    quote = connection.ops.quote_name
-    column_names = [str(field.column) for field in fields]
-    columns = ", ".join(quote(column) for column in column_names)
-    assignments = ", ".join(f"{quote(c)} = v.{quote(c)}" for c in column_names[1:])
-    key = quote(column_names[0])
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {quote(meta.db_table)} AS t SET {assignments} "  # noqa: S608 (names from the model)
-            f"FROM (VALUES {', '.join([f'({casts})'] * len(rows))}) AS v ({columns}) "
-            f"WHERE t.{key} = v.{key} AND t.{quote('organization_id')} = %s",
-            [*params, organization_id],
-        )
+        rows_update(rows, [*sorted(fields), "updated_at"], organization_id=rows[0].organization_id)
 
 
 def mark(items: Sequence[Work], **values: Any) -> None:
