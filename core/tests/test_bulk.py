@@ -38,4 +38,3 @@ def test_each_row_gets_its_own_values_in_one_statement(org, outsider):
     assert (stored[second.pk].message, stored[second.pk].data) == ("второе 'quoted'", {})
     assert stored[first.pk].created_at == stored[second.pk].created_at == when
     assert stored[theirs.pk].message == "theirs"  # another organization's row is not touched
-
