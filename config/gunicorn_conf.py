@@ -65,9 +65,13 @@ def post_worker_init(worker: Any) -> None:
     # Import every URLconf and view module and build the resolver now (about 150 ms): left to
     # the first request, that request would wait for it — after a deploy or a worker restart,
     # the first webhook of each worker.
+    # (Only for a Django application: the ingest benchmark's bare baseline app shares this
+    # configuration.)
+    from django.apps import apps
     from django.urls import get_resolver
 
-    get_resolver().reverse_dict  # noqa: B018  (the property populates the resolver)
+    if apps.ready:
+        get_resolver().reverse_dict  # noqa: B018  (the property populates the resolver)
     # Everything loaded at start-up (all of Django) is long-lived: keep it out of the cyclic
     # garbage collector's scans, which otherwise walk it again and again under load.
     gc.freeze()

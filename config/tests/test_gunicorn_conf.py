@@ -32,3 +32,15 @@ def test_the_url_configuration_is_loaded_before_the_first_request():
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-3:] == ["False", "True", "True"]
+
+
+def test_a_worker_of_a_bare_wsgi_app_starts_too():
+    """bench/ingest.py serves its bare-insert baseline with this configuration."""
+    probe = "import config.gunicorn_conf as conf; conf.post_worker_init(None); print('started')"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == "started"
