@@ -739,7 +739,7 @@ def calls_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
             .values_list("contact_id", "lead_id")
         ):
             open_leads.setdefault(contact_id, []).append(open_lead_id)
-        placed: list[tuple[str, Call, str, int]] = []
+        placed: list[tuple[Call, str, int]] = []
         for index, item in enumerate(items):
             request_id = request_id_of(item, index)
             contact = contacts.get(item["phone"])
@@ -774,21 +774,18 @@ def calls_view(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
                 payload=item,
                 received_at=now,
             )
-            placed.append((request_id, call, entity_type, entity_id))
-        Call.objects.bulk_create([call for _, call, _, _ in placed])
+            placed.append((call, entity_type, entity_id))
+        Call.objects.bulk_create([call for call, _, _ in placed])
         # Each call shows on the card as a call note (what GET …/notes reads back).
-        services.call_notes_add(
-            account=ctx.account,
-            calls=[(call, entity_type, entity_id) for _, call, entity_type, entity_id in placed],
-        )
-        for request_id, call, entity_type, entity_id in placed:
+        services.call_notes_add(account=ctx.account, calls=placed)
+        for call, entity_type, entity_id in placed:
             added.append(
                 {
                     "id": call.pk,
                     "entity_id": entity_id,
                     "entity_type": entity_type,
                     "account_id": ctx.account.pk,
-                    "request_id": request_id,
+                    "request_id": call.request_id,
                     "_embedded": {
                         "entity": {
                             "id": entity_id,

@@ -60,8 +60,11 @@ def contacts_search(*, account: Account, query: str) -> QuerySet[Contact]:
 def contacts_by_phone_suffixes(
     *, account: Account, phones: list[str], suffix_len: int
 ) -> dict[str, Contact]:
-    """``contact_by_phone_suffix`` for many phones in one query: phone → its contact (phones
-    matching none are left out)."""
+    """The contact each call (last 10 digits) or notification (last 8) attaches to, for many
+    phones in one query: phone → its contact (phones matching none are left out).
+
+    Several matches: the oldest contact wins (GUESS: amoCRM's choice is not documented).
+    """
     suffixes = {phone: re.sub(r"\D", "", phone)[-suffix_len:] for phone in phones}
     wanted = {suffix for suffix in suffixes.values() if suffix}
     if not wanted:
@@ -80,15 +83,7 @@ def contacts_by_phone_suffixes(
 
 
 def contact_by_phone_suffix(*, account: Account, phone: str, suffix_len: int) -> Contact | None:
-    """The contact a call (last 10 digits) or a notification (last 8) attaches to.
-
-    Several matches: the oldest contact wins (GUESS: amoCRM's choice is not documented).
-    """
-    digits = re.sub(r"\D", "", phone)
-    if not digits:
-        return None
-    return (
-        account.contacts.filter(phones__digits__endswith=digits[-suffix_len:])
-        .order_by("id")
-        .first()
+    """``contacts_by_phone_suffixes`` for one phone."""
+    return contacts_by_phone_suffixes(account=account, phones=[phone], suffix_len=suffix_len).get(
+        phone
     )

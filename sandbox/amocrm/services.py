@@ -740,8 +740,10 @@ def call_note_params(call: Call) -> dict[str, Any]:
 
 
 def call_notes_add(*, account: Account, calls: list[tuple[Call, str, int]]) -> None:
-    """The call notes of logged calls, each on its (entity type, id), in one insert
-    (``note_add`` for many: a note takes its call's id)."""
+    """The call notes of logged calls, each on its (entity type, id), in one insert. A note
+    takes its call's id: in amoCRM a call *is* a call note, so the id ``POST /api/v4/calls``
+    answers is the one ``GET …/notes`` shows (call ids and note ids start in ranges far apart,
+    see the migrations)."""
     now = clock.now()
     Note.objects.bulk_create(
         [
@@ -774,20 +776,15 @@ def note_add(
     created_by: int = 0,
     responsible_user_id: int = 0,
     request_id: str = "",
-    call: Call | None = None,
 ) -> Note:
-    """A note; the note a logged call leaves takes the call's id: in amoCRM a call *is* a call
-    note, so the id ``POST /api/v4/calls`` answers is the one ``GET …/notes`` shows (call ids
-    and note ids start in ranges far apart, see the migrations)."""
+    """A note (a call's note: ``call_notes_add``)."""
     now = clock.now()
     return Note.objects.create(
-        pk=call.pk if call is not None else None,
         account=account,
         entity_type=entity_type,
         entity_id=entity_id,
         note_type=note_type,
         params=params,
-        call=call,
         created_by=created_by,
         responsible_user_id=responsible_user_id,
         request_id=request_id,
@@ -910,16 +907,7 @@ def unsorted_accept(
                 payload={"unsorted": entry.uid},
                 received_at=clock.now(),
             )
-            note_add(
-                account=account,
-                entity_type="leads",
-                entity_id=lead.pk,
-                note_type="call_in",
-                params=call_note_params(call),
-                created_by=user.pk,
-                responsible_user_id=user.pk,
-                call=call,
-            )
+            call_notes_add(account=account, calls=[(call, "leads", lead.pk)])
         entry.status = UnsortedEntry.Status.ACCEPTED
         entry.decided_at = clock.now()
         entry.decided_by = user.pk
