@@ -20,7 +20,7 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 
-def in_flight_workers(count: int) -> int:
+def _workers(count: int) -> int:
     if connection.in_atomic_block:
         return 1
     return max(1, min(int(settings.AMOCRM_SEARCH_CONCURRENCY), count))
@@ -32,7 +32,7 @@ def requests_in_flight(
     """``send(item)`` for every item, several at once; the results in the order of ``items``,
     each either what ``send`` returned or the exception it raised (every item is tried: one
     failing request does not lose the answers of the others)."""
-    workers = in_flight_workers(len(items))
+    workers = _workers(len(items))
 
     def one(item: Item) -> Result | Exception:
         try:

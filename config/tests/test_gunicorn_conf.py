@@ -24,23 +24,24 @@ print(before, "pbx.views" in sys.modules, bool(get_resolver()._populated))
 """
 
 
-def test_the_url_configuration_is_loaded_before_the_first_request():
+def _python(code: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
     result = subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True,
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
         timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_the_url_configuration_is_loaded_before_the_first_request():
+    result = _python(PROBE)
     assert result.stdout.split()[-3:] == ["False", "True", "True"]
 
 
 def test_a_worker_of_a_bare_wsgi_app_starts_too():
     """bench/ingest.py serves its bare-insert baseline with this configuration."""
-    probe = "import config.gunicorn_conf as conf; conf.post_worker_init(None); print('started')"
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
-    result = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=120,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    result = _python(
+        "import config.gunicorn_conf as conf; conf.post_worker_init(None); print('started')"
+    )
     assert result.stdout.split()[-1] == "started"

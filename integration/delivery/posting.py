@@ -52,6 +52,9 @@ class Posting:
     # Runs for each item amoCRM took (e.g. store where amoCRM put the call).
     posted: Callable[[Work, ItemResult], None] = lambda w, result: None
 
+    def done(self, w: Work, remote_id: int | None) -> None:
+        store(w.delivery, **{self.state_field: Step.DONE, self.id_field: remote_id})
+
 
 def ambiguous(exc: AmoError) -> bool:
     """Might amoCRM have done the work although we got no answer? (429 is refused up front.)"""
@@ -70,9 +73,6 @@ def post_exactly_once(
     def state(w: Work) -> str:
         return str(getattr(w.delivery, posting.state_field))
 
-    def done(w: Work, remote_id: int | None) -> None:
-        store(w.delivery, **{posting.state_field: Step.DONE, posting.id_field: remote_id})
-
     for w in work:
         if not posting.wanted(w) and state(w) == Step.NONE:
             store(w.delivery, **{posting.state_field: Step.NOT_NEEDED})
@@ -82,7 +82,7 @@ def post_exactly_once(
         if state(w) == Step.POSTING and w.delivery.contact_id is not None:
             remote_id = posting.find_posted(client, w)
             if remote_id is not None:
-                done(w, remote_id)
+                posting.done(w, remote_id)
     post = [w for w in todo if state(w) != Step.DONE]
     flush([w.delivery for w in work])
     if not post:
@@ -103,7 +103,7 @@ def post_exactly_once(
         elif isinstance(outcome, Exception):
             crashes.append(outcome)  # not amoCRM's answer: the task fails, the lease retries
         else:
-            _record(organization, chunk, outcome, posting, done)
+            _record(organization, chunk, outcome, posting)
     if crashes:
         raise crashes[0]
     if failures:
@@ -116,11 +116,10 @@ def _record(
     chunk: list[Work],
     results: list[ItemResult],
     posting: Posting,
-    done: Callable[[Work, int | None], None],
 ) -> None:
     for w, result in zip(chunk, results, strict=True):
         if result.ok:
-            done(w, result.id)
+            posting.done(w, result.id)
             posting.posted(w, result)
         elif entity_not_found(result.error):
             if w.delivery.contact_id is not None:
